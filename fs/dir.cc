@@ -1,0 +1,288 @@
+// Directories: listing (readdir, readdirplus) and the namespace operations that the
+// tree maps onto the object table: rmdir deletes an object, symlink/unlink/rename
+// put, drop and move names, unlink in new/ drops an upload or its link.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "fs/ops.h"
+#include "meta/log.h"
+
+namespace vineyard {
+
+namespace {
+
+// A snapshot of a directory taken at opendir; offsets are indexes + 1. POSIX lets a
+// listing miss or show entries changed after opendir, and a snapshot keeps offsets
+// stable while the directory changes under a long `ls`.
+struct DirHandle {
+  std::vector<std::string> names;
+};
+
+void Snapshot(FsState* fs, const NodeKey& dir, std::vector<std::string>* out) {
+  out->push_back(".");
+  out->push_back("..");
+  switch (dir.kind) {
+    case Kind::kRoot:
+      for (const char* n : {"objects", "names", "new", "resolvers", "instances", "status.json",
+                            "metrics"}) {
+        out->push_back(n);
+      }
+      break;
+    case Kind::kObjects: {
+      uint64_t after = 0;
+      for (;;) {
+        auto ids = fs->table->ListObjects(after, 4096);
+        if (ids.empty()) break;
+        for (ObjectID id : ids) out->push_back(id.ToString());
+        after = ids.back().raw();
+      }
+      break;
+    }
+    case Kind::kObjectDir:
+      fs->table->With(ObjectID(dir.num), [&](const ObjectRecord& r) {
+        out->push_back("meta.json");
+        out->push_back(r.is_blob() ? "data" : "members");
+      });
+      break;
+    case Kind::kMembersDir:
+      fs->table->With(ObjectID(dir.num), [&](const ObjectRecord& r) {
+        for (auto& m : r.members) out->push_back(m.first);
+      });
+      break;
+    case Kind::kNames: {
+      std::string after;
+      for (;;) {
+        auto names = fs->table->ListNames(after, 4096);
+        if (names.empty()) break;
+        for (auto& n : names) out->push_back(n.first);
+        after = names.back().first;
+      }
+      break;
+    }
+    case Kind::kNew:
+      for (auto& [name, up] : fs->uploads.List()) out->push_back(name);
+      break;
+    case Kind::kInstances:
+      out->push_back(std::to_string(fs->table->instance()) + ".json");
+      break;
+    default:
+      break;
+  }
+}
+
+bool IsDir(Kind k) {
+  switch (k) {
+    case Kind::kRoot:
+    case Kind::kObjects:
+    case Kind::kNames:
+    case Kind::kNew:
+    case Kind::kResolvers:
+    case Kind::kInstances:
+    case Kind::kObjectDir:
+    case Kind::kMembersDir:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void ReplyDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+              bool plus) {
+  FsState* fs = State(req);
+  ++fs->counters.readdirs;
+  auto* dh = reinterpret_cast<DirHandle*>(fi->fh);
+  auto key = fs->inodes.Get(ino);
+  if (!key) return (void)fuse_reply_err(req, ESTALE);
+  std::string buf(size, '\0');
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(off); i < dh->names.size(); ++i) {
+    const std::string& name = dh->names[i];
+    size_t n;
+    if (i < 2) {
+      struct stat st {};
+      st.st_ino = ino;
+      st.st_mode = S_IFDIR;
+      if (plus) {
+        fuse_entry_param e{};
+        e.attr = st;  // ino 0 in the entry: the kernel does not take a reference
+        n = fuse_add_direntry_plus(req, &buf[used], size - used, name.c_str(), &e,
+                                   static_cast<off_t>(i + 1));
+      } else {
+        n = fuse_add_direntry(req, &buf[used], size - used, name.c_str(), &st,
+                              static_cast<off_t>(i + 1));
+      }
+    } else if (plus) {
+      fuse_entry_param e;
+      if (!LookupChild(fs, *key, name, &e).ok()) continue;  // vanished since opendir
+      n = fuse_add_direntry_plus(req, &buf[used], size - used, name.c_str(), &e,
+                                 static_cast<off_t>(i + 1));
+      if (n > size - used) fs->inodes.Forget(e.ino, 1);  // did not fit: not handed over
+    } else {
+      struct stat st {};
+      st.st_ino = 0xffffffffULL + i;  // d_ino only; the real number comes with lookup
+      st.st_mode = S_IFREG;
+      n = fuse_add_direntry(req, &buf[used], size - used, name.c_str(), &st,
+                            static_cast<off_t>(i + 1));
+    }
+    if (n > size - used) break;
+    used += n;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+// Drops an upload that left new/ (unlinked or replaced). Its staging file goes now if
+// nothing has it open, else at the last release.
+void DiscardUpload(FsState* fs, const std::shared_ptr<Upload>& up) {
+  std::lock_guard<std::mutex> lock(up->mu);
+  up->removed = true;
+  if (up->opens == 0) {
+    if (up->key) fs->store->DropUpload(up->key);
+    if (up->fd >= 0) close(up->fd);
+    up->key = 0;
+    up->fd = -1;
+    fs->uploads.Retire(up->serial);
+  }
+}
+
+}  // namespace
+
+// Valid replies: fuse_reply_open, fuse_reply_err
+void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto key = NodeOrReply(req, ino);
+  if (!key) return;
+  if (!IsDir(key->kind)) return (void)fuse_reply_err(req, ENOTDIR);
+  auto dh = std::make_unique<DirHandle>();
+  Snapshot(State(req), *key, &dh->names);
+  fi->fh = reinterpret_cast<uint64_t>(dh.release());
+  if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<DirHandle*>(fi->fh);
+}
+
+// Valid replies: fuse_reply_buf, fuse_reply_data, fuse_reply_err
+void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  ReplyDir(req, ino, size, off, fi, /*plus=*/false);
+}
+
+// Valid replies: fuse_reply_buf, fuse_reply_data, fuse_reply_err
+void OpReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  ReplyDir(req, ino, size, off, fi, /*plus=*/true);
+}
+
+// Valid replies: fuse_reply_err
+void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+// Valid replies: fuse_reply_entry, fuse_reply_err
+void OpMkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) {
+  // Object directories are made by sealing files in new/, never by mkdir.
+  fuse_reply_err(req, EPERM);
+}
+
+// Valid replies: fuse_reply_entry, fuse_reply_err
+void OpMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) {
+  fuse_reply_err(req, EPERM);
+}
+
+// Valid replies: fuse_reply_entry, fuse_reply_err
+void OpLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+
+// Valid replies: fuse_reply_err
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  FsState* fs = State(req);
+  auto pkey = NodeOrReply(req, parent);
+  if (!pkey) return;
+  if (pkey->kind != Kind::kObjects) return (void)fuse_reply_err(req, EPERM);
+  auto id = ObjectID::Parse(name);
+  if (!id.ok()) return (void)fuse_reply_err(req, ENOENT);
+  auto gone = fs->table->Delete(*id);
+  if (!gone.ok()) return ReplyStatus(req, gone.status());
+  ++fs->counters.deletes;
+  const fuse_ino_t objects = InodeTable::FixedIno(Kind::kObjects);
+  for (size_t i = 0; i < gone->objects.size(); ++i) {
+    const ObjectRecord& r = gone->objects[i];
+    if (r.is_blob()) fs->store->DeleteBlob(r.id);
+    // The kernel drops the entry it removed itself; members that went with it are
+    // invalidated here.
+    if (i > 0) fs->notifier.InvalEntry(objects, r.id.ToString());
+  }
+  const fuse_ino_t names = InodeTable::FixedIno(Kind::kNames);
+  for (auto& n : gone->names) fs->notifier.InvalEntry(names, n);
+  fuse_reply_err(req, 0);
+}
+
+// Valid replies: fuse_reply_entry, fuse_reply_err
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  FsState* fs = State(req);
+  auto pkey = NodeOrReply(req, parent);
+  if (!pkey) return;
+  if (pkey->kind != Kind::kNames) return (void)fuse_reply_err(req, EPERM);
+  auto id = IdFromTarget(link);
+  if (!id.ok()) return ReplyStatus(req, id.status());
+  Status s = fs->table->PutName(name, *id, Caller(req), /*replace=*/false);
+  if (!s.ok()) return ReplyStatus(req, s);
+  fuse_entry_param e;
+  s = LookupChild(fs, *pkey, name, &e);
+  if (!s.ok()) return ReplyStatus(req, s);
+  fuse_reply_entry(req, &e);
+}
+
+// Valid replies: fuse_reply_err
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  FsState* fs = State(req);
+  auto pkey = NodeOrReply(req, parent);
+  if (!pkey) return;
+  if (pkey->kind == Kind::kNames) return ReplyStatus(req, fs->table->DropName(name));
+  if (pkey->kind != Kind::kNew) return (void)fuse_reply_err(req, EPERM);
+  auto up = fs->uploads.Remove(name);
+  if (!up) return (void)fuse_reply_err(req, ENOENT);
+  DiscardUpload(fs, up);
+  fuse_reply_err(req, 0);
+}
+
+// Valid replies: fuse_reply_err
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags) {
+  FsState* fs = State(req);
+  auto from = NodeOrReply(req, parent);
+  if (!from) return;
+  auto to = fs->inodes.Get(newparent);
+  if (!to) return (void)fuse_reply_err(req, ESTALE);
+  if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE)) return (void)fuse_reply_err(req, EINVAL);
+  const bool noreplace = flags & RENAME_NOREPLACE;
+
+  if (from->kind == Kind::kNames && to->kind == Kind::kNames) {
+    if (noreplace && fs->table->GetName(newname)) return (void)fuse_reply_err(req, EEXIST);
+    return ReplyStatus(req, fs->table->RenameName(name, newname));
+  }
+  if (from->kind == Kind::kNew && to->kind == Kind::kNew) {
+    if (noreplace && fs->uploads.Find(newname)) return (void)fuse_reply_err(req, EEXIST);
+    auto replaced = fs->uploads.Rename(name, newname);
+    if (!replaced.ok()) return ReplyStatus(req, replaced.status());
+    if (*replaced) DiscardUpload(fs, *replaced);
+    return (void)fuse_reply_err(req, 0);
+  }
+  if (from->kind == Kind::kNew && to->kind == Kind::kNames) {
+    // `mv new/x names/x`: name the object that new/x links to.
+    auto up = fs->uploads.Find(name);
+    if (!up) return (void)fuse_reply_err(req, ENOENT);
+    ObjectID id;
+    {
+      std::lock_guard<std::mutex> lock(up->mu);
+      id = up->sealed;
+    }
+    if (!id.valid()) {
+      VY_LOG_INFO("rename new/%s to names/: not sealed yet", name);
+      return (void)fuse_reply_err(req, EINVAL);
+    }
+    Status s = fs->table->PutName(newname, id, Caller(req), !noreplace);
+    if (!s.ok()) return ReplyStatus(req, s);
+    if (auto gone = fs->uploads.Remove(name)) DiscardUpload(fs, gone);
+    return (void)fuse_reply_err(req, 0);
+  }
+  fuse_reply_err(req, EXDEV);
+}
+
+}  // namespace vineyard

@@ -1,0 +1,370 @@
+// Files: payloads (objects/<id>/data), generated files (meta.json, status.json,
+// metrics, instances/<n>.json) and uploads in new/. Payloads are served from an mmap
+// of the blob's arena file with keep_cache (they never change); generated files use
+// direct_io so every open sees fresh content; uploads are ordinary files backed by a
+// staging file in the arena and sealed when their last writer lets go (seal.cc).
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+
+#include "fs/ops.h"
+#include "meta/log.h"
+
+namespace vineyard {
+
+namespace {
+
+bool WantsWrite(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
+
+timespec Now() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts;
+}
+
+// Opens a payload: pins it in the arena (reloading it if evicted) and maps it.
+Status OpenData(FsState* fs, ObjectID id, FileHandle* fh) {
+  auto rec = fs->table->Get(id);
+  if (!rec || !rec->is_blob()) return Status::NotFound(id.ToString());
+  auto fd = fs->store->OpenBlob(id);
+  if (!fd.ok()) return fd.status();
+  fh->kind = Kind::kDataFile;
+  fh->id = id;
+  fh->fd = *fd;
+  fh->size = rec->size;
+  if (fh->size > 0) {
+    void* p = mmap(nullptr, fh->size, PROT_READ, MAP_SHARED, fh->fd, 0);
+    if (p == MAP_FAILED) {
+      int err = errno;
+      close(fh->fd);
+      fs->store->CloseBlob(id);
+      return Status::FromErrno("map payload of " + id.ToString(), err);
+    }
+    fh->map = static_cast<const char*>(p);
+  }
+  return Status::OK();
+}
+
+void CloseData(FsState* fs, FileHandle* fh) {
+  if (fh->map) munmap(const_cast<char*>(fh->map), fh->size);
+  if (fh->fd >= 0) close(fh->fd);
+  fs->store->CloseBlob(fh->id);
+}
+
+// Grows or shrinks an upload to `size`, charging the arena first.
+Status ResizeUpload(FsState* fs, Upload* up, uint64_t size) {
+  VY_RETURN_IF_ERROR(fs->store->ReserveUpload(up->key, size));
+  if (ftruncate(up->fd, static_cast<off_t>(size)) != 0) return Status::FromErrno("truncate", errno);
+  up->size = size;
+  up->mtime = up->ctime = Now();
+  return Status::OK();
+}
+
+void ReplyOpen(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<FileHandle> fh) {
+  fi->fh = reinterpret_cast<uint64_t>(fh.get());
+  if (fuse_reply_open(req, fi) == 0) {
+    fh.release();
+  } else if (fh->kind == Kind::kDataFile) {
+    CloseData(State(req), fh.get());
+  }
+}
+
+void UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer,
+                    fuse_ino_t ino) {
+  std::lock_guard<std::mutex> lock(up->mu);
+  --up->opens;
+  if (writer) --up->writers;
+  // The last writer is gone and the file changed since the last seal attempt: a
+  // writer that still had the file mapped at close() (flush deferred the seal).
+  if (writer && up->writers == 0 && up->dirty && !up->sealed.valid() && !up->removed) {
+    Status s = SealUpload(fs, up.get(), ino);
+    if (!s.ok()) VY_LOG_INFO("seal of new/%s at release: %s", up->name.c_str(), s.ToString().c_str());
+  }
+  if (up->opens == 0 && (up->removed || up->sealed.valid())) {
+    if (up->removed && up->key) fs->store->DropUpload(up->key);
+    if (up->fd >= 0) close(up->fd);
+    up->fd = -1;
+    up->key = 0;
+    if (up->removed) fs->uploads.Retire(up->serial);
+  }
+}
+
+}  // namespace
+
+// Valid replies: fuse_reply_create, fuse_reply_err
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
+  FsState* fs = State(req);
+  auto pkey = NodeOrReply(req, parent);
+  if (!pkey) return;
+  if (pkey->kind != Kind::kNew) return (void)fuse_reply_err(req, EPERM);
+  if (!ValidateName(name).ok()) return (void)fuse_reply_err(req, EINVAL);
+  auto upload = fs->store->CreateUpload();
+  if (!upload.ok()) return ReplyStatus(req, upload.status());
+  auto added = fs->uploads.Add(name, Caller(req), mode);
+  if (!added.ok()) {
+    close(upload->fd);
+    fs->store->DropUpload(upload->key);
+    return ReplyStatus(req, added.status());
+  }
+  std::shared_ptr<Upload> up = *added;
+  bool writer = WantsWrite(fi->flags);
+  {
+    std::lock_guard<std::mutex> lock(up->mu);
+    up->key = upload->key;
+    up->fd = upload->fd;
+    up->mtime = up->ctime = Now();
+    up->opens = 1;
+    up->writers = writer ? 1 : 0;
+    up->dirty = true;  // even an empty file becomes an (empty) object when closed
+  }
+  fuse_entry_param e;
+  Status s = LookupChild(fs, *pkey, name, &e);
+  if (!s.ok()) return ReplyStatus(req, s);  // removed concurrently
+  auto fh = std::make_unique<FileHandle>();
+  fh->kind = Kind::kUpload;
+  fh->upload = up;
+  fh->writer = writer;
+  fi->fh = reinterpret_cast<uint64_t>(fh.get());
+  ++fs->counters.opens;
+  if (fuse_reply_create(req, &e, fi) == 0) {
+    fh.release();
+  } else {
+    UploadReleased(fs, up, writer, e.ino);
+  }
+}
+
+// Valid replies: fuse_reply_open, fuse_reply_err
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  FsState* fs = State(req);
+  ++fs->counters.opens;
+  auto key = NodeOrReply(req, ino);
+  if (!key) return;
+  auto fh = std::make_unique<FileHandle>();
+  fh->kind = key->kind;
+  switch (key->kind) {
+    case Kind::kDataFile: {
+      // Sealed payloads are immutable, for root too (default_permissions lets root
+      // past the 0444 mode, so the check is here).
+      if (WantsWrite(fi->flags)) return (void)fuse_reply_err(req, EPERM);
+      Status s = OpenData(fs, ObjectID(key->num), fh.get());
+      if (!s.ok()) return ReplyStatus(req, s);
+      fi->keep_cache = 1;  // immutable: the page cache never needs dropping
+      fi->noflush = 1;
+      return ReplyOpen(req, fi, std::move(fh));
+    }
+    case Kind::kMetaFile:
+    case Kind::kStatus:
+    case Kind::kMetrics:
+    case Kind::kInstanceFile: {
+      if (WantsWrite(fi->flags)) return (void)fuse_reply_err(req, EPERM);
+      if (key->kind == Kind::kMetaFile) {
+        auto text = fs->table->RenderMeta(ObjectID(key->num));
+        if (!text.ok()) return ReplyStatus(req, text.status());
+        fh->content = std::move(*text);
+      } else if (key->kind == Kind::kStatus) {
+        fh->content = RenderStatus(fs);
+      } else if (key->kind == Kind::kMetrics) {
+        fh->content = RenderMetrics(fs);
+      } else {
+        fh->content = RenderInstance(fs, static_cast<InstanceId>(key->num));
+      }
+      fi->direct_io = 1;  // generated per open: never serve a stale cached copy
+      return ReplyOpen(req, fi, std::move(fh));
+    }
+    case Kind::kUpload: {
+      auto up = fs->uploads.BySerial(key->num);
+      if (!up) return (void)fuse_reply_err(req, ENOENT);
+      std::lock_guard<std::mutex> lock(up->mu);
+      if (up->sealed.valid() || up->fd < 0) return (void)fuse_reply_err(req, ENOENT);
+      fh->upload = up;
+      fh->writer = WantsWrite(fi->flags);
+      if (fi->flags & O_TRUNC) {
+        Status s = ResizeUpload(fs, up.get(), 0);
+        if (!s.ok()) return ReplyStatus(req, s);
+      }
+      ++up->opens;
+      if (fh->writer) {
+        ++up->writers;
+        up->dirty = true;
+      }
+      fi->fh = reinterpret_cast<uint64_t>(fh.release());
+      fuse_reply_open(req, fi);  // on failure the kernel sends no release: nothing to undo
+      return;
+    }
+    default:
+      return (void)fuse_reply_err(req, EISDIR);
+  }
+}
+
+// Valid replies: fuse_reply_buf, fuse_reply_iov, fuse_reply_data, fuse_reply_err
+void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  FsState* fs = State(req);
+  auto* fh = reinterpret_cast<FileHandle*>(fi->fh);
+  ++fs->counters.reads;
+  const uint64_t uoff = static_cast<uint64_t>(off);
+  switch (fh->kind) {
+    case Kind::kDataFile: {
+      size_t n = uoff >= fh->size ? 0 : std::min<uint64_t>(size, fh->size - uoff);
+      fs->counters.read_bytes += n;
+      fuse_reply_buf(req, n ? fh->map + uoff : nullptr, n);
+      return;
+    }
+    case Kind::kUpload: {
+      std::string buf(size, '\0');
+      ssize_t n;
+      {
+        std::lock_guard<std::mutex> lock(fh->upload->mu);
+        n = fh->upload->fd < 0 ? -1 : pread(fh->upload->fd, buf.data(), size, off);
+      }
+      if (n < 0) return (void)fuse_reply_err(req, fh->upload->fd < 0 ? EIO : errno);
+      fs->counters.read_bytes += static_cast<uint64_t>(n);
+      fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+      return;
+    }
+    default: {
+      const std::string& c = fh->content;
+      size_t n = uoff >= c.size() ? 0 : std::min<size_t>(size, c.size() - uoff);
+      fuse_reply_buf(req, c.data() + (n ? uoff : 0), n);
+    }
+  }
+}
+
+// Valid replies: fuse_reply_write, fuse_reply_err
+void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
+             fuse_file_info* fi) {
+  FsState* fs = State(req);
+  auto* fh = reinterpret_cast<FileHandle*>(fi->fh);
+  if (fh->kind != Kind::kUpload) return (void)fuse_reply_err(req, EBADF);
+  ++fs->counters.writes;
+  Upload* up = fh->upload.get();
+  std::lock_guard<std::mutex> lock(up->mu);
+  if (up->sealed.valid() || up->fd < 0) return (void)fuse_reply_err(req, EPERM);
+  const uint64_t end = static_cast<uint64_t>(off) + size;
+  if (end > up->size) {
+    Status s = fs->store->ReserveUpload(up->key, end);
+    if (!s.ok()) return ReplyStatus(req, s);
+  }
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = pwrite(up->fd, buf + done, size - done, off + static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return (void)fuse_reply_err(req, errno);
+    done += static_cast<size_t>(n);
+  }
+  up->size = std::max(up->size, end);
+  up->mtime = up->ctime = Now();
+  up->dirty = true;
+  fs->counters.write_bytes += size;
+  fuse_reply_write(req, size);
+}
+
+// Valid replies: fuse_reply_attr, fuse_reply_err
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+               fuse_file_info*) {
+  FsState* fs = State(req);
+  auto key = NodeOrReply(req, ino);
+  if (!key) return;
+  if (key->kind != Kind::kUpload) {
+    // Sealed objects and the fixed tree are immutable; atime updates are harmless.
+    if (to_set & ~(FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+      return (void)fuse_reply_err(req, EPERM);
+    }
+    return OpGetattr(req, ino, nullptr);
+  }
+  auto up = fs->uploads.BySerial(key->num);
+  if (!up) return (void)fuse_reply_err(req, ENOENT);
+  {
+    std::lock_guard<std::mutex> lock(up->mu);
+    if (up->sealed.valid() || up->fd < 0) return (void)fuse_reply_err(req, EPERM);
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+      Status s = ResizeUpload(fs, up.get(), static_cast<uint64_t>(attr->st_size));
+      if (!s.ok()) return ReplyStatus(req, s);
+      up->dirty = true;
+    }
+    if (to_set & FUSE_SET_ATTR_MODE) up->mode = attr->st_mode & 07777;
+    if (to_set & FUSE_SET_ATTR_UID) up->owner.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID) up->owner.gid = attr->st_gid;
+    if (to_set & FUSE_SET_ATTR_MTIME) up->mtime = attr->st_mtim;
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) up->mtime = Now();
+    up->ctime = Now();
+  }
+  OpGetattr(req, ino, nullptr);
+}
+
+// Valid replies: fuse_reply_err
+//
+// close() of an upload's last writer seals it here, so that close() returns the
+// seal's result. A writer that still holds the file through another descriptor or
+// a mapping is not done: a later close() seals it, or, for a mapping, the release
+// that follows munmap().
+void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  FsState* fs = State(req);
+  auto* fh = reinterpret_cast<FileHandle*>(fi->fh);
+  if (fh->kind != Kind::kUpload || !fh->writer) return (void)fuse_reply_err(req, 0);
+  Upload* up = fh->upload.get();
+  std::unique_lock<std::mutex> lock(up->mu);
+  if (up->writers != 1 || !up->dirty || up->sealed.valid() || up->removed) {
+    return (void)fuse_reply_err(req, 0);
+  }
+  const std::string path = fs->opts.mountpoint + "/new/" + up->name;
+  lock.unlock();
+  // Outside the lock: reading /proc takes a while and needs no upload state.
+  bool held = ProcessStillHolds(fs, fuse_req_ctx(req)->pid, ino, path);
+  lock.lock();
+  if (held || up->writers != 1 || !up->dirty || up->sealed.valid() || up->removed) {
+    return (void)fuse_reply_err(req, 0);
+  }
+  Status s = SealUpload(fs, up, ino);
+  lock.unlock();
+  ReplyStatus(req, s);
+}
+
+// Valid replies: fuse_reply_err
+void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  FsState* fs = State(req);
+  std::unique_ptr<FileHandle> fh(reinterpret_cast<FileHandle*>(fi->fh));
+  if (fh->kind == Kind::kDataFile) CloseData(fs, fh.get());
+  if (fh->kind == Kind::kUpload) UploadReleased(fs, fh->upload, fh->writer, ino);
+  fuse_reply_err(req, 0);
+}
+
+// Valid replies: fuse_reply_err
+void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+  FsState* fs = State(req);
+  auto* fh = reinterpret_cast<FileHandle*>(fi->fh);
+  ObjectID id;
+  if (fh->kind == Kind::kDataFile) id = fh->id;
+  if (fh->kind == Kind::kUpload) {
+    std::lock_guard<std::mutex> lock(fh->upload->mu);
+    id = fh->upload->sealed;
+  }
+  // An unsealed upload is not an object yet: its bytes become durable with the seal.
+  if (!id.valid() || !id.is_blob()) return (void)fuse_reply_err(req, 0);
+  ReplyStatus(req, fs->store->SyncBlob(id));
+}
+
+// Valid replies: fuse_reply_err
+void OpFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
+                 fuse_file_info* fi) {
+  FsState* fs = State(req);
+  auto* fh = reinterpret_cast<FileHandle*>(fi->fh);
+  if (fh->kind != Kind::kUpload) return (void)fuse_reply_err(req, EPERM);
+  if (mode != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
+  Upload* up = fh->upload.get();
+  std::lock_guard<std::mutex> lock(up->mu);
+  if (up->sealed.valid() || up->fd < 0) return (void)fuse_reply_err(req, EPERM);
+  uint64_t end = static_cast<uint64_t>(offset + length);
+  if (end > up->size) {
+    Status s = ResizeUpload(fs, up, end);
+    if (!s.ok()) return ReplyStatus(req, s);
+    up->dirty = true;
+  }
+  fuse_reply_err(req, 0);
+}
+
+}  // namespace vineyard

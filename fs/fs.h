@@ -1,0 +1,52 @@
+// The public face of fs/: the libfuse3 low-level filesystem that presents the object
+// table and the store as the tree of DESIGN.md §3. tools/ creates one VineyardFs,
+// hands its ops() to fuse_session_new, and calls Attach() once the session exists.
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "meta/object_table.h"
+#include "store/store.h"
+
+namespace vineyard {
+
+struct FsOptions {
+  // Entry and attribute timeout, in seconds, for sealed objects and their files
+  // (immutable, so the kernel may cache them long). Default: 3600.
+  double sealed_timeout = 3600;
+  // Timeout for names/ entries (changed through this mount, or by a cascade delete,
+  // which invalidates them). Default: 1.
+  double name_timeout = 1;
+  // The effective mount options, echoed under "options" in status.json.
+  std::map<std::string, std::string> shown_options;
+  // The mountpoint and the kernel's device number of this mount ("0:123"), used to
+  // recognise mappings of our files in /proc/<pid>/maps. Set by tools/ after mount.
+  std::string mountpoint;
+  std::string device;
+};
+
+class FsState;
+
+class VineyardFs {
+ public:
+  // `store` and `table` must outlive this object; the table must be loaded.
+  VineyardFs(Store* store, ObjectTable* table, FsOptions opts);
+  ~VineyardFs();
+
+  const fuse_lowlevel_ops& ops() const;
+  void* userdata();
+  // Binds the session (for kernel cache invalidations) and starts helper threads.
+  void Attach(fuse_session* se);
+  // Stops helper threads; call before fuse_session_destroy.
+  void Detach();
+  FsOptions& options();
+
+ private:
+  std::unique_ptr<FsState> state_;
+};
+
+}  // namespace vineyard

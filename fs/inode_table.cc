@@ -1,0 +1,186 @@
+#include "fs/internal.h"
+
+namespace vineyard {
+
+namespace {
+constexpr struct {
+  Kind kind;
+  fuse_ino_t ino;
+} kFixed[] = {{Kind::kRoot, 1},      {Kind::kObjects, 2},   {Kind::kNames, 3},
+              {Kind::kNew, 4},       {Kind::kResolvers, 5}, {Kind::kInstances, 6},
+              {Kind::kStatus, 7},    {Kind::kMetrics, 8}};
+}  // namespace
+
+fuse_ino_t InodeTable::FixedIno(Kind k) {
+  for (auto& f : kFixed) {
+    if (f.kind == k) return f.ino;
+  }
+  return 0;
+}
+
+InodeTable::InodeTable() {
+  for (auto& f : kFixed) {
+    NodeKey key{f.kind, 0, {}};
+    nodes_[f.ino] = Node{key, 1};
+    by_key_[key] = f.ino;
+  }
+}
+
+fuse_ino_t InodeTable::Ref(const NodeKey& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_key_.find(key);
+  if (it != by_key_.end()) {
+    ++nodes_[it->second].nlookup;
+    return it->second;
+  }
+  fuse_ino_t ino = next_++;
+  nodes_[ino] = Node{key, 1};
+  by_key_[key] = ino;
+  return ino;
+}
+
+std::optional<NodeKey> InodeTable::Get(fuse_ino_t ino) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return std::nullopt;
+  return it->second.key;
+}
+
+std::optional<fuse_ino_t> InodeTable::Find(const NodeKey& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return std::nullopt;
+  return it->second;
+}
+
+void InodeTable::Forget(fuse_ino_t ino, uint64_t n) {
+  if (ino <= 8) return;  // fixed nodes (1..8) live forever
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return;
+  if (it->second.nlookup > n) {
+    it->second.nlookup -= n;
+    return;
+  }
+  by_key_.erase(it->second.key);
+  nodes_.erase(it);
+}
+
+size_t InodeTable::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return nodes_.size();
+}
+
+// ---- NewDir ----
+
+std::shared_ptr<Upload> NewDir::Find(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Upload> NewDir::BySerial(uint64_t serial) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_serial_.find(serial);
+  return it == by_serial_.end() ? nullptr : it->second;
+}
+
+Result<std::shared_ptr<Upload>> NewDir::Add(const std::string& name, Owner owner, mode_t mode) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (entries_.count(name)) return Status::AlreadyExists("new/" + name + " exists");
+  auto up = std::make_shared<Upload>(next_serial_++);
+  up->name = name;
+  up->owner = owner;
+  up->mode = mode & 07777;
+  entries_[name] = up;
+  by_serial_[up->serial] = up;
+  return up;
+}
+
+std::shared_ptr<Upload> NewDir::Remove(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return nullptr;
+  auto up = it->second;
+  entries_.erase(it);
+  return up;
+}
+
+Result<std::shared_ptr<Upload>> NewDir::Rename(const std::string& from, const std::string& to) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(from);
+  if (it == entries_.end()) return Status::NotFound("new/" + from + " does not exist");
+  auto up = it->second;
+  if (from == to) return std::shared_ptr<Upload>();
+  std::shared_ptr<Upload> replaced;
+  auto dst = entries_.find(to);
+  if (dst != entries_.end()) replaced = dst->second;
+  entries_.erase(it);
+  entries_[to] = up;
+  up->name = to;
+  return replaced;
+}
+
+void NewDir::Retire(uint64_t serial) {
+  std::lock_guard<std::mutex> lock(mu_);
+  by_serial_.erase(serial);
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<Upload>>> NewDir::List() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {entries_.begin(), entries_.end()};
+}
+
+// ---- Notifier ----
+
+void Notifier::Start(fuse_session* se) {
+  se_ = se;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Notifier::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Notifier::InvalEntry(fuse_ino_t parent, std::string name) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!se_ || stop_) return;
+    queue_.push_back(Item{parent, std::move(name)});
+  }
+  cv_.notify_one();
+}
+
+void Notifier::InvalInode(fuse_ino_t ino) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!se_ || stop_) return;
+    queue_.push_back(Item{ino, {}});
+  }
+  cv_.notify_one();
+}
+
+void Notifier::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (stop_) return;
+    Item item = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    // ENOENT only means the kernel had nothing cached: not an error.
+    if (item.name.empty()) {
+      fuse_lowlevel_notify_inval_inode(se_, item.ino, 0, 0);
+    } else {
+      fuse_lowlevel_notify_inval_entry(se_, item.ino, item.name.c_str(), item.name.size());
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace vineyard

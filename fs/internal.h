@@ -1,0 +1,242 @@
+// Shared internals of fs/: the inode model, open-file handles, uploads in new/ and
+// the reply helpers. Each operation group lives in its own file:
+//   lookup.cc  lookup, getattr, forget, readlink, statfs
+//   dir.cc     opendir, readdir(plus), rmdir, symlink, unlink, rename, mkdir
+//   file.cc    create, open, read, write, setattr, flush, release, fsync
+//   seal.cc    turning an upload into an object (the builder hook lives there)
+//   xattr.cc   user.vineyard.* attributes
+//   special.cc status.json, metrics, instances/<n>.json
+//   notify.cc  kernel cache invalidation, off the request threads
+//
+// Lock order (outermost first): Upload::mu, NewDir::mu_, InodeTable::mu_, then the
+// ObjectTable's and the Store's own locks. No fs/ lock is held while replying.
+#pragma once
+
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "fs/fs.h"
+#include "meta/object_table.h"
+#include "store/store.h"
+
+namespace vineyard {
+
+// ---- Inodes -----------------------------------------------------------------
+
+enum class Kind : uint8_t {
+  kRoot,
+  kObjects,       // objects/
+  kNames,         // names/
+  kNew,           // new/
+  kResolvers,     // resolvers/ (plugins; empty until the plugin host lands)
+  kInstances,     // instances/
+  kStatus,        // status.json
+  kMetrics,       // metrics
+  kInstanceFile,  // instances/<n>.json            num = instance
+  kObjectDir,     // objects/<id>/                 num = id
+  kMetaFile,      // objects/<id>/meta.json        num = id
+  kDataFile,      // objects/<id>/data             num = id
+  kMembersDir,    // objects/<id>/members/         num = id
+  kMemberLink,    // objects/<id>/members/<name>   num = id, name = field
+  kNameLink,      // names/<name>                  name = name
+  kUpload,        // new/<file> being written      num = upload serial
+  kNewLink,       // new/<file> once sealed        num = upload serial
+};
+
+struct NodeKey {
+  Kind kind = Kind::kRoot;
+  uint64_t num = 0;
+  std::string name;
+  bool operator==(const NodeKey& o) const {
+    return kind == o.kind && num == o.num && name == o.name;
+  }
+};
+struct NodeKeyHash {
+  size_t operator()(const NodeKey& k) const {
+    return std::hash<uint64_t>()(k.num * 31 + static_cast<uint64_t>(k.kind)) ^
+           std::hash<std::string>()(k.name);
+  }
+};
+
+// Maps kernel inode numbers to what they name, with the kernel's lookup counts.
+// Fixed directories have fixed numbers and are never forgotten; everything else gets
+// a number on first lookup and loses it when the kernel forgets it (libfuse's
+// forget contract: a node with a non-zero lookup count may still receive requests).
+// Thread-safe (mu_).
+class InodeTable {
+ public:
+  InodeTable();
+  // Finds or creates the inode for `key` and adds one lookup reference.
+  fuse_ino_t Ref(const NodeKey& key);
+  std::optional<NodeKey> Get(fuse_ino_t ino) const;
+  std::optional<fuse_ino_t> Find(const NodeKey& key) const;
+  void Forget(fuse_ino_t ino, uint64_t n);
+  size_t size() const;
+
+  static constexpr fuse_ino_t kRootIno = FUSE_ROOT_ID;  // 1
+  static fuse_ino_t FixedIno(Kind k);                    // 0 if `k` is not fixed
+
+ private:
+  struct Node {
+    NodeKey key;
+    uint64_t nlookup = 0;
+  };
+  mutable std::mutex mu_;
+  std::unordered_map<fuse_ino_t, Node> nodes_;                // protected by mu_
+  std::unordered_map<NodeKey, fuse_ino_t, NodeKeyHash> by_key_;  // protected by mu_
+  fuse_ino_t next_ = 64;                                      // protected by mu_
+};
+
+// ---- Uploads in new/ ----------------------------------------------------------
+
+// A file written in new/, from create to seal (and, once sealed, the link it left).
+// Shared by the NewDir map, the inode's open handles and the seal path.
+struct Upload {
+  const uint64_t serial;  // stable identity: the inode key
+  Owner owner;
+  explicit Upload(uint64_t s) : serial(s) {}
+
+  std::mutex mu;                 // protects everything below
+  std::string name;              // current name in new/ (also guarded by NewDir::mu_)
+  mode_t mode = 0644;
+  uint64_t key = 0;              // the store's upload key (0 once sealed or dropped)
+  int fd = -1;                   // staging file, O_RDWR
+  uint64_t size = 0;
+  timespec mtime{}, ctime{};
+  int writers = 0;               // open handles that may write
+  int opens = 0;                 // all open handles
+  bool removed = false;          // unlinked from new/ while open
+  bool dirty = false;            // changed since the last seal attempt
+  ObjectID sealed;               // valid once sealed: new/<name> is a link to it
+  std::string error;             // why the last seal failed ("" if none)
+};
+
+// The entries of new/. Thread-safe (mu_).
+class NewDir {
+ public:
+  std::shared_ptr<Upload> Find(const std::string& name) const;
+  std::shared_ptr<Upload> BySerial(uint64_t serial) const;
+  // Adds a fresh upload named `name`; AlreadyExists if the name is taken.
+  Result<std::shared_ptr<Upload>> Add(const std::string& name, Owner owner, mode_t mode);
+  // Removes `name` from the directory; returns the upload it named.
+  std::shared_ptr<Upload> Remove(const std::string& name);
+  // Renames within new/, replacing `to`; returns the replaced upload, if any.
+  Result<std::shared_ptr<Upload>> Rename(const std::string& from, const std::string& to);
+  // Drops the serial index entry once an upload is neither named nor open.
+  void Retire(uint64_t serial);
+  std::vector<std::pair<std::string, std::shared_ptr<Upload>>> List() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Upload>> entries_;                // protected by mu_
+  std::unordered_map<uint64_t, std::shared_ptr<Upload>> by_serial_;       // protected by mu_
+  uint64_t next_serial_ = 1;                                              // protected by mu_
+};
+
+// ---- Open files -----------------------------------------------------------------
+
+// One per open(): fi->fh points at it from open until release.
+struct FileHandle {
+  Kind kind = Kind::kRoot;
+  ObjectID id;                      // kDataFile
+  int fd = -1;                      // kDataFile: the arena file (read-only)
+  const char* map = nullptr;        // kDataFile: mmap of the arena file
+  uint64_t size = 0;                // kDataFile: payload length
+  std::shared_ptr<Upload> upload;   // kUpload
+  bool writer = false;              // kUpload: opened for writing
+  std::string content;              // generated files: the snapshot taken at open
+};
+
+// ---- Invalidation -----------------------------------------------------------------
+
+// Kernel cache invalidations, sent from their own thread: libfuse forbids calling
+// the notify functions from the execution path of a related request.
+class Notifier {
+ public:
+  void Start(fuse_session* se);
+  void Stop();
+  void InvalEntry(fuse_ino_t parent, std::string name);
+  void InvalInode(fuse_ino_t ino);
+
+ private:
+  struct Item {
+    fuse_ino_t ino;
+    std::string name;  // empty: invalidate the inode's attributes and data
+  };
+  void Loop();
+  fuse_session* se_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;  // protected by mu_
+  bool stop_ = false;       // protected by mu_
+  std::thread thread_;
+};
+
+// ---- The filesystem's state ----------------------------------------------------------
+
+struct Counters {
+  std::atomic<uint64_t> lookups{0}, getattrs{0}, opens{0}, reads{0}, writes{0}, read_bytes{0},
+      write_bytes{0}, seals{0}, seal_errors{0}, deletes{0}, readdirs{0};
+};
+
+class FsState {
+ public:
+  FsState(Store* s, ObjectTable* t, FsOptions o) : store(s), table(t), opts(std::move(o)) {}
+  Store* const store;
+  ObjectTable* const table;
+  FsOptions opts;
+  InodeTable inodes;
+  NewDir uploads;
+  Notifier notifier;
+  Counters counters;
+  int64_t start_ms = 0;
+  fuse_session* session = nullptr;
+};
+
+inline FsState* State(fuse_req_t req) { return static_cast<FsState*>(fuse_req_userdata(req)); }
+
+// ---- Helpers shared by the operation files (reply.cc) ---------------------------
+
+// The errno for a Status: the single place where the two meet.
+int ErrnoFor(const Status& s);
+// Replies with the errno for `s`; logs unexpected failures.
+void ReplyStatus(fuse_req_t req, const Status& s);
+Owner Caller(fuse_req_t req);
+
+// Attributes and timeouts of a node, from memory only. NotFound if it vanished.
+Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st, double* timeout);
+// Looks `name` up under `parent` and fills `e` (ino 0 for a negative entry).
+Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
+                   fuse_entry_param* e);
+// Resolves an inode number or replies ENOENT/ESTALE and returns nullopt.
+std::optional<NodeKey> NodeOrReply(fuse_req_t req, fuse_ino_t ino);
+
+// special.cc
+std::string RenderStatus(FsState* fs);
+std::string RenderMetrics(FsState* fs);
+std::string RenderInstance(FsState* fs, InstanceId n);
+
+// seal.cc: seals `up` (whose mu the caller holds; `ino` is its inode). On failure
+// records the reason in up->error and leaves the file as written.
+Status SealUpload(FsState* fs, Upload* up, fuse_ino_t ino);
+// True if process `pid` still holds the upload at `path` (absolute, under the mount)
+// with inode `ino`: through another descriptor, or through a mapping.
+bool ProcessStillHolds(FsState* fs, pid_t pid, fuse_ino_t ino, const std::string& path);
+
+// The id named by a symlink target: "../objects/<id>", "<id>", or any path whose last
+// component is an id.
+Result<ObjectID> IdFromTarget(const std::string& target);
+
+}  // namespace vineyard

@@ -1,0 +1,108 @@
+// Generated files: status.json (this node), metrics (the same figures in Prometheus
+// text format) and instances/<n>.json (one per known node; only this one until
+// replication lands). Field names follow the mount options (DESIGN.md §2).
+#include <nlohmann/json.hpp>
+
+#include "fs/ops.h"
+
+namespace vineyard {
+
+using ojson = nlohmann::ordered_json;
+
+std::string RenderStatus(FsState* fs) {
+  Store::Stats st = fs->store->stats();
+  ObjectTable::Counts c = fs->table->counts();
+  const StoreOptions& so = fs->store->options();
+  ojson j;
+  j["instance"] = fs->table->instance();
+  j["version"] = VINEYARDFS_VERSION;
+  j["uptime_s"] = (NowMs() - fs->start_ms) / 1000;
+  j["arena"] = {{"path", so.arena},
+                {"size", st.capacity},
+                {"used", st.used},
+                {"free", st.capacity > st.used ? st.capacity - st.used : 0},
+                {"tmpfs_mounted", fs->store->mounted_tmpfs()},
+                {"resident_blobs", st.resident},
+                {"evictions", st.evictions},
+                {"reloads", st.reloads}};
+  j["state"] = {{"path", so.state},
+                {"durability", DurabilityName(so.durability)},
+                {"durable_blobs", st.durable},
+                {"pending_durable", st.pending_durable},
+                {"durable_errors", st.durable_errors}};
+  j["objects"] = {{"total", c.objects},
+                  {"blobs", c.blobs},
+                  {"blob_bytes", c.blob_bytes},
+                  {"persisted", c.persisted},
+                  {"names", c.names},
+                  {"uploads", fs->uploads.List().size()}};
+  const Counters& k = fs->counters;
+  j["requests"] = {{"lookup", k.lookups.load()},   {"getattr", k.getattrs.load()},
+                   {"open", k.opens.load()},       {"read", k.reads.load()},
+                   {"write", k.writes.load()},     {"read_bytes", k.read_bytes.load()},
+                   {"write_bytes", k.write_bytes.load()}, {"readdir", k.readdirs.load()},
+                   {"seal", k.seals.load()},       {"seal_errors", k.seal_errors.load()},
+                   {"delete", k.deletes.load()}};
+  j["io_path"] = {{"mode", "fallback"},
+                  {"reason", "FUSE passthrough is not implemented yet; reads are served from "
+                             "an mmap of the arena file with keep_cache"}};
+  ojson opts = ojson::object();
+  for (auto& [k2, v] : fs->opts.shown_options) opts[k2] = v;
+  j["options"] = opts;
+  return j.dump(2) + "\n";
+}
+
+std::string RenderMetrics(FsState* fs) {
+  Store::Stats st = fs->store->stats();
+  ObjectTable::Counts c = fs->table->counts();
+  const Counters& k = fs->counters;
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, uint64_t v,
+                    const char* labels = "") {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+           name + labels + " " + std::to_string(v) + "\n";
+  };
+  metric("vineyardfs_arena_capacity_bytes", "gauge", "Arena capacity (size=).", st.capacity);
+  metric("vineyardfs_arena_used_bytes", "gauge", "Payload bytes held in the arena.", st.used);
+  metric("vineyardfs_objects", "gauge", "Objects visible on this node.", c.objects);
+  metric("vineyardfs_blobs", "gauge", "Blobs visible on this node.", c.blobs);
+  metric("vineyardfs_persisted_objects", "gauge", "Persisted objects.", c.persisted);
+  metric("vineyardfs_names", "gauge", "Names in names/.", c.names);
+  metric("vineyardfs_resident_blobs", "gauge", "Blobs whose payload is in the arena.", st.resident);
+  metric("vineyardfs_pending_durable_blobs", "gauge", "Payloads waiting to be made durable.",
+         st.pending_durable);
+  metric("vineyardfs_evictions_total", "counter", "Blobs evicted from the arena.", st.evictions);
+  metric("vineyardfs_reloads_total", "counter", "Blobs reloaded from RocksDB.", st.reloads);
+  metric("vineyardfs_durable_errors_total", "counter", "Failed durable copies.", st.durable_errors);
+  metric("vineyardfs_seals_total", "counter", "Uploads sealed into objects.", k.seals);
+  metric("vineyardfs_seal_errors_total", "counter", "Seals that failed.", k.seal_errors);
+  metric("vineyardfs_deletes_total", "counter", "Objects deleted by rmdir.", k.deletes);
+  out += "# HELP vineyardfs_fuse_requests_total FUSE requests served by the daemon.\n"
+         "# TYPE vineyardfs_fuse_requests_total counter\n";
+  const std::pair<const char*, uint64_t> reqs[] = {
+      {"lookup", k.lookups}, {"getattr", k.getattrs}, {"open", k.opens},
+      {"read", k.reads},     {"write", k.writes},     {"readdir", k.readdirs}};
+  for (auto& [op, v] : reqs) {
+    out += std::string("vineyardfs_fuse_requests_total{op=\"") + op + "\"} " + std::to_string(v) +
+           "\n";
+  }
+  metric("vineyardfs_read_bytes_total", "counter", "Bytes served by READ requests.", k.read_bytes);
+  metric("vineyardfs_write_bytes_total", "counter", "Bytes received by WRITE requests.",
+         k.write_bytes);
+  return out;
+}
+
+std::string RenderInstance(FsState* fs, InstanceId n) {
+  ojson j;
+  j["instance"] = n;
+  j["self"] = n == fs->table->instance();
+  auto listen = fs->opts.shown_options.find("listen");
+  j["endpoint"] = listen == fs->opts.shown_options.end() ? ojson(nullptr) : ojson(listen->second);
+  j["status"] = "up";
+  j["last_seen"] = NowMs();
+  j["replication_lag"] = 0;
+  j["objects"] = fs->table->counts().objects;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace vineyard

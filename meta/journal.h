@@ -1,0 +1,48 @@
+// Journal: how the metadata tables persist. meta/ defines it, store/ implements it on
+// RocksDB (store/state_db.h), so meta/ never sees a storage engine.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "meta/object_meta.h"
+#include "meta/status.h"
+
+namespace vineyard {
+
+// One atomic change to the tables: everything in it is applied, or nothing.
+struct JournalBatch {
+  std::vector<ObjectRecord> put_objects;  // insert or replace
+  std::vector<ObjectID> delete_objects;
+  std::vector<std::pair<std::string, NameRecord>> put_names;
+  std::vector<std::string> drop_names;
+  bool empty() const {
+    return put_objects.empty() && delete_objects.empty() && put_names.empty() &&
+           drop_names.empty();
+  }
+};
+
+// Thread-safe: the table may commit from several FUSE worker threads at once.
+class Journal {
+ public:
+  virtual ~Journal() = default;
+  // Applies `batch` atomically. Survives a crash of the process on return; survives a
+  // crash of the machine too when the store runs with durability=sync.
+  virtual Status Commit(const JournalBatch& batch) = 0;
+  // Durably records the id counter's new upper bound (always synced).
+  virtual Status SaveIdLimit(uint64_t limit) = 0;
+  // Reads everything back at mount. A record that fails to decode is reported through
+  // `bad` and skipped, so one corrupt value never hides the rest.
+  struct Contents {
+    uint64_t id_limit = 0;
+    std::vector<ObjectRecord> objects;
+    std::vector<std::pair<std::string, NameRecord>> names;
+    std::vector<std::string> bad;  // one line per skipped entry
+  };
+  virtual Status Load(Contents* out) = 0;
+};
+
+}  // namespace vineyard

@@ -1,0 +1,205 @@
+#include "meta/object_meta.h"
+
+#include <nlohmann/json.hpp>
+
+namespace vineyard {
+
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+// Depth of the deepest nesting of objects/arrays, scanning outside strings. Done
+// before parsing so that a hostile document cannot make the parser or the
+// destructor of the resulting tree recurse deeply.
+Status CheckDepth(std::string_view s) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxMetaDepth) {
+        return Status::InvalidArgument("metadata nests deeper than " +
+                                       std::to_string(kMaxMetaDepth) + " levels");
+      }
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return Status::OK();
+}
+
+bool IsReserved(const std::string& key) {
+  return key == "id" || key == "instance_id" || key == "signature" || key == "__timestamp";
+}
+
+}  // namespace
+
+Status ValidateName(std::string_view name) {
+  if (name.empty()) return Status::InvalidArgument("name is empty");
+  if (name.size() > 255) return Status::InvalidArgument("name is longer than 255 bytes");
+  if (name == "." || name == "..") return Status::InvalidArgument("name may not be . or ..");
+  for (char c : name) {
+    if (c == '/' || c == '\0') {
+      return Status::InvalidArgument("name '" + std::string(name) + "' contains '/' or NUL");
+    }
+  }
+  return Status::OK();
+}
+
+Result<CreateSpec> ParseCreateMeta(std::string_view bytes) {
+  if (bytes.size() > kMaxMetaBytes) {
+    return Status::TooLarge("metadata is " + std::to_string(bytes.size()) +
+                            " bytes, over the limit of 16 MiB");
+  }
+  VY_RETURN_IF_ERROR(CheckDepth(bytes));
+  ojson doc = ojson::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
+    // Re-parse with exceptions only to get the parser's position message.
+    try {
+      ojson again = ojson::parse(bytes.begin(), bytes.end());
+    } catch (const ojson::parse_error& e) {
+      std::string what = e.what();
+      auto pos = what.find("parse error");
+      return Status::InvalidArgument("invalid JSON: " +
+                                     (pos == std::string::npos ? what : what.substr(pos)));
+    }
+    return Status::InvalidArgument("invalid JSON");
+  }
+  if (!doc.is_object()) return Status::InvalidArgument("metadata must be a JSON object");
+
+  CreateSpec spec;
+  ojson fields = ojson::object();
+  for (auto& [key, value] : doc.items()) {
+    if (key.empty()) return Status::InvalidArgument("field name is empty");
+    if (key.find('/') != std::string::npos) {
+      return Status::InvalidArgument("field name '" + key + "' contains '/'");
+    }
+    if (key == "typename") {
+      if (!value.is_string() || value.get<std::string>().empty()) {
+        return Status::InvalidArgument("'typename' must be a non-empty string");
+      }
+      spec.type_name = value.get<std::string>();
+    } else if (key == "global") {
+      if (!value.is_boolean()) return Status::InvalidArgument("'global' must be true or false");
+      spec.global = value.get<bool>();
+    } else if (key == "transient") {
+      if (!value.is_boolean()) return Status::InvalidArgument("'transient' must be true or false");
+      spec.persist = !value.get<bool>();
+    } else if (key == "nbytes") {
+      // Computed by the store (sum over blobs); a builder's own figure is not trusted.
+    } else if (IsReserved(key)) {
+      return Status::InvalidArgument("field '" + key + "' is set by the store, not by the creator");
+    } else if (value.is_object() && value.contains("id")) {
+      const ojson& idv = value["id"];
+      if (!idv.is_string()) {
+        return Status::InvalidArgument("member '" + key + "': \"id\" must be a string");
+      }
+      auto id = ObjectID::Parse(idv.get<std::string>());
+      if (!id.ok()) return Status::InvalidArgument("member '" + key + "': " + id.status().message());
+      spec.members.emplace_back(key, *id);
+      fields[key] = ojson{{"id", id->ToString()}};
+    } else {
+      fields[key] = std::move(value);
+    }
+  }
+  if (spec.type_name.empty()) return Status::InvalidArgument("metadata has no 'typename'");
+  if (spec.global) spec.persist = true;  // a global object is persisted from the start
+  spec.fields = fields.empty() ? std::string() : fields.dump();
+  return spec;
+}
+
+uint64_t MakeSignature(ObjectID id, int64_t timestamp_ms) {
+  // splitmix64 of the id and time: stable for the object, spread over 63 bits.
+  uint64_t z = id.raw() ^ (static_cast<uint64_t>(timestamp_ms) * 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return (z ^ (z >> 31)) & 0x7fffffffffffffffULL;
+}
+
+std::string EncodeRecord(const ObjectRecord& r) {
+  ojson j = {{"v", 1},
+             {"id", r.id.ToString()},
+             {"typename", r.type_name},
+             {"nbytes", r.nbytes},
+             {"size", r.size},
+             {"transient", r.transient},
+             {"global", r.global},
+             {"signature", r.signature},
+             {"ts", r.timestamp_ms},
+             {"uid", r.owner.uid},
+             {"gid", r.owner.gid}};
+  if (!r.fields.empty()) j["fields"] = ojson::parse(r.fields);
+  return j.dump();
+}
+
+Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
+  ojson j = ojson::parse(bytes.begin(), bytes.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("record is not JSON");
+  try {
+    if (j.at("v").get<int>() != 1) return Status::InvalidArgument("unknown record version");
+    ObjectRecord r;
+    auto id = ObjectID::Parse(j.at("id").get<std::string>());
+    if (!id.ok()) return id.status();
+    r.id = *id;
+    r.instance = r.id.instance();
+    r.type_name = j.at("typename").get<std::string>();
+    r.nbytes = j.at("nbytes").get<uint64_t>();
+    r.size = j.at("size").get<uint64_t>();
+    r.transient = j.at("transient").get<bool>();
+    r.global = j.at("global").get<bool>();
+    r.signature = j.at("signature").get<uint64_t>();
+    r.timestamp_ms = j.at("ts").get<int64_t>();
+    r.owner.uid = j.at("uid").get<uint32_t>();
+    r.owner.gid = j.at("gid").get<uint32_t>();
+    if (j.contains("fields")) {
+      const ojson& f = j["fields"];
+      if (!f.is_object()) return Status::InvalidArgument("record fields are not an object");
+      for (auto& [key, value] : f.items()) {
+        if (value.is_object() && value.contains("id") && value["id"].is_string()) {
+          auto mid = ObjectID::Parse(value["id"].get<std::string>());
+          if (!mid.ok()) return mid.status();
+          r.members.emplace_back(key, *mid);
+        }
+      }
+      r.fields = f.dump();
+    }
+    return r;
+  } catch (const ojson::exception& e) {
+    return Status::InvalidArgument(std::string("record: ") + e.what());
+  }
+}
+
+std::string EncodeName(const NameRecord& n) {
+  return ojson{{"id", n.id.ToString()},
+               {"uid", n.owner.uid},
+               {"gid", n.owner.gid},
+               {"ts", n.timestamp_ms}}
+      .dump();
+}
+
+Result<NameRecord> DecodeName(std::string_view bytes) {
+  ojson j = ojson::parse(bytes.begin(), bytes.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("name is not JSON");
+  try {
+    NameRecord n;
+    auto id = ObjectID::Parse(j.at("id").get<std::string>());
+    if (!id.ok()) return id.status();
+    n.id = *id;
+    n.owner.uid = j.at("uid").get<uint32_t>();
+    n.owner.gid = j.at("gid").get<uint32_t>();
+    n.timestamp_ms = j.at("ts").get<int64_t>();
+    return n;
+  } catch (const ojson::exception& e) {
+    return Status::InvalidArgument(std::string("name record: ") + e.what());
+  }
+}
+
+}  // namespace vineyard

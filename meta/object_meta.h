@@ -1,0 +1,97 @@
+// ObjectMeta: the metadata half of an object (the seed page: "shared across the
+// cluster"). Three forms exist:
+//
+//  * the create form, written by users into new/<file>.meta.json (DESIGN.md §4):
+//      {"typename": "vineyard::Pair", "first_": {"id": "o0001000000000003"}, "note": 1}
+//    A top-level field whose value is a JSON object holding "id" is a member; every
+//    other field is a plain value kept as written.
+//  * the record (ObjectRecord), what the table keeps in memory and journals: fixed
+//    fields as C++ members, the user's fields as one compact JSON string.
+//  * the stored form shown as meta.json: the record's fields plus `id`, `typename`,
+//    `nbytes`, `instance_id`, `global`, `transient`, `signature`, `__timestamp`, with
+//    each member expanded in place (rendered by ObjectTable::RenderMeta).
+//
+// Limits, each refused with a precise message: create JSON over 16 MiB (TooLarge),
+// nesting deeper than 64 (InvalidArgument), a field name that is empty or holds '/'
+// (InvalidArgument: it would not be a usable file name under members/).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "meta/object_id.h"
+#include "meta/status.h"
+
+namespace vineyard {
+
+constexpr size_t kMaxMetaBytes = 16u << 20;
+constexpr int kMaxMetaDepth = 64;
+constexpr const char* kBlobTypename = "vineyard::Blob";
+
+// Who created an object or a name: the uid/gid of the creating process.
+struct Owner {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+using Members = std::vector<std::pair<std::string, ObjectID>>;
+
+// What a create-form JSON asks for, validated but not yet checked against the table.
+struct CreateSpec {
+  std::string type_name;
+  bool global = false;    // "global": true
+  bool persist = false;   // "transient": false asks for a persisted object
+  Members members;        // in the order written
+  std::string fields;     // compact JSON object: plain fields, members as {"id": ...}
+};
+
+// Parses and validates create-form bytes. Does not look members up.
+Result<CreateSpec> ParseCreateMeta(std::string_view bytes);
+
+// One object as the table holds it. Copyable value; no locking of its own.
+struct ObjectRecord {
+  ObjectID id;
+  std::string type_name;
+  uint64_t nbytes = 0;      // blob: its size; otherwise the sum over distinct member blobs
+  uint64_t size = 0;        // blobs only: payload length in bytes
+  InstanceId instance = 0;  // the creating instance (id.instance())
+  bool transient = true;    // false once persisted
+  bool global = false;
+  uint64_t signature = 0;
+  int64_t timestamp_ms = 0;  // creation time, ms since the epoch
+  Owner owner;
+  Members members;
+  std::string fields;  // compact JSON object of user fields ("" for none)
+  // Not journaled: the number of objects holding this one as a member.
+  uint32_t referrers = 0;
+
+  bool is_blob() const { return id.is_blob(); }
+};
+
+// Record <-> bytes, the journal's value format: one compact JSON object
+//   {"v":1,"id":"o..","typename":..,"nbytes":..,"size":..,"transient":..,"global":..,
+//    "signature":..,"ts":..,"uid":..,"gid":..,"fields":{...}}
+// (members are recovered from "fields"). Decode validates every field.
+std::string EncodeRecord(const ObjectRecord& r);
+Result<ObjectRecord> DecodeRecord(std::string_view bytes);
+
+// A name in names/: which object it points to, who put it, when.
+struct NameRecord {
+  ObjectID id;
+  Owner owner;
+  int64_t timestamp_ms = 0;
+};
+std::string EncodeName(const NameRecord& n);
+Result<NameRecord> DecodeName(std::string_view bytes);
+
+// A name must be a usable file name: non-empty, no '/', not "." or "..", no NUL, at
+// most 255 bytes.
+Status ValidateName(std::string_view name);
+
+// A deterministic per-object signature (Vineyard stores one per object).
+uint64_t MakeSignature(ObjectID id, int64_t timestamp_ms);
+
+}  // namespace vineyard

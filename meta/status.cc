@@ -1,0 +1,23 @@
+#include "meta/status.h"
+
+#include <cstring>
+
+namespace vineyard {
+
+Status Status::FromErrno(const std::string& what, int err) {
+  Status s(Code::kIOError, what + ": " + std::strerror(err));
+  s.sys_errno_ = err;
+  return s;
+}
+
+std::string Status::ToString() const {
+  static const char* const kNames[] = {"OK",        "NotFound",         "InvalidArgument",
+                                       "AlreadyExists", "Busy",         "NoSpace",
+                                       "IOError",   "PermissionDenied", "NotSupported",
+                                       "NoData",    "TooLarge"};
+  std::string s = kNames[static_cast<int>(code_)];
+  if (!message_.empty()) s += ": " + message_;
+  return s;
+}
+
+}  // namespace vineyard

@@ -1,0 +1,165 @@
+#include "store/arena.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "meta/log.h"
+
+namespace vineyard {
+
+uint64_t PageRound(uint64_t bytes) { return (bytes + 4095) & ~uint64_t{4095}; }
+
+Result<std::unique_ptr<Arena>> Arena::Open(const std::string& dir, uint64_t capacity) {
+  for (const char* sub : {"/blobs", "/staging"}) {
+    std::string path = dir + sub;
+    if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Status::FromErrno("arena: mkdir " + path, errno);
+    }
+  }
+  return std::unique_ptr<Arena>(new Arena(dir, capacity));
+}
+
+uint64_t Arena::used() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return used_;
+}
+
+std::string Arena::BlobPath(ObjectID id) const { return dir_ + "/blobs/" + id.ToString(); }
+
+std::string Arena::StagingPath(uint64_t key) const {
+  return dir_ + "/staging/" + std::to_string(key);
+}
+
+Status Arena::Charge(uint64_t key, uint64_t bytes) {
+  const uint64_t want = PageRound(bytes);
+  // Check, evict once, check again. The evictor runs without mu_ (it takes the store's
+  // lock and calls Uncharge), so the second check sees what it freed.
+  bool evicted = false;
+  for (;;) {
+    uint64_t shortfall;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = charge_.find(key);
+      const uint64_t cur = it == charge_.end() ? 0 : it->second;
+      if (want <= cur || used_ - cur + want <= capacity_) {
+        used_ = used_ - cur + want;
+        charge_[key] = want;
+        return Status::OK();
+      }
+      if (want > capacity_) {
+        return Status::NoSpace("payload of " + std::to_string(bytes) +
+                               " bytes is larger than the arena (" + std::to_string(capacity_) +
+                               " bytes)");
+      }
+      shortfall = used_ - cur + want - capacity_;
+      if (evicted || !evictor_) {
+        return Status::NoSpace("arena full: " + std::to_string(used_) + " of " +
+                               std::to_string(capacity_) +
+                               " bytes in use and nothing evictable");
+      }
+    }
+    evictor_(shortfall);
+    evicted = true;
+  }
+}
+
+void Arena::Uncharge(uint64_t key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = charge_.find(key);
+  if (it == charge_.end()) return;
+  used_ -= it->second;
+  charge_.erase(it);
+}
+
+void Arena::MoveCharge(uint64_t from, uint64_t to) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = charge_.find(from);
+  uint64_t bytes = it == charge_.end() ? 0 : it->second;
+  if (it != charge_.end()) charge_.erase(it);
+  uint64_t& dst = charge_[to];
+  used_ -= dst;
+  dst = bytes;
+}
+
+Result<std::pair<uint64_t, int>> Arena::CreateStaging() {
+  uint64_t key;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    key = next_staging_++;
+  }
+  std::string path = StagingPath(key);
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno("arena: create " + path, errno);
+  return std::make_pair(key, fd);
+}
+
+void Arena::ClearStaging() {
+  std::string dir = dir_ + "/staging";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  int n = 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    if (unlinkat(dirfd(d), e->d_name, 0) == 0) ++n;
+  }
+  closedir(d);
+  if (n) VY_LOG_INFO("arena: dropped %d unsealed upload(s) of a previous run", n);
+}
+
+std::vector<std::pair<ObjectID, uint64_t>> Arena::ListBlobs() const {
+  std::vector<std::pair<ObjectID, uint64_t>> out;
+  std::string dir = dir_ + "/blobs";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    auto id = ObjectID::Parse(e->d_name);
+    struct stat st;
+    if (!id.ok() || fstatat(dirfd(d), e->d_name, &st, 0) != 0) {
+      VY_LOG_WARN("arena: ignoring stray file %s/%s", dir.c_str(), e->d_name);
+      continue;
+    }
+    out.emplace_back(*id, static_cast<uint64_t>(st.st_size));
+  }
+  closedir(d);
+  return out;
+}
+
+bool IsTmpfsMountPoint(const std::string& dir) {
+  struct statfs sfs;
+  struct stat st, parent;
+  if (statfs(dir.c_str(), &sfs) != 0 || sfs.f_type != TMPFS_MAGIC) return false;
+  if (stat(dir.c_str(), &st) != 0 || stat((dir + "/..").c_str(), &parent) != 0) return false;
+  return st.st_dev != parent.st_dev;
+}
+
+Status MountArenaTmpfs(const std::string& dir, uint64_t size, const std::string& huge,
+                       bool* mounted) {
+  *mounted = false;
+  std::string opts = "size=" + std::to_string(PageRound(size)) + ",mode=0700";
+  if (!huge.empty() && huge != "never") opts += ",huge=" + huge;
+  if (IsTmpfsMountPoint(dir)) {
+    // Left by a previous run (a crash, or a clean unmount: the arena outlives the
+    // daemon so that a remount finds its payloads). Resize it to the new limit.
+    if (mount(nullptr, dir.c_str(), nullptr, MS_REMOUNT | MS_NOSUID | MS_NODEV, opts.c_str()) !=
+        0) {
+      VY_LOG_WARN("arena: could not resize the tmpfs on %s: %s", dir.c_str(), strerror(errno));
+    }
+    return Status::OK();
+  }
+  if (mount("vineyardfs-arena", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()) != 0) {
+    return Status::FromErrno("arena: mount tmpfs on " + dir + " (" + opts + ")", errno);
+  }
+  *mounted = true;
+  return Status::OK();
+}
+
+}  // namespace vineyard

@@ -1,0 +1,82 @@
+// Arena: the payload half of objects (the seed page: "stored locally"), one tmpfs file
+// per blob so that each payload can be mapped, served zero-copy and freed by unlinking.
+//
+//   <arena>/blobs/<id>       a sealed blob's payload (id as printed, "o8001...")
+//   <arena>/staging/<n>      a file being written in new/, not yet an object
+//
+// Capacity: every file is accounted in whole 4 KiB pages, as tmpfs allocates them;
+// the sum never exceeds `capacity`. When a reservation does not fit, the arena asks
+// its evictor to free the least recently used evictable blobs; if that is not enough
+// the reservation fails with NoSpace and nothing changes.
+//
+// Thread-safety: all methods are thread-safe; mu_ protects the accounting and LRU.
+// The evictor callback is called without mu_ held.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "meta/object_id.h"
+#include "meta/status.h"
+
+namespace vineyard {
+
+uint64_t PageRound(uint64_t bytes);
+
+class Arena {
+ public:
+  // Frees at least `bytes` by evicting blobs; returns how many bytes it freed.
+  using Evictor = std::function<uint64_t(uint64_t bytes)>;
+
+  // Prepares the directory layout under `dir` (which must exist).
+  static Result<std::unique_ptr<Arena>> Open(const std::string& dir, uint64_t capacity);
+
+  void SetEvictor(Evictor evictor) { evictor_ = std::move(evictor); }
+  const std::string& dir() const { return dir_; }
+  uint64_t capacity() const { return capacity_; }
+  uint64_t used() const;
+
+  std::string BlobPath(ObjectID id) const;
+  std::string StagingPath(uint64_t key) const;
+
+  // Accounting. Charge grows or shrinks `key`'s charge to `bytes` (page-rounded),
+  // evicting if needed; NoSpace if it cannot fit. Keys: a staging number, or an id.
+  Status Charge(uint64_t key, uint64_t bytes);
+  void Uncharge(uint64_t key);
+  // Moves a charge from one key to another (staging -> blob at seal).
+  void MoveCharge(uint64_t from, uint64_t to);
+
+  // A new empty staging file, opened O_RDWR; returns its key and fd.
+  Result<std::pair<uint64_t, int>> CreateStaging();
+  // Removes every staging file (unsealed uploads of a previous run).
+  void ClearStaging();
+
+  // Blob files present in the arena: id -> size (recovery).
+  std::vector<std::pair<ObjectID, uint64_t>> ListBlobs() const;
+
+ private:
+  Arena(std::string dir, uint64_t capacity) : dir_(std::move(dir)), capacity_(capacity) {}
+
+  const std::string dir_;
+  const uint64_t capacity_;
+  Evictor evictor_;
+  mutable std::mutex mu_;
+  uint64_t used_ = 0;                             // protected by mu_
+  std::unordered_map<uint64_t, uint64_t> charge_;  // protected by mu_: key -> rounded bytes
+  uint64_t next_staging_ = 1;                      // protected by mu_
+};
+
+// Mounts a tmpfs of `size` bytes on `dir` unless `dir` is already a tmpfs mount
+// point, in which case it is reused (its files survived a daemon crash) and resized.
+// `*mounted` tells whether this call mounted it. Needs CAP_SYS_ADMIN.
+Status MountArenaTmpfs(const std::string& dir, uint64_t size, const std::string& huge,
+                       bool* mounted);
+bool IsTmpfsMountPoint(const std::string& dir);
+
+}  // namespace vineyard

@@ -1,0 +1,37 @@
+// StoreOptions: everything store/ is configured by. The field names are the `-o` keys,
+// the config-file keys and the `status.json` fields (DESIGN.md §2).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace vineyard {
+
+enum class Durability {
+  kNone,   // payloads live only in the arena; metadata is still journaled
+  kAsync,  // payloads are written to RocksDB behind the seal, by a background thread
+  kSync,   // payload and metadata are durable before the seal (close()) returns
+};
+const char* DurabilityName(Durability d);
+
+struct StoreOptions {
+  // Arena capacity in bytes: the most payload bytes held in memory at once.
+  // Default: half of RAM.
+  uint64_t size = 0;
+  // Directory holding one file per blob. As root the store mounts its own tmpfs here
+  // (with `size` as the limit) unless one is mounted already.
+  // Default: /run/vineyardfs/<instance> (root), /dev/shm/vineyardfs-<instance>.
+  std::string arena;
+  // RocksDB directory; "none" keeps nothing across restarts.
+  // Default: /var/lib/vineyardfs/<instance> (root), ~/.local/state/vineyardfs/<instance>.
+  std::string state;
+  // When payloads become durable. Default: kAsync.
+  Durability durability = Durability::kAsync;
+  // Huge-page policy of the arena tmpfs ("never", "within_size", "always", "advise").
+  // Default: "never" (issue #3 chooses by measurement).
+  std::string huge = "never";
+
+  bool stateless() const { return state == "none"; }
+};
+
+}  // namespace vineyard

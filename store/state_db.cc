@@ -1,0 +1,212 @@
+#include "store/state_db.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+namespace vineyard {
+namespace {
+
+std::string IdKey(ObjectID id) {
+  std::string k(8, '\0');
+  uint64_t v = id.raw();
+  for (int i = 7; i >= 0; --i, v >>= 8) k[i] = static_cast<char>(v & 0xff);
+  return k;
+}
+
+std::string ChunkKey(ObjectID id, uint32_t chunk) {
+  std::string k = IdKey(id);
+  for (int shift = 24; shift >= 0; shift -= 8) k.push_back(static_cast<char>(chunk >> shift));
+  return k;
+}
+
+Result<ObjectID> KeyId(const rocksdb::Slice& key) {
+  if (key.size() < 8) return Status::InvalidArgument("short key");
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = v << 8 | static_cast<unsigned char>(key[i]);
+  return ObjectID(v);
+}
+
+Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::OK();
+  if (s.IsNotFound()) return Status::NotFound(what + ": " + s.ToString());
+  if (s.IsNoSpace()) return Status::NoSpace(what + ": " + s.ToString());
+  return Status::IOError(what + ": " + s.ToString());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, bool sync) {
+  rocksdb::DBOptions db_opts;
+  db_opts.create_if_missing = true;
+  db_opts.create_missing_column_families = true;
+  db_opts.max_background_jobs = 2;
+  db_opts.keep_log_file_num = 4;
+  db_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+
+  rocksdb::ColumnFamilyOptions small;
+  small.write_buffer_size = 16 << 20;
+  rocksdb::ColumnFamilyOptions blobs;
+  blobs.write_buffer_size = 64 << 20;
+  blobs.enable_blob_files = true;
+  blobs.min_blob_size = 4096;
+  blobs.blob_file_size = 256 << 20;
+  blobs.enable_blob_garbage_collection = true;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs = {
+      {rocksdb::kDefaultColumnFamilyName, small},
+      {"objects", small},
+      {"names", small},
+      {"payloads", blobs},
+      {"durable", small}};
+  std::unique_ptr<StateDb> db(new StateDb());
+  db->sync_ = sync;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_opts, dir, descs, &db->cfs_, &raw);
+  if (!s.ok()) return FromRocks(s, "open RocksDB state in " + dir);
+  db->db_.reset(raw);
+  db->objects_ = db->cfs_[1];
+  db->names_ = db->cfs_[2];
+  db->payloads_ = db->cfs_[3];
+  db->durable_ = db->cfs_[4];
+  return db;
+}
+
+StateDb::~StateDb() {
+  if (!db_) return;
+  for (auto* cf : cfs_) db_->DestroyColumnFamilyHandle(cf);
+  db_->Close().PermitUncheckedError();
+}
+
+Status StateDb::Put(rocksdb::ColumnFamilyHandle* cf, const std::string& key,
+                    const std::string& value, bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(db_->Put(wo, cf, key, value), "RocksDB put");
+}
+
+Status StateDb::Commit(const JournalBatch& batch) {
+  rocksdb::WriteBatch wb;
+  for (const auto& r : batch.put_objects) wb.Put(objects_, IdKey(r.id), EncodeRecord(r));
+  for (ObjectID id : batch.delete_objects) wb.Delete(objects_, IdKey(id));
+  for (const auto& [name, n] : batch.put_names) wb.Put(names_, name, EncodeName(n));
+  for (const auto& name : batch.drop_names) wb.Delete(names_, name);
+  rocksdb::WriteOptions wo;
+  wo.sync = sync_;
+  return FromRocks(db_->Write(wo, &wb), "journal commit");
+}
+
+Status StateDb::SaveIdLimit(uint64_t limit) {
+  return Put(db_->DefaultColumnFamily(), "id_limit", std::to_string(limit), /*sync=*/true);
+}
+
+Status StateDb::Load(Contents* out) {
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), "id_limit", &v);
+  if (s.ok()) {
+    out->id_limit = std::strtoull(v.c_str(), nullptr, 10);
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "read id_limit");
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), objects_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto r = DecodeRecord(std::string_view(it->value().data(), it->value().size()));
+    if (!r.ok()) {
+      out->bad.push_back("object record skipped: " + r.status().message());
+      continue;
+    }
+    out->objects.push_back(std::move(*r));
+  }
+  VY_RETURN_IF_ERROR(FromRocks(it->status(), "scan objects"));
+  it.reset(db_->NewIterator(rocksdb::ReadOptions(), names_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto n = DecodeName(std::string_view(it->value().data(), it->value().size()));
+    if (!n.ok()) {
+      out->bad.push_back("name '" + it->key().ToString() + "' skipped: " + n.status().message());
+      continue;
+    }
+    out->names.emplace_back(it->key().ToString(), *n);
+  }
+  return FromRocks(it->status(), "scan names");
+}
+
+Result<uint32_t> StateDb::LoadInstance() {
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), "instance", &v);
+  if (s.IsNotFound()) return 0u;
+  if (!s.ok()) return FromRocks(s, "read instance");
+  return static_cast<uint32_t>(std::strtoul(v.c_str(), nullptr, 10));
+}
+
+Status StateDb::SaveInstance(uint32_t instance) {
+  return Put(db_->DefaultColumnFamily(), "instance", std::to_string(instance), true);
+}
+
+Status StateDb::PutPayload(ObjectID id, int fd, uint64_t size, bool sync) {
+  std::string buf;
+  rocksdb::WriteOptions wo;
+  uint32_t chunk = 0;
+  for (uint64_t off = 0; off < size; off += kChunk, ++chunk) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, size - off));
+    buf.resize(n);
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = pread(fd, buf.data() + got, n - got, static_cast<off_t>(off + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return Status::FromErrno("read payload of " + id.ToString(), r < 0 ? errno : EIO);
+      got += static_cast<size_t>(r);
+    }
+    VY_RETURN_IF_ERROR(FromRocks(db_->Put(wo, payloads_, ChunkKey(id, chunk), buf),
+                                 "store payload of " + id.ToString()));
+  }
+  return Put(durable_, IdKey(id), std::to_string(size), sync);
+}
+
+Status StateDb::ReadPayload(ObjectID id, int fd, uint64_t size) {
+  std::string marker;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), durable_, IdKey(id), &marker);
+  if (!s.ok()) return FromRocks(s, "payload of " + id.ToString());
+  rocksdb::PinnableSlice value;
+  uint32_t chunk = 0;
+  for (uint64_t off = 0; off < size; off += kChunk, ++chunk) {
+    value.Reset();
+    s = db_->Get(rocksdb::ReadOptions(), payloads_, ChunkKey(id, chunk), &value);
+    if (!s.ok()) return FromRocks(s, "payload chunk " + std::to_string(chunk) + " of " + id.ToString());
+    size_t done = 0;
+    while (done < value.size()) {
+      ssize_t w = pwrite(fd, value.data() + done, value.size() - done,
+                         static_cast<off_t>(off + done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Status::FromErrno("reload payload of " + id.ToString(), errno);
+      done += static_cast<size_t>(w);
+    }
+  }
+  return Status::OK();
+}
+
+Status StateDb::DeletePayload(ObjectID id) {
+  rocksdb::WriteBatch wb;
+  wb.Delete(durable_, IdKey(id));
+  wb.DeleteRange(payloads_, ChunkKey(id, 0), ChunkKey(ObjectID(id.raw() + 1), 0));
+  return FromRocks(db_->Write(rocksdb::WriteOptions(), &wb), "delete payload of " + id.ToString());
+}
+
+Result<std::vector<std::pair<ObjectID, uint64_t>>> StateDb::ListDurable() {
+  std::vector<std::pair<ObjectID, uint64_t>> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), durable_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto id = KeyId(it->key());
+    if (!id.ok()) continue;
+    out.emplace_back(*id, std::strtoull(it->value().ToString().c_str(), nullptr, 10));
+  }
+  VY_RETURN_IF_ERROR(FromRocks(it->status(), "scan durable payloads"));
+  return out;
+}
+
+Status StateDb::SyncWal() { return FromRocks(db_->SyncWAL(), "sync WAL"); }
+
+}  // namespace vineyard

@@ -1,0 +1,402 @@
+#include "store/store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <unordered_set>
+
+#include "meta/log.h"
+#include "store/arena.h"
+#include "store/state_db.h"
+
+namespace vineyard {
+
+const char* DurabilityName(Durability d) {
+  switch (d) {
+    case Durability::kNone:
+      return "none";
+    case Durability::kAsync:
+      return "async";
+    case Durability::kSync:
+      return "sync";
+  }
+  return "?";
+}
+
+namespace {
+
+// The journal of state=none: accepts everything, remembers nothing.
+class NullJournal : public Journal {
+ public:
+  Status Commit(const JournalBatch&) override { return Status::OK(); }
+  Status SaveIdLimit(uint64_t) override { return Status::OK(); }
+  Status Load(Contents*) override { return Status::OK(); }
+};
+
+Status MakeDirs(const std::string& path, mode_t mode) {
+  std::string cur;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    cur = path.substr(0, pos);
+    if (cur.empty()) continue;
+    if (mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
+      return Status::FromErrno("mkdir " + cur, errno);
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts, InstanceId* instance) {
+  std::unique_ptr<Store> store(new Store(opts));
+  if (opts.stateless()) {
+    store->null_journal_ = std::make_unique<NullJournal>();
+    if (*instance == 0) *instance = 1;
+  } else {
+    VY_RETURN_IF_ERROR(MakeDirs(opts.state, 0700));
+    auto db = StateDb::Open(opts.state, opts.durability == Durability::kSync);
+    if (!db.ok()) return db.status();
+    store->db_ = std::move(*db);
+    auto stored = store->db_->LoadInstance();
+    if (!stored.ok()) return stored.status();
+    if (*stored != 0 && *instance != 0 && *stored != *instance) {
+      return Status::InvalidArgument("state " + opts.state + " belongs to instance " +
+                                     std::to_string(*stored) + ", not " +
+                                     std::to_string(*instance));
+    }
+    if (*instance == 0) *instance = *stored != 0 ? *stored : 1;
+    if (*stored == 0) VY_RETURN_IF_ERROR(store->db_->SaveInstance(*instance));
+  }
+
+  VY_RETURN_IF_ERROR(MakeDirs(opts.arena, 0700));
+  if (geteuid() == 0) {
+    VY_RETURN_IF_ERROR(MountArenaTmpfs(opts.arena, opts.size, opts.huge, &store->mounted_tmpfs_));
+  }
+  auto arena = Arena::Open(opts.arena, opts.size);
+  if (!arena.ok()) return arena.status();
+  store->arena_ = std::move(*arena);
+  Store* self = store.get();
+  store->arena_->SetEvictor([self](uint64_t bytes) { return self->Evict(bytes); });
+  if (store->db_ && opts.durability != Durability::kNone) {
+    store->writer_ = std::thread([self] { self->WriterLoop(); });
+  }
+  return store;
+}
+
+Store::Store(StoreOptions opts) : opts_(std::move(opts)) {}
+
+Store::~Store() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+Journal* Store::journal() {
+  return db_ ? static_cast<Journal*>(db_.get()) : null_journal_.get();
+}
+
+std::string Store::BlobPath(ObjectID id) const { return arena_->BlobPath(id); }
+std::string Store::UploadPath(uint64_t key) const { return arena_->StagingPath(key); }
+
+std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint64_t>>& blobs) {
+  arena_->ClearStaging();
+  std::unordered_map<ObjectID, uint64_t> files;
+  for (auto& [id, size] : arena_->ListBlobs()) files.emplace(id, size);
+  std::unordered_map<ObjectID, uint64_t> durable;
+  if (db_) {
+    auto list = db_->ListDurable();
+    if (list.ok()) {
+      for (auto& [id, size] : *list) durable.emplace(id, size);
+    } else {
+      VY_LOG_ERROR("recovery: %s", list.status().ToString().c_str());
+    }
+  }
+  std::vector<ObjectID> lost;
+  std::unordered_set<ObjectID> known;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, size] : blobs) {
+    known.insert(id);
+    Blob b;
+    b.size = size;
+    auto f = files.find(id);
+    b.resident = f != files.end() && f->second == size;
+    auto d = durable.find(id);
+    b.durable = d != durable.end() && d->second == size;
+    if (f != files.end() && !b.resident) {
+      VY_LOG_WARN("recovery: arena file of %s has %llu bytes, expected %llu; dropped",
+                  id.ToString().c_str(), static_cast<unsigned long long>(f->second),
+                  static_cast<unsigned long long>(size));
+      unlink(arena_->BlobPath(id).c_str());
+    }
+    if (!b.resident && !b.durable) {
+      lost.push_back(id);
+      continue;
+    }
+    if (b.resident) {
+      // Charged without eviction: recovery must not drop what it just found. If the
+      // arena shrank, later reservations evict until it fits again.
+      if (!arena_->Charge(id.raw(), size).ok()) {
+        VY_LOG_WARN("recovery: arena over capacity while loading %s", id.ToString().c_str());
+      }
+    }
+    auto [it, fresh] = blobs_.emplace(id, b);
+    if (b.resident && b.durable) LruInsert(id, it->second);
+    if (b.resident && !b.durable && db_ && opts_.durability != Durability::kNone) {
+      queue_.push_back(id);
+    }
+  }
+  for (auto& [id, size] : files) {
+    if (!known.count(id)) {
+      VY_LOG_INFO("recovery: removing orphan payload %s from the arena", id.ToString().c_str());
+      unlink(arena_->BlobPath(id).c_str());
+    }
+  }
+  for (auto& [id, size] : durable) {
+    if (!known.count(id) && db_) db_->DeletePayload(id).ok();
+  }
+  cv_.notify_all();
+  return lost;
+}
+
+Result<Store::Upload> Store::CreateUpload() {
+  auto staging = arena_->CreateStaging();
+  if (!staging.ok()) return staging.status();
+  return Upload{staging->first, staging->second};
+}
+
+Status Store::ReserveUpload(uint64_t key, uint64_t size) { return arena_->Charge(key, size); }
+
+void Store::DropUpload(uint64_t key) {
+  unlink(arena_->StagingPath(key).c_str());
+  arena_->Uncharge(key);
+}
+
+Status Store::SealUpload(uint64_t key, ObjectID id, uint64_t size) {
+  VY_RETURN_IF_ERROR(arena_->Charge(key, size));  // the final size (may shrink)
+  std::string from = arena_->StagingPath(key), to = arena_->BlobPath(id);
+  if (rename(from.c_str(), to.c_str()) != 0) return Status::FromErrno("seal: rename " + from, errno);
+  arena_->MoveCharge(key, id.raw());
+  // Payloads are immutable from here on: drop write permission on the arena file too.
+  chmod(to.c_str(), 0400);
+  bool durable = false;
+  if (db_ && opts_.durability == Durability::kSync) {
+    int fd = open(to.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno("seal: open " + to, errno);
+    Status s = db_->PutPayload(id, fd, size, /*sync=*/true);
+    close(fd);
+    if (!s.ok()) {
+      unlink(to.c_str());
+      arena_->Uncharge(id.raw());
+      return s;
+    }
+    durable = true;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Blob& b = blobs_[id];
+  b.size = size;
+  b.resident = true;
+  b.durable = durable;
+  if (durable) {
+    LruInsert(id, b);
+  } else if (db_ && opts_.durability == Durability::kAsync) {
+    queue_.push_back(id);
+    cv_.notify_all();
+  }
+  return Status::OK();
+}
+
+void Store::LruInsert(ObjectID id, Blob& b) {
+  if (b.in_lru) lru_.erase(b.lru);
+  b.lru = lru_.insert(lru_.end(), id);
+  b.in_lru = true;
+}
+
+void Store::LruErase(Blob& b) {
+  if (!b.in_lru) return;
+  lru_.erase(b.lru);
+  b.in_lru = false;
+}
+
+uint64_t Store::Evict(uint64_t bytes) {
+  std::vector<ObjectID> victims;
+  uint64_t freed = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = lru_.begin(); it != lru_.end() && freed < bytes;) {
+      ObjectID id = *it++;
+      Blob& b = blobs_.at(id);
+      if (!b.resident || !b.durable || b.pins > 0 || b.loading) continue;
+      LruErase(b);
+      b.resident = false;
+      freed += PageRound(b.size);
+      victims.push_back(id);
+      ++counters_.evictions;
+    }
+  }
+  for (ObjectID id : victims) {
+    unlink(arena_->BlobPath(id).c_str());
+    arena_->Uncharge(id.raw());
+    VY_LOG_DEBUG("evicted %s from the arena", id.ToString().c_str());
+  }
+  return freed;
+}
+
+Result<int> Store::OpenBlob(ObjectID id) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto it = blobs_.find(id);
+  if (it == blobs_.end()) return Status::NotFound("payload of " + id.ToString() + " is not here");
+  cv_.wait(lock, [&] { return !it->second.loading; });
+  Blob& b = it->second;
+  ++b.pins;
+  LruErase(b);
+  if (!b.resident) {
+    b.loading = true;
+    uint64_t size = b.size;
+    lock.unlock();
+    // Reload from RocksDB into a fresh staging file, then move it into place.
+    Status s = arena_->Charge(id.raw(), size);
+    std::string path = arena_->BlobPath(id), tmp = path + ".reload";
+    if (s.ok()) {
+      int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0400);
+      if (fd < 0) {
+        s = Status::FromErrno("reload: create " + tmp, errno);
+      } else {
+        s = db_ ? db_->ReadPayload(id, fd, size) : Status::NotFound("no state");
+        if (s.ok() && ftruncate(fd, static_cast<off_t>(size)) != 0) {
+          s = Status::FromErrno("reload: truncate", errno);
+        }
+        close(fd);
+        if (s.ok() && rename(tmp.c_str(), path.c_str()) != 0) {
+          s = Status::FromErrno("reload: rename", errno);
+        }
+        if (!s.ok()) unlink(tmp.c_str());
+      }
+      if (!s.ok()) arena_->Uncharge(id.raw());
+    }
+    lock.lock();
+    b.loading = false;
+    cv_.notify_all();
+    if (!s.ok()) {
+      --b.pins;
+      if (b.pins == 0 && b.resident && b.durable) LruInsert(id, b);
+      return s;
+    }
+    b.resident = true;
+    ++counters_.reloads;
+  }
+  int fd = open(arena_->BlobPath(id).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    --b.pins;
+    return Status::FromErrno("open payload of " + id.ToString(), err);
+  }
+  return fd;
+}
+
+void Store::CloseBlob(ObjectID id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = blobs_.find(id);
+  if (it == blobs_.end()) return;
+  Blob& b = it->second;
+  if (b.pins > 0) --b.pins;
+  if (b.pins == 0 && b.resident && b.durable) LruInsert(id, b);  // most recently used
+}
+
+Status Store::SyncBlob(ObjectID id) {
+  if (!db_ || opts_.durability == Durability::kNone) return Status::OK();
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] {
+    auto it = blobs_.find(id);
+    return stopping_ || it == blobs_.end() || it->second.durable || it->second.failed;
+  });
+  auto it = blobs_.find(id);
+  if (it == blobs_.end()) return Status::NotFound("payload of " + id.ToString() + " is gone");
+  if (it->second.failed) return Status::IOError("durable copy of " + id.ToString() + " failed");
+  if (!it->second.durable) return Status::IOError("store is shutting down");
+  return Status::OK();
+}
+
+void Store::DeleteBlob(ObjectID id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = blobs_.find(id);
+    if (it != blobs_.end()) {
+      LruErase(it->second);
+      blobs_.erase(it);
+    }
+  }
+  cv_.notify_all();
+  unlink(arena_->BlobPath(id).c_str());
+  arena_->Uncharge(id.raw());
+  if (db_) {
+    Status s = db_->DeletePayload(id);
+    if (!s.ok()) VY_LOG_WARN("delete payload %s: %s", id.ToString().c_str(), s.ToString().c_str());
+  }
+}
+
+bool Store::IsResident(ObjectID id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = blobs_.find(id);
+  return it != blobs_.end() && it->second.resident;
+}
+
+void Store::WriterLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    // Drain the queue before honouring stop: a clean unmount leaves nothing behind.
+    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;
+    ObjectID id = queue_.front();
+    queue_.pop_front();
+    auto it = blobs_.find(id);
+    if (it == blobs_.end() || it->second.durable) continue;
+    uint64_t size = it->second.size;
+    ++it->second.pins;  // keep it resident while copying
+    lock.unlock();
+    int fd = open(arena_->BlobPath(id).c_str(), O_RDONLY | O_CLOEXEC);
+    Status s = fd < 0 ? Status::FromErrno("open payload", errno)
+                      : db_->PutPayload(id, fd, size, /*sync=*/false);
+    if (fd >= 0) close(fd);
+    lock.lock();
+    it = blobs_.find(id);
+    if (it == blobs_.end()) {
+      // Deleted while being copied: drop what was written.
+      lock.unlock();
+      db_->DeletePayload(id).ok();
+      lock.lock();
+      continue;
+    }
+    --it->second.pins;
+    if (s.ok()) {
+      it->second.durable = true;
+      if (it->second.pins == 0 && it->second.resident) LruInsert(id, it->second);
+    } else {
+      it->second.failed = true;
+      ++counters_.durable_errors;
+      VY_LOG_ERROR("durable copy of %s failed: %s", id.ToString().c_str(), s.ToString().c_str());
+    }
+    cv_.notify_all();
+  }
+}
+
+Store::Stats Store::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stats s = counters_;
+  s.capacity = arena_->capacity();
+  s.used = arena_->used();
+  for (auto& [id, b] : blobs_) {
+    s.resident += b.resident;
+    s.durable += b.durable;
+  }
+  s.pending_durable = queue_.size();
+  return s;
+}
+
+}  // namespace vineyard

@@ -1,0 +1,120 @@
+// Store: the local half of objects. It owns the arena (payload files in memory) and
+// the state database (RocksDB: the journal of meta/ and durable copies of payloads),
+// and it decides where a payload is: resident in the arena, durable in RocksDB, or
+// both. fs/ talks to this header only.
+//
+// Life of a payload: an upload file in the arena's staging/ (written through new/) is
+// sealed into blobs/<id>; under durability=async a background writer then copies it
+// into RocksDB, under sync the seal does so before returning. A blob that is durable
+// and not open may be evicted from the arena when space is needed, and is reloaded
+// from RocksDB by the next OpenBlob.
+//
+// Thread-safety: all methods are thread-safe. Lock order: Store::mu_ before the
+// Arena's lock; neither is held while RocksDB copies a payload.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "meta/journal.h"
+#include "meta/object_id.h"
+#include "store/options.h"
+
+namespace vineyard {
+
+class Arena;
+class StateDb;
+
+class Store {
+ public:
+  // Opens (creating if needed) the arena and state of `opts`. `instance` in: the
+  // instance asked for (0 = unspecified); out: the one to use (stored in state).
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& opts, InstanceId* instance);
+  ~Store();  // finishes pending durable writes, then closes RocksDB
+
+  const StoreOptions& options() const { return opts_; }
+  Journal* journal();
+  bool mounted_tmpfs() const { return mounted_tmpfs_; }
+
+  // Recovery at mount. `blobs`: every blob in the object table with its size.
+  // Returns the ids whose payload survived neither in the arena nor in RocksDB.
+  std::vector<ObjectID> Recover(const std::vector<std::pair<ObjectID, uint64_t>>& blobs);
+
+  // ---- Uploads (files being written in new/) ----
+  struct Upload {
+    uint64_t key = 0;
+    int fd = -1;  // O_RDWR on the staging file; owned by the caller
+  };
+  Result<Upload> CreateUpload();
+  // Accounts `size` bytes for the upload before the file grows to it (NoSpace if the
+  // arena cannot make room even by eviction).
+  Status ReserveUpload(uint64_t key, uint64_t size);
+  // Removes an upload's file and its charge (the upload was deleted or failed for good).
+  void DropUpload(uint64_t key);
+  // Turns the upload into the payload of blob `id` (size bytes). Under durability=sync
+  // the payload is durable on return.
+  Status SealUpload(uint64_t key, ObjectID id, uint64_t size);
+  std::string UploadPath(uint64_t key) const;
+
+  // ---- Payloads of sealed blobs ----
+  // Opens the blob's arena file read-only and pins it in memory (reloading it from
+  // RocksDB if it was evicted). Pair every successful call with CloseBlob.
+  Result<int> OpenBlob(ObjectID id);
+  void CloseBlob(ObjectID id);
+  // Returns once the payload is durable (at once under durability=none).
+  Status SyncBlob(ObjectID id);
+  // Frees the payload in the arena and in RocksDB.
+  void DeleteBlob(ObjectID id);
+  bool IsResident(ObjectID id) const;
+  std::string BlobPath(ObjectID id) const;
+
+  struct Stats {
+    uint64_t capacity = 0, used = 0;
+    uint64_t resident = 0, durable = 0, pending_durable = 0;
+    uint64_t evictions = 0, reloads = 0, durable_errors = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Blob {
+    uint64_t size = 0;
+    bool resident = false;
+    bool durable = false;
+    bool loading = false;  // a reload from RocksDB is in progress
+    bool failed = false;   // the durable copy failed (SyncBlob reports it)
+    int pins = 0;
+    std::list<ObjectID>::iterator lru;  // valid while resident && durable && pins == 0
+    bool in_lru = false;
+  };
+
+  explicit Store(StoreOptions opts);
+  uint64_t Evict(uint64_t bytes);          // the arena's evictor
+  void WriterLoop();                       // the durable-payload writer thread
+  void LruInsert(ObjectID id, Blob& b);    // requires mu_
+  void LruErase(Blob& b);                  // requires mu_
+
+  const StoreOptions opts_;
+  std::unique_ptr<Arena> arena_;
+  std::unique_ptr<StateDb> db_;       // null when state=none
+  std::unique_ptr<Journal> null_journal_;  // used when state=none
+  bool mounted_tmpfs_ = false;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;                // signalled on durable/loaded changes
+  std::unordered_map<ObjectID, Blob> blobs_;  // protected by mu_
+  std::list<ObjectID> lru_;                   // protected by mu_: front = least recent
+  std::deque<ObjectID> queue_;                // protected by mu_: awaiting the writer
+  bool stopping_ = false;                     // protected by mu_
+  Stats counters_;                            // protected by mu_ (evictions, reloads, errors)
+  std::thread writer_;
+};
+
+}  // namespace vineyard

@@ -1,0 +1,44 @@
+// Command line and `-o` options of the vineyardfs daemon / mount helper (DESIGN.md §2):
+//
+//   vineyardfs <source> <mountpoint> [-f] [-d] [-o opt[=val],...]
+//   mount.fuse.vineyardfs <source> <mountpoint> [-sfnv] [-o opts]   (from mount(8))
+//
+// The same keys are accepted in `-o`, in `config=FILE` (one `key=value` per line, `#`
+// comments) and shown in status.json. Options given with -o win over the config file.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "meta/object_id.h"
+#include "meta/status.h"
+#include "store/options.h"
+
+namespace vineyard {
+
+struct MountConfig {
+  std::string source;      // shown as the mount's fsname. Default: "vineyard".
+  std::string mountpoint;  // required
+  bool foreground = false;  // -f: stay attached, log to stderr
+  bool debug = false;       // -d: libfuse's request trace (implies -f)
+  bool fake = false;        // mount helper -f: do everything but mount
+  bool help = false, version = false;
+  bool allow_other = false;  // Default: on when root
+  InstanceId instance = 0;   // 0: not given (the state's, else 1)
+  StoreOptions store;
+  std::string listen;                   // replication endpoint (cluster issue)
+  std::vector<std::string> peers;       // peer endpoints, one per peer= option
+  std::string plugins;                  // plugin directory (plugin issue)
+  std::string remote = "fetch";         // fetch | error
+  std::vector<std::string> fuse_opts;   // passed to the kernel (ro, nosuid, ...)
+  std::map<std::string, std::string> shown;  // effective options for status.json
+};
+
+// Parses argv. Fills defaults that depend on the user and the instance.
+Result<MountConfig> ParseMountArgs(int argc, char** argv);
+// "512M", "8G", "4096" -> bytes (binary units).
+Result<uint64_t> ParseSize(const std::string& text);
+const char* MountUsage();
+
+}  // namespace vineyard
