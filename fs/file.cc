@@ -282,7 +282,9 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
     std::lock_guard<std::mutex> lock(up->mu);
     if (up->sealed.valid() || up->fd < 0) return (void)fuse_reply_err(req, EPERM);
     if (to_set & FUSE_SET_ATTR_SIZE) {
-      Status s = ResizeUpload(fs, up.get(), static_cast<uint64_t>(attr->st_size));
+      const uint64_t size = static_cast<uint64_t>(attr->st_size);
+      if (size > up->size) up->sized = true;
+      Status s = ResizeUpload(fs, up.get(), size);
       if (!s.ok()) return ReplyStatus(req, s);
       up->dirty = true;
     }
@@ -312,9 +314,10 @@ void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return (void)fuse_reply_err(req, 0);
   }
   const std::string path = fs->opts.mountpoint + "/new/" + up->name;
-  lock.unlock();
   // Outside the lock: reading /proc takes a while and needs no upload state.
-  bool held = ProcessStillHolds(fs, fuse_req_ctx(req)->pid, ino, path);
+  const bool sized = up->sized;
+  lock.unlock();
+  bool held = ProcessStillHolds(fs, fuse_req_ctx(req)->pid, ino, path, sized);
   lock.lock();
   if (held || up->writers != 1 || !up->dirty || up->sealed.valid() || up->removed) {
     return (void)fuse_reply_err(req, 0);
@@ -362,7 +365,7 @@ void OpFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t lengt
   if (end > up->size) {
     Status s = ResizeUpload(fs, up, end);
     if (!s.ok()) return ReplyStatus(req, s);
-    up->dirty = true;
+    up->dirty = up->sized = true;
   }
   fuse_reply_err(req, 0);
 }

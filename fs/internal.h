@@ -119,6 +119,8 @@ struct Upload {
   int opens = 0;                 // all open handles
   bool removed = false;          // unlinked from new/ while open
   bool dirty = false;            // changed since the last seal attempt
+  bool sized = false;            // grown by truncate/fallocate: the way a file is sized
+                                 // for writing through mmap
   ObjectID sealed;               // valid once sealed: new/<name> is a link to it
   std::string error;             // why the last seal failed ("" if none)
 };
@@ -232,8 +234,9 @@ std::string RenderInstance(FsState* fs, InstanceId n);
 // records the reason in up->error and leaves the file as written.
 Status SealUpload(FsState* fs, Upload* up, fuse_ino_t ino);
 // True if process `pid` still holds the upload at `path` (absolute, under the mount)
-// with inode `ino`: through another descriptor, or through a mapping.
-bool ProcessStillHolds(FsState* fs, pid_t pid, fuse_ino_t ino, const std::string& path);
+// with inode `ino`: through another descriptor, or (if `check_maps`) a mapping.
+bool ProcessStillHolds(FsState* fs, pid_t pid, fuse_ino_t ino, const std::string& path,
+                       bool check_maps);
 
 // The id named by a symlink target: "../objects/<id>", "<id>", or any path whose last
 // component is an id.

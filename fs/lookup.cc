@@ -70,8 +70,9 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
     case Kind::kNew:
       // Sticky and world-writable like /tmp: anyone may create, only the owner of
       // an entry (or root) may remove or rename it.
+      // Their mode and owner never change, so a long timeout spares a GETATTR per
+      // path walk (permission checks); their mtime and nlink are not maintained.
       Dir(st, 01777, MountOwner());
-      *timeout = kNoCache;  // mtime/nlink of these change constantly
       return Status::OK();
     case Kind::kInstances:
       Dir(st, 0555, MountOwner());

@@ -104,7 +104,8 @@ Status SealUpload(FsState* fs, Upload* up, fuse_ino_t ino) {
   return Status::OK();
 }
 
-bool ProcessStillHolds(FsState* fs, pid_t pid, fuse_ino_t ino, const std::string& path) {
+bool ProcessStillHolds(FsState* fs, pid_t pid, fuse_ino_t ino, const std::string& path,
+                       bool check_maps) {
   if (pid <= 0) return false;
   // 1. Another descriptor of the same process still refers to the file (a shell's
   //    `> file` redirect dups the descriptor and closes the original first). close()
@@ -127,7 +128,12 @@ bool ProcessStillHolds(FsState* fs, pid_t pid, fuse_ino_t ino, const std::string
     closedir(d);
     if (held) return true;
   }
-  // 2. A mapping of the file: its bytes arrive when it is unmapped.
+  // 2. A mapping of the file: its bytes arrive when it is unmapped. Generating
+  //    /proc/<pid>/maps costs ~100 us for a large process, so it is read only for
+  //    files sized by truncate/fallocate, which is how a file is prepared for mmap.
+  //    (Pages dirtied through a mapping before close() are written back by the
+  //    kernel before FLUSH, so only a mapping that outlives close() matters.)
+  if (!check_maps) return false;
   char maps[64];
   std::snprintf(maps, sizeof maps, "/proc/%d/maps", pid);
   FILE* f = std::fopen(maps, "re");

@@ -71,6 +71,13 @@ Status Arena::Charge(uint64_t key, uint64_t bytes) {
   }
 }
 
+void Arena::ChargeExisting(uint64_t key, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t& cur = charge_[key];
+  used_ = used_ - cur + PageRound(bytes);
+  cur = PageRound(bytes);
+}
+
 void Arena::Uncharge(uint64_t key) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = charge_.find(key);

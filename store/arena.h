@@ -49,6 +49,9 @@ class Arena {
   // evicting if needed; NoSpace if it cannot fit. Keys: a staging number, or an id.
   Status Charge(uint64_t key, uint64_t bytes);
   void Uncharge(uint64_t key);
+  // Accounts `bytes` for `key` without eviction, even over capacity (recovery: what
+  // is already in the arena is counted as it is; later charges evict back under).
+  void ChargeExisting(uint64_t key, uint64_t bytes);
   // Moves a charge from one key to another (staging -> blob at seal).
   void MoveCharge(uint64_t from, uint64_t to);
 

@@ -49,9 +49,9 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, bool sync
   db_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
 
   rocksdb::ColumnFamilyOptions small;
-  small.write_buffer_size = 16 << 20;
+  small.write_buffer_size = 8 << 20;
   rocksdb::ColumnFamilyOptions blobs;
-  blobs.write_buffer_size = 64 << 20;
+  blobs.write_buffer_size = 32 << 20;
   blobs.enable_blob_files = true;
   blobs.min_blob_size = 4096;
   blobs.blob_file_size = 256 << 20;
@@ -149,6 +149,10 @@ Status StateDb::SaveInstance(uint32_t instance) {
 Status StateDb::PutPayload(ObjectID id, int fd, uint64_t size, bool sync) {
   std::string buf;
   rocksdb::WriteOptions wo;
+  // A large payload skips the WAL (which would write it a second time) and is made
+  // durable by flushing the payload column family before the marker is written.
+  const bool bulk = size >= kBulkPayload;
+  wo.disableWAL = bulk;
   uint32_t chunk = 0;
   for (uint64_t off = 0; off < size; off += kChunk, ++chunk) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, size - off));
@@ -162,6 +166,12 @@ Status StateDb::PutPayload(ObjectID id, int fd, uint64_t size, bool sync) {
     }
     VY_RETURN_IF_ERROR(FromRocks(db_->Put(wo, payloads_, ChunkKey(id, chunk), buf),
                                  "store payload of " + id.ToString()));
+  }
+  if (bulk) {
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    fo.allow_write_stall = true;
+    VY_RETURN_IF_ERROR(FromRocks(db_->Flush(fo, payloads_), "flush payload of " + id.ToString()));
   }
   return Put(durable_, IdKey(id), std::to_string(size), sync);
 }

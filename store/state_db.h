@@ -29,6 +29,8 @@ namespace vineyard {
 class StateDb : public Journal {
  public:
   static constexpr uint64_t kChunk = 1u << 20;
+  // Payloads this large bypass the WAL and are flushed instead (see PutPayload).
+  static constexpr uint64_t kBulkPayload = 4u << 20;
 
   // `sync`: every Commit is fsynced before it returns (durability=sync).
   static Result<std::unique_ptr<StateDb>> Open(const std::string& dir, bool sync);

@@ -1,6 +1,7 @@
 #include "store/store.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -139,13 +140,9 @@ std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint6
       lost.push_back(id);
       continue;
     }
-    if (b.resident) {
-      // Charged without eviction: recovery must not drop what it just found. If the
-      // arena shrank, later reservations evict until it fits again.
-      if (!arena_->Charge(id.raw(), size).ok()) {
-        VY_LOG_WARN("recovery: arena over capacity while loading %s", id.ToString().c_str());
-      }
-    }
+    // Charged without eviction (mu_ is held, and recovery must not drop what it just
+    // found). If the arena shrank, later reservations evict until it fits again.
+    if (b.resident) arena_->ChargeExisting(id.raw(), size);
     auto [it, fresh] = blobs_.emplace(id, b);
     if (b.resident && b.durable) LruInsert(id, it->second);
     if (b.resident && !b.durable && db_ && opts_.durability != Durability::kNone) {
@@ -348,6 +345,8 @@ bool Store::IsResident(ObjectID id) const {
 }
 
 void Store::WriterLoop() {
+  // Background work: let the request threads have the CPU first.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     // Drain the queue before honouring stop: a clean unmount leaves nothing behind.

@@ -949,7 +949,7 @@ ExitCode RunStatus(const Mount& m, const Args& args) {
     int percent = capacity > 0 ? static_cast<int>(100 * used / capacity + 0.5) : 0;
     std::cout << "arena: " << HumanBytes(used) << " used of " << HumanBytes(capacity) << " ("
               << percent << "%), " << HumanBytes(available) << " free\n"
-              << "objects: " << fs.f_files << '\n';
+              << "objects: " << (fs.f_files - fs.f_ffree) << '\n';
   }
   std::cout << "status.json:\n";
   PrintFlattened(status, "");

@@ -1,0 +1,392 @@
+// Tests meta/object_meta.cc: the create form (ParseCreateMeta), the journal record
+// format (EncodeRecord/DecodeRecord, EncodeName/DecodeName) and ValidateName.
+#include "meta/object_meta.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace vineyard {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+const char* kA = "o0001000000000003";
+const char* kB = "o8001000000000001";
+
+std::string Nested(int depth) {
+  // `depth` levels in total, the top-level object included.
+  std::string s = R"({"typename":"t","deep":)";
+  for (int i = 1; i < depth; ++i) s += "[";
+  s += "1";
+  for (int i = 1; i < depth; ++i) s += "]";
+  s += "}";
+  return s;
+}
+
+TEST(ParseCreateMeta, DetectsTopLevelMembers) {
+  auto spec = ParseCreateMeta(std::string(R"({"typename":"vineyard::Pair","first_":{"id":")") +
+                              kA + R"("},"second_":{"id":")" + kB + R"("},"note":"hi"})");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->type_name, "vineyard::Pair");
+  ASSERT_EQ(spec->members.size(), 2u);
+  EXPECT_EQ(spec->members[0].first, "first_");
+  EXPECT_EQ(spec->members[0].second, *ObjectID::Parse(kA));
+  EXPECT_EQ(spec->members[1].first, "second_");
+  EXPECT_EQ(spec->members[1].second, *ObjectID::Parse(kB));
+}
+
+TEST(ParseCreateMeta, NestedIdIsNotAMember) {
+  auto spec = ParseCreateMeta(std::string(R"({"typename":"t","x":{"y":{"id":")") + kA +
+                              R"("}},"arr":[{"id":")" + kA + R"("}]})");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_TRUE(spec->members.empty());
+  auto fields = ojson::parse(spec->fields);
+  EXPECT_EQ(fields["x"]["y"]["id"], kA);
+}
+
+TEST(ParseCreateMeta, KeepsPlainFieldsInOrder) {
+  auto spec = ParseCreateMeta(
+      std::string(R"({"zeta":1,"typename":"t","alpha":"two","m":{"id":")") + kA +
+      R"("},"mid":[1,2,{"k":null}],"beta":true})");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  auto fields = ojson::parse(spec->fields);
+  std::vector<std::string> keys;
+  for (auto& [k, v] : fields.items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"zeta", "alpha", "m", "mid", "beta"}));
+  EXPECT_EQ(fields["zeta"], 1);
+  EXPECT_EQ(fields["alpha"], "two");
+  EXPECT_EQ(fields["m"], (ojson{{"id", kA}}));
+  EXPECT_EQ(fields["mid"].dump(), R"([1,2,{"k":null}])");
+  EXPECT_EQ(fields["beta"], true);
+  // The fixed fields are not duplicated into the user's fields.
+  EXPECT_FALSE(fields.contains("typename"));
+}
+
+TEST(ParseCreateMeta, NoPlainFieldsGivesEmptyFields) {
+  auto spec = ParseCreateMeta(R"({"typename":"t"})");
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(spec->fields, "");
+  EXPECT_FALSE(spec->global);
+  EXPECT_FALSE(spec->persist);
+}
+
+TEST(ParseCreateMeta, RequiresTypename) {
+  for (const char* doc : {R"({"a":1})", R"({})", R"({"typename":""})", R"({"typename":5})"}) {
+    auto spec = ParseCreateMeta(doc);
+    ASSERT_FALSE(spec.ok()) << doc;
+    EXPECT_EQ(spec.status().code(), Status::Code::kInvalidArgument) << doc;
+    EXPECT_NE(spec.status().message().find("typename"), std::string::npos) << doc;
+  }
+}
+
+TEST(ParseCreateMeta, GlobalImpliesPersist) {
+  auto spec = ParseCreateMeta(R"({"typename":"t","global":true})");
+  ASSERT_TRUE(spec.ok());
+  EXPECT_TRUE(spec->global);
+  EXPECT_TRUE(spec->persist);
+  // Even when "transient": true is also given.
+  spec = ParseCreateMeta(R"({"typename":"t","global":true,"transient":true})");
+  ASSERT_TRUE(spec.ok());
+  EXPECT_TRUE(spec->persist);
+  spec = ParseCreateMeta(R"({"typename":"t","global":false})");
+  ASSERT_TRUE(spec.ok());
+  EXPECT_FALSE(spec->global);
+  EXPECT_FALSE(spec->persist);
+}
+
+TEST(ParseCreateMeta, TransientFalseMeansPersist) {
+  auto spec = ParseCreateMeta(R"({"typename":"t","transient":false})");
+  ASSERT_TRUE(spec.ok());
+  EXPECT_TRUE(spec->persist);
+  EXPECT_FALSE(spec->global);
+  spec = ParseCreateMeta(R"({"typename":"t","transient":true})");
+  ASSERT_TRUE(spec.ok());
+  EXPECT_FALSE(spec->persist);
+}
+
+TEST(ParseCreateMeta, RejectsNonBooleanGlobalAndTransient) {
+  EXPECT_FALSE(ParseCreateMeta(R"({"typename":"t","global":"yes"})").ok());
+  EXPECT_FALSE(ParseCreateMeta(R"({"typename":"t","transient":0})").ok());
+}
+
+TEST(ParseCreateMeta, RejectsReservedFields) {
+  for (const char* key : {"id", "instance_id", "signature", "__timestamp"}) {
+    std::string doc = std::string(R"({"typename":"t",")") + key + R"(":"o0001000000000001"})";
+    auto spec = ParseCreateMeta(doc);
+    ASSERT_FALSE(spec.ok()) << key;
+    EXPECT_EQ(spec.status().code(), Status::Code::kInvalidArgument) << key;
+    EXPECT_NE(spec.status().message().find(key), std::string::npos) << spec.status().message();
+    // A number is just as reserved.
+    doc = std::string(R"({"typename":"t",")") + key + R"(":1})";
+    EXPECT_FALSE(ParseCreateMeta(doc).ok()) << key;
+  }
+}
+
+TEST(ParseCreateMeta, IgnoresNbytes) {
+  auto spec = ParseCreateMeta(R"({"typename":"t","nbytes":12345,"x":1})");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  auto fields = ojson::parse(spec->fields);
+  EXPECT_FALSE(fields.contains("nbytes"));
+  EXPECT_EQ(fields["x"], 1);
+}
+
+TEST(ParseCreateMeta, RejectsOver16MiBWithTooLarge) {
+  std::string doc = R"({"typename":"t","pad":")";
+  doc += std::string(kMaxMetaBytes - doc.size() - 2, 'x');
+  doc += "\"}";
+  ASSERT_EQ(doc.size(), kMaxMetaBytes);
+  auto at_limit = ParseCreateMeta(doc);
+  EXPECT_TRUE(at_limit.ok()) << at_limit.status().ToString();
+
+  doc.insert(doc.size() - 2, "x");
+  ASSERT_EQ(doc.size(), kMaxMetaBytes + 1);
+  auto over = ParseCreateMeta(doc);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), Status::Code::kTooLarge);
+}
+
+TEST(ParseCreateMeta, AcceptsNesting64RejectsNesting65) {
+  auto ok = ParseCreateMeta(Nested(kMaxMetaDepth));
+  EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+  auto deep = ParseCreateMeta(Nested(kMaxMetaDepth + 1));
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(deep.status().message().find("64"), std::string::npos) << deep.status().message();
+}
+
+TEST(ParseCreateMeta, BracketsInsideStringsDoNotCountAsNesting) {
+  std::string doc = R"({"typename":"t","s":")" + std::string(200, '[') + R"(\"{{{"})";
+  auto spec = ParseCreateMeta(doc);
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+}
+
+TEST(ParseCreateMeta, HugeNestingIsRejectedWithoutCrashing) {
+  std::string doc = R"({"typename":"t","a":)" + std::string(100000, '[');
+  auto spec = ParseCreateMeta(doc);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST(ParseCreateMeta, RejectsEmptyFieldName) {
+  auto spec = ParseCreateMeta(R"({"typename":"t","":1})");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST(ParseCreateMeta, RejectsFieldNameWithSlash) {
+  auto spec = ParseCreateMeta(R"({"typename":"t","a/b":1})");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(spec.status().message().find("a/b"), std::string::npos);
+  spec = ParseCreateMeta(std::string(R"({"typename":"t","m/":{"id":")") + kA + R"("}})");
+  EXPECT_FALSE(spec.ok());
+}
+
+TEST(ParseCreateMeta, InvalidJsonSaysSo) {
+  for (const char* doc : {"", "{", R"({"typename":"t",})", "{'typename':'t'}", "nope",
+                          R"({"typename":"t"} trailing)"}) {
+    auto spec = ParseCreateMeta(doc);
+    ASSERT_FALSE(spec.ok()) << doc;
+    EXPECT_EQ(spec.status().code(), Status::Code::kInvalidArgument) << doc;
+    EXPECT_NE(spec.status().message().find("invalid JSON"), std::string::npos)
+        << doc << " -> " << spec.status().message();
+  }
+}
+
+TEST(ParseCreateMeta, RejectsNonObjectTopLevel) {
+  for (const char* doc : {"[]", R"(["typename"])", "1", R"("typename")", "null", "true"}) {
+    auto spec = ParseCreateMeta(doc);
+    ASSERT_FALSE(spec.ok()) << doc;
+    EXPECT_EQ(spec.status().code(), Status::Code::kInvalidArgument) << doc;
+  }
+}
+
+TEST(ParseCreateMeta, RejectsMalformedMemberId) {
+  for (const char* id : {R"("o1")", R"("O0001000000000003")", R"("o0000000000000000")",
+                         R"("o000100000000000G")", "3", "null"}) {
+    std::string doc = std::string(R"({"typename":"t","m":{"id":)") + id + "}}";
+    auto spec = ParseCreateMeta(doc);
+    ASSERT_FALSE(spec.ok()) << doc;
+    EXPECT_EQ(spec.status().code(), Status::Code::kInvalidArgument) << doc;
+    EXPECT_NE(spec.status().message().find("'m'"), std::string::npos) << spec.status().message();
+  }
+}
+
+ObjectRecord SampleRecord() {
+  ObjectRecord r;
+  r.id = ObjectID::Make(false, 2, 42);
+  r.type_name = "vineyard::Pair";
+  r.nbytes = 1234;
+  r.size = 0;
+  r.instance = 2;
+  r.transient = false;
+  r.global = true;
+  r.signature = 0x7123456789abcdefULL;
+  r.timestamp_ms = 1700000000123;
+  r.owner = {1000, 100};
+  r.members = {{"first_", *ObjectID::Parse(kA)}, {"second_", *ObjectID::Parse(kB)}};
+  r.fields = std::string(R"({"note":"hi","first_":{"id":")") + kA + R"("},"n":[1,2],"second_":{"id":")" +
+             kB + R"("}})";
+  return r;
+}
+
+TEST(Record, EncodeDecodeRoundTripsEveryField) {
+  ObjectRecord r = SampleRecord();
+  auto back = DecodeRecord(EncodeRecord(r));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->id, r.id);
+  EXPECT_EQ(back->type_name, r.type_name);
+  EXPECT_EQ(back->nbytes, r.nbytes);
+  EXPECT_EQ(back->size, r.size);
+  EXPECT_EQ(back->instance, 2u);
+  EXPECT_EQ(back->transient, r.transient);
+  EXPECT_EQ(back->global, r.global);
+  EXPECT_EQ(back->signature, r.signature);
+  EXPECT_EQ(back->timestamp_ms, r.timestamp_ms);
+  EXPECT_EQ(back->owner.uid, 1000u);
+  EXPECT_EQ(back->owner.gid, 100u);
+  EXPECT_EQ(back->fields, r.fields);
+  // Members are recovered from the fields, in order.
+  EXPECT_EQ(back->members, r.members);
+}
+
+TEST(Record, BlobRoundTripsWithNoFields) {
+  ObjectRecord r;
+  r.id = ObjectID::Make(true, 1, 5);
+  r.type_name = kBlobTypename;
+  r.size = r.nbytes = 4097;
+  r.instance = 1;
+  r.signature = MakeSignature(r.id, 99);
+  r.timestamp_ms = 99;
+  auto back = DecodeRecord(EncodeRecord(r));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(back->is_blob());
+  EXPECT_EQ(back->size, 4097u);
+  EXPECT_EQ(back->nbytes, 4097u);
+  EXPECT_TRUE(back->transient);
+  EXPECT_FALSE(back->global);
+  EXPECT_EQ(back->fields, "");
+  EXPECT_TRUE(back->members.empty());
+}
+
+TEST(Record, RecordFromParsedCreateMetaRoundTrips) {
+  auto spec = ParseCreateMeta(std::string(R"({"typename":"t","b":{"id":")") + kB +
+                              R"("},"x":{"nested":[1,{"id":5}]},"a":{"id":")" + kA + R"("}})");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  ObjectRecord r;
+  r.id = ObjectID::Make(false, 1, 1);
+  r.type_name = spec->type_name;
+  r.members = spec->members;
+  r.fields = spec->fields;
+  auto back = DecodeRecord(EncodeRecord(r));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->members, spec->members);
+  EXPECT_EQ(back->fields, spec->fields);
+}
+
+TEST(Record, DecodeRejectsGarbage) {
+  for (const char* bytes : {"", "garbage", "{", "[]", "null", "{}", R"({"v":1})",
+                            "\xff\xfe\x00\x01"}) {
+    auto r = DecodeRecord(bytes);
+    EXPECT_FALSE(r.ok()) << bytes;
+  }
+}
+
+TEST(Record, DecodeRejectsEveryIncompleteRecord) {
+  ojson full = ojson::parse(EncodeRecord(SampleRecord()));
+  for (auto& [key, value] : full.items()) {
+    if (key == "fields") continue;  // optional: absent means no fields
+    ojson partial = full;
+    partial.erase(key);
+    auto r = DecodeRecord(partial.dump());
+    EXPECT_FALSE(r.ok()) << "accepted a record without '" << key << "'";
+  }
+}
+
+TEST(Record, DecodeRejectsWrongTypesAndValues) {
+  ojson full = ojson::parse(EncodeRecord(SampleRecord()));
+  struct Case {
+    const char* key;
+    ojson value;
+  };
+  const std::vector<Case> cases = {
+      {"v", 2},          {"v", "1"},         {"id", "o1"},        {"id", 7},
+      {"typename", 1},   {"nbytes", "10"},   {"size", "x"},       {"transient", 1},
+      {"global", "true"}, {"signature", "s"}, {"ts", "now"},      {"gid", "root"},
+      {"fields", "a"},   {"fields", ojson::array()},
+  };
+  for (const auto& c : cases) {
+    ojson j = full;
+    j[c.key] = c.value;
+    auto r = DecodeRecord(j.dump());
+    EXPECT_FALSE(r.ok()) << c.key << "=" << c.value.dump();
+  }
+  // A member whose id is malformed.
+  ojson j = full;
+  j["fields"]["first_"]["id"] = "o000";
+  EXPECT_FALSE(DecodeRecord(j.dump()).ok());
+}
+
+// BUG (meta/object_meta.cc, DecodeRecord): "Decode validates every field", but a
+// negative number is accepted for the unsigned fields: nlohmann's get<uint64_t>() /
+// get<uint32_t>() silently converts -1 to 18446744073709551615 (nbytes, size,
+// signature) and -5 to 4294967291 (uid, gid). A corrupt record then loads with an
+// absurd nbytes or owner instead of being reported in Contents::bad.
+TEST(Record, DISABLED_DecodeRejectsNegativeUnsignedFields) {
+  ojson full = ojson::parse(EncodeRecord(SampleRecord()));
+  for (const char* key : {"nbytes", "size", "signature", "uid", "gid"}) {
+    ojson j = full;
+    j[key] = -1;
+    auto r = DecodeRecord(j.dump());
+    EXPECT_FALSE(r.ok()) << key << "=-1 accepted";
+  }
+}
+
+TEST(Name, EncodeDecodeRoundTrips) {
+  NameRecord n{ObjectID::Make(true, 4, 77), {501, 20}, 1700000000999};
+  auto back = DecodeName(EncodeName(n));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->id, n.id);
+  EXPECT_EQ(back->owner.uid, 501u);
+  EXPECT_EQ(back->owner.gid, 20u);
+  EXPECT_EQ(back->timestamp_ms, 1700000000999);
+}
+
+TEST(Name, DecodeRejectsGarbageAndIncompleteRecords) {
+  for (const char* bytes : {"", "x", "[]", "{}", R"({"id":"o0001000000000001"})",
+                            R"({"id":"bad","uid":0,"gid":0,"ts":0})",
+                            R"({"id":"o0001000000000001","uid":"a","gid":0,"ts":0})"}) {
+    EXPECT_FALSE(DecodeName(bytes).ok()) << bytes;
+  }
+}
+
+TEST(ValidateName, AcceptsOrdinaryFileNames) {
+  for (const char* name : {"foo", "a.b", "...", ".hidden", "with space", "ünïcode", "x-y_z"}) {
+    EXPECT_TRUE(ValidateName(name).ok()) << name;
+  }
+  EXPECT_TRUE(ValidateName(std::string(255, 'n')).ok());
+}
+
+TEST(ValidateName, RejectsUnusableFileNames) {
+  const std::vector<std::string> bad = {"", ".", "..", "a/b", "/", "a/", std::string("a\0b", 3),
+                                        std::string(256, 'n')};
+  for (const auto& name : bad) {
+    Status s = ValidateName(name);
+    EXPECT_FALSE(s.ok()) << "accepted '" << name << "'";
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  }
+}
+
+TEST(MakeSignature, IsDeterministicAndFitsIn63Bits) {
+  ObjectID id = ObjectID::Make(false, 1, 1);
+  EXPECT_EQ(MakeSignature(id, 5), MakeSignature(id, 5));
+  EXPECT_NE(MakeSignature(id, 5), MakeSignature(id, 6));
+  EXPECT_NE(MakeSignature(id, 5), MakeSignature(ObjectID::Make(false, 1, 2), 5));
+  EXPECT_EQ(MakeSignature(id, 5) >> 63, 0u);
+}
+
+}  // namespace
+}  // namespace vineyard

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs every Debian package vineyardfs needs to build, test and benchmark.
+# Idempotent: when everything is installed already it touches nothing.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config clang-format
+  libfuse3-dev fuse3
+  librocksdb-dev nlohmann-json3-dev libzmq3-dev cppzmq-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3-numpy python3-pytest attr psmisc
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+SUDO=""
+[[ $(id -u) -eq 0 ]] || SUDO=sudo
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
