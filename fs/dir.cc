@@ -255,7 +255,9 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
 
   if (from->kind == Kind::kNames && to->kind == Kind::kNames) {
     if (noreplace && fs->table->GetName(newname)) return (void)fuse_reply_err(req, EEXIST);
-    return ReplyStatus(req, fs->table->RenameName(name, newname));
+    Status s = fs->table->RenameName(name, newname);
+    if (s.ok()) fs->inodes.Rekey(NodeKey{Kind::kNameLink, 0, name}, NodeKey{Kind::kNameLink, 0, newname});
+    return ReplyStatus(req, s);
   }
   if (from->kind == Kind::kNew && to->kind == Kind::kNew) {
     if (noreplace && fs->uploads.Find(newname)) return (void)fuse_reply_err(req, EEXIST);
@@ -279,7 +281,12 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
     }
     Status s = fs->table->PutName(newname, id, Caller(req), !noreplace);
     if (!s.ok()) return ReplyStatus(req, s);
-    if (auto gone = fs->uploads.Remove(name)) DiscardUpload(fs, gone);
+    if (auto gone = fs->uploads.Remove(name)) {
+      // The kernel moves new/x's dentry to names/x: that inode is a name now.
+      fs->inodes.Rekey(NodeKey{Kind::kNewLink, gone->serial, {}},
+                       NodeKey{Kind::kNameLink, 0, newname});
+      DiscardUpload(fs, gone);
+    }
     return (void)fuse_reply_err(req, 0);
   }
   fuse_reply_err(req, EXDEV);

@@ -66,6 +66,21 @@ void InodeTable::Forget(fuse_ino_t ino, uint64_t n) {
   nodes_.erase(it);
 }
 
+void InodeTable::Rekey(const NodeKey& from, const NodeKey& to) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto dst = by_key_.find(to);
+  if (dst != by_key_.end()) {
+    nodes_[dst->second].key = NodeKey{to.kind, ~uint64_t{0}, "/replaced"};  // no name holds a slash
+    by_key_.erase(dst);
+  }
+  auto src = by_key_.find(from);
+  if (src == by_key_.end()) return;
+  fuse_ino_t ino = src->second;
+  by_key_.erase(src);
+  nodes_[ino].key = to;
+  by_key_[to] = ino;
+}
+
 size_t InodeTable::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return nodes_.size();

@@ -83,6 +83,9 @@ class InodeTable {
   std::optional<NodeKey> Get(fuse_ino_t ino) const;
   std::optional<fuse_ino_t> Find(const NodeKey& key) const;
   void Forget(fuse_ino_t ino, uint64_t n);
+  // After a rename: the inode known as `from` is now `to`; an inode that was `to`
+  // (replaced by the rename) keeps its number but no longer names anything.
+  void Rekey(const NodeKey& from, const NodeKey& to);
   size_t size() const;
 
   static constexpr fuse_ino_t kRootIno = FUSE_ROOT_ID;  // 1
