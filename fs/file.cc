@@ -27,7 +27,9 @@ timespec Now() {
 }
 
 // Opens a payload: pins it in the arena (reloading it if evicted) and maps it.
-Status OpenData(FsState* fs, ObjectID id, FileHandle* fh) {
+// `*backing` receives the passthrough backing id, or 0 for the cached path.
+Status OpenData(FsState* fs, ObjectID id, FileHandle* fh, int* backing) {
+  *backing = 0;
   auto rec = fs->table->Get(id);
   if (!rec || !rec->is_blob()) return Status::NotFound(id.ToString());
   auto fd = fs->store->OpenBlob(id);
@@ -36,7 +38,11 @@ Status OpenData(FsState* fs, ObjectID id, FileHandle* fh) {
   fh->id = id;
   fh->fd = *fd;
   fh->size = rec->size;
-  if (fh->size > 0) {
+  if (fs->passthrough.enabled()) {
+    *backing = fs->backings.Acquire(&fs->passthrough, id, fh->fd);
+    fh->passthrough = *backing > 0;
+  }
+  if (fh->size > 0 && !fh->passthrough) {
     void* p = mmap(nullptr, fh->size, PROT_READ, MAP_SHARED, fh->fd, 0);
     if (p == MAP_FAILED) {
       int err = errno;
@@ -50,6 +56,7 @@ Status OpenData(FsState* fs, ObjectID id, FileHandle* fh) {
 }
 
 void CloseData(FsState* fs, FileHandle* fh) {
+  if (fh->passthrough) fs->backings.Release(&fs->passthrough, fh->id);
   if (fh->map) munmap(const_cast<char*>(fh->map), fh->size);
   if (fh->fd >= 0) close(fh->fd);
   fs->store->CloseBlob(fh->id);
@@ -64,9 +71,36 @@ Status ResizeUpload(FsState* fs, Upload* up, uint64_t size) {
   return Status::OK();
 }
 
-void ReplyOpen(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<FileHandle> fh) {
+// Passthrough for an upload: one backing id per upload, shared by its open handles.
+// Requires up->mu. Returns the id, or 0 for the cached path.
+int AcquireUploadBacking(FsState* fs, Upload* up) {
+  if (!fs->passthrough.enabled() || up->fd < 0) return 0;
+  if (up->backing_id == 0) {
+    auto id = fs->passthrough.BackingOpen(up->fd);
+    if (!id.ok()) {
+      VY_LOG_WARN("passthrough for new/%s: %s", up->name.c_str(), id.status().ToString().c_str());
+      return 0;
+    }
+    up->backing_id = *id;
+  }
+  ++up->backing_refs;
+  return up->backing_id;
+}
+
+void ReleaseUploadBacking(FsState* fs, Upload* up) {
+  if (up->backing_refs > 0 && --up->backing_refs == 0) {
+    fs->passthrough.BackingClose(up->backing_id);
+    up->backing_id = 0;
+  }
+}
+
+void ReplyOpen(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<FileHandle> fh,
+               int backing = 0) {
   fi->fh = reinterpret_cast<uint64_t>(fh.get());
-  if (fuse_reply_open(req, fi) == 0) {
+  if (backing > 0) Passthrough::MarkNextOpenReply(backing);
+  int rc = fuse_reply_open(req, fi);
+  Passthrough::ClearMark();
+  if (rc == 0) {
     fh.release();
   } else if (fh->kind == Kind::kDataFile) {
     CloseData(State(req), fh.get());
@@ -74,10 +108,11 @@ void ReplyOpen(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<FileHandle> f
 }
 
 void UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer,
-                    fuse_ino_t ino) {
+                    bool passthrough, fuse_ino_t ino) {
   std::lock_guard<std::mutex> lock(up->mu);
   --up->opens;
   if (writer) --up->writers;
+  if (passthrough) ReleaseUploadBacking(fs, up.get());
   // The last writer is gone and the file changed since the last seal attempt: a
   // writer that still had the file mapped at close() (flush deferred the seal).
   if (writer && up->writers == 0 && up->dirty && !up->sealed.valid() && !up->removed) {
@@ -113,6 +148,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   }
   std::shared_ptr<Upload> up = *added;
   bool writer = WantsWrite(fi->flags);
+  int backing;
   {
     std::lock_guard<std::mutex> lock(up->mu);
     up->key = upload->key;
@@ -121,6 +157,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     up->opens = 1;
     up->writers = writer ? 1 : 0;
     up->dirty = true;  // even an empty file becomes an (empty) object when closed
+    backing = AcquireUploadBacking(fs, up.get());
   }
   fuse_entry_param e;
   Status s = LookupChild(fs, *pkey, name, &e);
@@ -129,12 +166,16 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   fh->kind = Kind::kUpload;
   fh->upload = up;
   fh->writer = writer;
+  fh->passthrough = backing > 0;
   fi->fh = reinterpret_cast<uint64_t>(fh.get());
   ++fs->counters.opens;
-  if (fuse_reply_create(req, &e, fi) == 0) {
+  if (backing > 0) Passthrough::MarkNextOpenReply(backing);
+  int rc = fuse_reply_create(req, &e, fi);
+  Passthrough::ClearMark();
+  if (rc == 0) {
     fh.release();
   } else {
-    UploadReleased(fs, up, writer, e.ino);
+    UploadReleased(fs, up, writer, fh->passthrough, e.ino);
   }
 }
 
@@ -151,11 +192,14 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       // Sealed payloads are immutable, for root too (default_permissions lets root
       // past the 0444 mode, so the check is here).
       if (WantsWrite(fi->flags)) return (void)fuse_reply_err(req, EPERM);
-      Status s = OpenData(fs, ObjectID(key->num), fh.get());
+      int backing;
+      Status s = OpenData(fs, ObjectID(key->num), fh.get(), &backing);
       if (!s.ok()) return ReplyStatus(req, s);
-      fi->keep_cache = 1;  // immutable: the page cache never needs dropping
+      // Immutable: the page cache never needs dropping. (The kernel refuses
+      // keep_cache together with passthrough, which has no cache to keep.)
+      fi->keep_cache = backing == 0;
       fi->noflush = 1;
-      return ReplyOpen(req, fi, std::move(fh));
+      return ReplyOpen(req, fi, std::move(fh), backing);
     }
     case Kind::kMetaFile:
     case Kind::kStatus:
@@ -192,8 +236,12 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         ++up->writers;
         up->dirty = true;
       }
+      int backing = AcquireUploadBacking(fs, up.get());
+      fh->passthrough = backing > 0;
       fi->fh = reinterpret_cast<uint64_t>(fh.release());
+      if (backing > 0) Passthrough::MarkNextOpenReply(backing);
       fuse_reply_open(req, fi);  // on failure the kernel sends no release: nothing to undo
+      Passthrough::ClearMark();
       return;
     }
     default:
@@ -205,7 +253,9 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   FsState* fs = State(req);
   auto* fh = reinterpret_cast<FileHandle*>(fi->fh);
-  ++fs->counters.reads;
+  // Counted: READs of payloads and uploads (passthrough makes these zero), not of
+  // generated files such as status.json itself.
+  if (fh->kind == Kind::kDataFile || fh->kind == Kind::kUpload) ++fs->counters.reads;
   const uint64_t uoff = static_cast<uint64_t>(off);
   switch (fh->kind) {
     case Kind::kDataFile: {
@@ -316,8 +366,10 @@ void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   const std::string path = fs->opts.mountpoint + "/new/" + up->name;
   // Outside the lock: reading /proc takes a while and needs no upload state.
   const bool sized = up->sized;
+  struct stat backing {};
+  if (up->fd >= 0) fstat(up->fd, &backing);
   lock.unlock();
-  bool held = ProcessStillHolds(fs, fuse_req_ctx(req)->pid, ino, path, sized);
+  bool held = ProcessStillHolds(fs, fuse_req_ctx(req)->pid, ino, path, sized, backing);
   lock.lock();
   if (held || up->writers != 1 || !up->dirty || up->sealed.valid() || up->removed) {
     return (void)fuse_reply_err(req, 0);
@@ -332,7 +384,7 @@ void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FsState* fs = State(req);
   std::unique_ptr<FileHandle> fh(reinterpret_cast<FileHandle*>(fi->fh));
   if (fh->kind == Kind::kDataFile) CloseData(fs, fh.get());
-  if (fh->kind == Kind::kUpload) UploadReleased(fs, fh->upload, fh->writer, ino);
+  if (fh->kind == Kind::kUpload) UploadReleased(fs, fh->upload, fh->writer, fh->passthrough, ino);
   fuse_reply_err(req, 0);
 }
 
@@ -368,6 +420,30 @@ void OpFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t lengt
     up->dirty = up->sized = true;
   }
   fuse_reply_err(req, 0);
+}
+
+int BlobBackings::Acquire(Passthrough* pt, ObjectID id, int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = ids_.find(id);
+  if (it != ids_.end()) {
+    ++it->second.second;
+    return it->second.first;
+  }
+  auto backing = pt->BackingOpen(fd);
+  if (!backing.ok()) {
+    VY_LOG_WARN("passthrough for %s: %s", id.ToString().c_str(), backing.status().ToString().c_str());
+    return 0;
+  }
+  ids_[id] = {*backing, 1};
+  return *backing;
+}
+
+void BlobBackings::Release(Passthrough* pt, ObjectID id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = ids_.find(id);
+  if (it == ids_.end() || --it->second.second > 0) return;
+  pt->BackingClose(it->second.first);  // the last open is gone (or the blob is)
+  ids_.erase(it);
 }
 
 }  // namespace vineyard

@@ -10,7 +10,11 @@ namespace vineyard {
 namespace {
 
 void OpInit(void* userdata, fuse_conn_info* conn) {
-  (void)userdata;
+  auto* fs = static_cast<FsState*>(userdata);
+  // The INIT reply this thread is about to send asks for passthrough (passthrough.h).
+  if (fs->passthrough.mode() != PassthroughMode::kOff) Passthrough::MarkInitReply();
+  // Requests and replies go through read/writev, so the custom I/O sees them all.
+  conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
   // Uploads are written through to the arena so the seal sees every byte at close();
   // a writeback cache would hold them back.
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -73,6 +77,18 @@ VineyardFs::~VineyardFs() { Detach(); }
 const fuse_lowlevel_ops& VineyardFs::ops() const { return kOps; }
 void* VineyardFs::userdata() { return state_.get(); }
 FsOptions& VineyardFs::options() { return state_->opts; }
+
+Status VineyardFs::InstallPassthrough(fuse_session* se) {
+  return state_->passthrough.Install(se);
+}
+
+bool VineyardFs::ProbePassthrough(const std::string& dir, std::string* why) {
+  Passthrough& pt = state_->passthrough;
+  pt.Probe(dir);
+  *why = pt.reason();
+  state_->io_path_reason = *why;
+  return pt.enabled() || pt.mode() != PassthroughMode::kOn;
+}
 
 void VineyardFs::Attach(fuse_session* se) {
   state_->session = se;

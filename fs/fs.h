@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "fs/passthrough.h"
 #include "meta/object_table.h"
 #include "store/store.h"
 
@@ -27,6 +28,10 @@ struct FsOptions {
   // recognise mappings of our files in /proc/<pid>/maps. Set by tools/ after mount.
   std::string mountpoint;
   std::string device;
+  // FUSE passthrough for payloads and uploads: on (refuse to mount without it), off
+  // (the cached path), auto (passthrough when the kernel and privileges allow).
+  // Default: auto.
+  PassthroughMode passthrough = PassthroughMode::kAuto;
 };
 
 class FsState;
@@ -39,6 +44,11 @@ class VineyardFs {
 
   const fuse_lowlevel_ops& ops() const;
   void* userdata();
+  // Installs passthrough's I/O layer on a mounted session, before INIT is processed.
+  Status InstallPassthrough(fuse_session* se);
+  // After INIT: probes passthrough with a file in `dir`; false if it was required
+  // (passthrough=on) and is not available. `why` says which path is in use and why.
+  bool ProbePassthrough(const std::string& dir, std::string* why);
   // Binds the session (for kernel cache invalidations) and starts helper threads.
   void Attach(fuse_session* se);
   // Stops helper threads; call before fuse_session_destroy.

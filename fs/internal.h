@@ -126,6 +126,8 @@ struct Upload {
                                  // for writing through mmap
   ObjectID sealed;               // valid once sealed: new/<name> is a link to it
   std::string error;             // why the last seal failed ("" if none)
+  int backing_id = 0;            // passthrough backing of the staging file (0: none)
+  int backing_refs = 0;          // open handles using backing_id
 };
 
 // The entries of new/. Thread-safe (mu_).
@@ -161,6 +163,7 @@ struct FileHandle {
   uint64_t size = 0;                // kDataFile: payload length
   std::shared_ptr<Upload> upload;   // kUpload
   bool writer = false;              // kUpload: opened for writing
+  bool passthrough = false;         // reads/writes go to the backing file, not to us
   std::string content;              // generated files: the snapshot taken at open
 };
 
@@ -196,9 +199,24 @@ struct Counters {
       write_bytes{0}, seals{0}, seal_errors{0}, deletes{0}, readdirs{0};
 };
 
+// Passthrough backing ids of payloads, shared by every open of a blob's `data` (the
+// kernel refuses two different backings for one inode) and released with the last.
+// Thread-safe (mu_).
+class BlobBackings {
+ public:
+  // The backing id for `id` (registering `fd` if there is none yet); 0 if refused.
+  int Acquire(Passthrough* pt, ObjectID id, int fd);
+  void Release(Passthrough* pt, ObjectID id);
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<ObjectID, std::pair<int, int>> ids_;  // protected by mu_: id -> (backing, refs)
+};
+
 class FsState {
  public:
-  FsState(Store* s, ObjectTable* t, FsOptions o) : store(s), table(t), opts(std::move(o)) {}
+  FsState(Store* s, ObjectTable* t, FsOptions o)
+      : store(s), table(t), opts(std::move(o)), passthrough(opts.passthrough) {}
   Store* const store;
   ObjectTable* const table;
   FsOptions opts;
@@ -206,6 +224,9 @@ class FsState {
   NewDir uploads;
   Notifier notifier;
   Counters counters;
+  Passthrough passthrough;
+  BlobBackings backings;
+  std::string io_path_reason;  // set once at mount
   int64_t start_ms = 0;
   fuse_session* session = nullptr;
 };
@@ -237,9 +258,10 @@ std::string RenderInstance(FsState* fs, InstanceId n);
 // records the reason in up->error and leaves the file as written.
 Status SealUpload(FsState* fs, Upload* up, fuse_ino_t ino);
 // True if process `pid` still holds the upload at `path` (absolute, under the mount)
-// with inode `ino`: through another descriptor, or (if `check_maps`) a mapping.
+// with inode `ino`: through another descriptor, or (if `check_maps`) a mapping — of
+// the FUSE file, or of its backing file `backing` (passthrough maps that one).
 bool ProcessStillHolds(FsState* fs, pid_t pid, fuse_ino_t ino, const std::string& path,
-                       bool check_maps);
+                       bool check_maps, const struct stat& backing);
 
 // The id named by a symlink target: "../objects/<id>", "<id>", or any path whose last
 // component is an id.

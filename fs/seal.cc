@@ -7,6 +7,7 @@
 // On failure the file stays as written and user.vineyard.error says why.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/sysmacros.h>
 #include <limits.h>
 #include <unistd.h>
 
@@ -105,7 +106,7 @@ Status SealUpload(FsState* fs, Upload* up, fuse_ino_t ino) {
 }
 
 bool ProcessStillHolds(FsState* fs, pid_t pid, fuse_ino_t ino, const std::string& path,
-                       bool check_maps) {
+                       bool check_maps, const struct stat& backing) {
   if (pid <= 0) return false;
   // 1. Another descriptor of the same process still refers to the file (a shell's
   //    `> file` redirect dups the descriptor and closes the original first). close()
@@ -147,8 +148,12 @@ bool ProcessStillHolds(FsState* fs, pid_t pid, fuse_ino_t ino, const std::string
     unsigned major, minor;
     unsigned long long inode;
     if (std::sscanf(line, "%*s %*s %*s %x:%x %llu", &major, &minor, &inode) != 3) continue;
-    if (inode != ino) continue;
-    found = !check_dev || (major == want_major && minor == want_minor);
+    if (inode == backing.st_ino && major == major(backing.st_dev) &&
+        minor == minor(backing.st_dev)) {
+      found = true;
+    } else if (inode == ino) {
+      found = !check_dev || (major == want_major && minor == want_minor);
+    }
   }
   std::fclose(f);
   return found;

@@ -43,9 +43,8 @@ std::string RenderStatus(FsState* fs) {
                    {"write_bytes", k.write_bytes.load()}, {"readdir", k.readdirs.load()},
                    {"seal", k.seals.load()},       {"seal_errors", k.seal_errors.load()},
                    {"delete", k.deletes.load()}};
-  j["io_path"] = {{"mode", "fallback"},
-                  {"reason", "FUSE passthrough is not implemented yet; reads are served from "
-                             "an mmap of the arena file with keep_cache"}};
+  j["io_path"] = {{"mode", fs->passthrough.enabled() ? "passthrough" : "fallback"},
+                  {"reason", fs->io_path_reason}};
   ojson opts = ojson::object();
   for (auto& [k2, v] : fs->opts.shown_options) opts[k2] = v;
   j["options"] = opts;

@@ -140,6 +140,17 @@ std::string EncodeRecord(const ObjectRecord& r) {
   return j.dump();
 }
 
+namespace {
+// nlohmann converts -1 to a huge unsigned value without complaint: check the kind.
+uint64_t Unsigned(const ojson& j, const char* key) {
+  const ojson& v = j.at(key);
+  if (!v.is_number_unsigned()) {
+    throw ojson::type_error::create(302, std::string(key) + " must be a non-negative integer", &v);
+  }
+  return v.get<uint64_t>();
+}
+}  // namespace
+
 Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
   ojson j = ojson::parse(bytes.begin(), bytes.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("record is not JSON");
@@ -151,14 +162,14 @@ Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
     r.id = *id;
     r.instance = r.id.instance();
     r.type_name = j.at("typename").get<std::string>();
-    r.nbytes = j.at("nbytes").get<uint64_t>();
-    r.size = j.at("size").get<uint64_t>();
+    r.nbytes = Unsigned(j, "nbytes");
+    r.size = Unsigned(j, "size");
     r.transient = j.at("transient").get<bool>();
     r.global = j.at("global").get<bool>();
-    r.signature = j.at("signature").get<uint64_t>();
+    r.signature = Unsigned(j, "signature");
     r.timestamp_ms = j.at("ts").get<int64_t>();
-    r.owner.uid = j.at("uid").get<uint32_t>();
-    r.owner.gid = j.at("gid").get<uint32_t>();
+    r.owner.uid = static_cast<uint32_t>(Unsigned(j, "uid"));
+    r.owner.gid = static_cast<uint32_t>(Unsigned(j, "gid"));
     if (j.contains("fields")) {
       const ojson& f = j["fields"];
       if (!f.is_object()) return Status::InvalidArgument("record fields are not an object");
@@ -193,8 +204,8 @@ Result<NameRecord> DecodeName(std::string_view bytes) {
     auto id = ObjectID::Parse(j.at("id").get<std::string>());
     if (!id.ok()) return id.status();
     n.id = *id;
-    n.owner.uid = j.at("uid").get<uint32_t>();
-    n.owner.gid = j.at("gid").get<uint32_t>();
+    n.owner.uid = static_cast<uint32_t>(Unsigned(j, "uid"));
+    n.owner.gid = static_cast<uint32_t>(Unsigned(j, "gid"));
     n.timestamp_ms = j.at("ts").get<int64_t>();
     return n;
   } catch (const ojson::exception& e) {

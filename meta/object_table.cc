@@ -203,7 +203,8 @@ Status ObjectTable::RenderInto(ObjectID id, void* out, int depth) const {
   ojson fields = ojson::parse(r.fields, nullptr, false);
   if (fields.is_discarded()) return Status::IOError("stored fields of " + id.ToString());
   for (auto& [key, value] : fields.items()) {
-    if (value.is_object() && value.contains("id") && depth < 4 * kMaxMetaDepth) {
+    if (value.is_object() && value.contains("id") && value["id"].is_string() &&
+        depth < 4 * kMaxMetaDepth) {
       auto mid = ObjectID::Parse(value["id"].get<std::string>());
       if (mid.ok()) {
         ojson expanded;

@@ -3,13 +3,19 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include "meta/log.h"
+
 namespace vineyard {
 namespace {
+
+constexpr int kLockWaitMs = 30000;
 
 std::string IdKey(ObjectID id) {
   std::string k(8, '\0');
@@ -66,7 +72,18 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, bool sync
   std::unique_ptr<StateDb> db(new StateDb());
   db->sync_ = sync;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_opts, dir, descs, &db->cfs_, &raw);
+  rocksdb::Status s;
+  // A previous daemon on this state may still be finishing its durable writes after
+  // its unmount (it holds RocksDB's LOCK until then): wait for it, a bounded time.
+  for (int waited_ms = 0;; waited_ms += 100) {
+    s = rocksdb::DB::Open(db_opts, dir, descs, &db->cfs_, &raw);
+    if (s.ok() || !s.IsIOError() || s.ToString().find("lock") == std::string::npos ||
+        waited_ms >= kLockWaitMs) {
+      break;
+    }
+    if (waited_ms == 0) VY_LOG_INFO("state %s is locked by another daemon; waiting", dir.c_str());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   if (!s.ok()) return FromRocks(s, "open RocksDB state in " + dir);
   db->db_.reset(raw);
   db->objects_ = db->cfs_[1];

@@ -74,6 +74,11 @@ Status Apply(MountConfig* c, const std::string& key, const std::string& value, b
       return Status::InvalidArgument("remote must be fetch or error, not '" + value + "'");
     }
     c->remote = value;
+  } else if (key == "passthrough") {
+    if (value != "on" && value != "off" && value != "auto") {
+      return Status::InvalidArgument("passthrough must be on, off or auto, not '" + value + "'");
+    }
+    c->passthrough = value;
   } else if (key == "huge") {
     if (value != "never" && value != "always" && value != "within_size" && value != "advise") {
       return Status::InvalidArgument("huge must be never, always, within_size or advise");
@@ -193,6 +198,8 @@ const char* MountUsage() {
          "  peer=ENDPOINT      a peer's listen endpoint; repeat once per peer\n"
          "  plugins=DIR        plugin directory\n"
          "  remote=fetch|error reading a payload that lives on another node\n"
+         "  passthrough=MODE   on | off | auto: FUSE passthrough for payloads and uploads\n"
+         "                     (auto: when the kernel and CAP_SYS_ADMIN allow; default)\n"
          "  allow_other        let other users in (default: on when root)\n"
          "  config=FILE        read options from FILE\n"
          "  ro,nosuid,nodev,noexec,...  passed to the kernel; fstab-only options\n"
@@ -267,6 +274,7 @@ Result<MountConfig> ParseMountArgs(int argc, char** argv) {
   c.shown["durability"] = DurabilityName(c.store.durability);
   c.shown["huge"] = c.store.huge;
   c.shown["remote"] = c.remote;
+  c.shown["passthrough"] = c.passthrough;
   c.shown["allow_other"] = c.allow_other ? "1" : "0";
   c.shown["default_permissions"] = "1";
   if (!c.listen.empty()) c.shown["listen"] = c.listen;

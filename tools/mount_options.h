@@ -31,6 +31,7 @@ struct MountConfig {
   std::vector<std::string> peers;       // peer endpoints, one per peer= option
   std::string plugins;                  // plugin directory (plugin issue)
   std::string remote = "fetch";         // fetch | error
+  std::string passthrough = "auto";     // on | off | auto
   std::vector<std::string> fuse_opts;   // passed to the kernel (ro, nosuid, ...)
   std::map<std::string, std::string> shown;  // effective options for status.json
 };

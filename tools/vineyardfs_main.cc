@@ -86,6 +86,25 @@ std::string MountDevice(const std::string& mountpoint) {
   return found;
 }
 
+// Receives and handles one request: the kernel's INIT, which comes first.
+bool ProcessInit(fuse_session* se) {
+  fuse_buf buf{};
+  int n = fuse_session_receive_buf(se, &buf);
+  if (n <= 0) return false;
+  fuse_session_process_buf(se, &buf);
+  free(buf.mem);
+  return true;
+}
+
+// Raises the FUSE mount's read-ahead (for the cached path: one READ per MiB).
+void SetReadAhead(const std::string& device, int kb) {
+  if (device.empty()) return;
+  std::string path = "/sys/class/bdi/" + device + "/read_ahead_kb";
+  std::ofstream out(path);
+  out << kb;
+  if (!out) VY_LOG_INFO("could not set %s (not root?)", path.c_str());
+}
+
 int Run(int argc, char** argv) {
   auto parsed = ParseMountArgs(argc, argv);
   if (!parsed.ok()) {
@@ -145,6 +164,9 @@ int Run(int argc, char** argv) {
   fs_opts.shown_options["instance"] = std::to_string(instance);
   char real[PATH_MAX];
   fs_opts.mountpoint = realpath(cfg.mountpoint.c_str(), real) ? real : cfg.mountpoint;
+  fs_opts.passthrough = cfg.passthrough == "on"    ? PassthroughMode::kOn
+                        : cfg.passthrough == "off" ? PassthroughMode::kOff
+                                                   : PassthroughMode::kAuto;
   VineyardFs fs(store->get(), &table, fs_opts);
 
   std::string opts = "fsname=" + cfg.source + ",subtype=vineyardfs,default_permissions";
@@ -165,6 +187,23 @@ int Run(int argc, char** argv) {
     return fail("could not mount on " + cfg.mountpoint);
   }
   fs.options().device = MountDevice(cfg.mountpoint);
+  // INIT is handled here, before the loop, so that the passthrough probe (which needs
+  // the kernel to have accepted INIT) decides the I/O path before the mount is
+  // reported ready.
+  std::string why;
+  s = fs.InstallPassthrough(se);
+  if (s.ok() && !ProcessInit(se)) s = Status::IOError("no INIT request from the kernel");
+  if (s.ok() && !fs.ProbePassthrough(cfg.store.arena, &why)) {
+    s = Status::NotSupported("passthrough=on but " + why);
+  }
+  if (!s.ok()) {
+    fuse_session_unmount(se);
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    return fail(s.ToString());
+  }
+  VY_LOG_INFO("I/O path: %s", why.c_str());
+  SetReadAhead(fs.options().device, 1024);
   fs.Attach(se);
   VY_LOG_INFO("mounted %s on %s (arena %s, state %s)", cfg.source.c_str(), cfg.mountpoint.c_str(),
               cfg.store.arena.c_str(), cfg.store.state.c_str());

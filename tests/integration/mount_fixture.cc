@@ -255,8 +255,8 @@ bool MountTest::Mount(const std::string& opts) {
     std::ifstream in(log_);
     std::stringstream log;
     log << in.rdbuf();
-    ADD_FAILURE() << "mount with -o " << all << " failed (" << (exited ? "daemon exited" : "timeout")
-                  << "); daemon log:\n"
+    ADD_FAILURE() << "mount with -o " << all << " failed ("
+                  << (exited ? "daemon exited" : "timeout") << "); daemon log:\n"
                   << log.str();
     if (!exited) Unmount();
     return false;
@@ -329,8 +329,8 @@ std::string MountTest::WriteNew(const std::string& name, const std::string& byte
   std::string id;
   int e = TryWriteNew(name, bytes, &id);
   if (e != 0) {
-    ADD_FAILURE() << "writing new/" << name << " (" << bytes.size()
-                  << " bytes): " << (e == EPROTO ? "no link to an object after close()" : strerror(e));
+    ADD_FAILURE() << "writing new/" << name << " (" << bytes.size() << " bytes): "
+                  << (e == EPROTO ? "no link to an object after close()" : strerror(e));
     return {};
   }
   return id;
@@ -534,8 +534,8 @@ void MountTest::ExpectUntouched(const Snapshot& before, const std::set<std::stri
     if (IsBlobId(id)) {
       std::string data = ChildRead(ObjPath(id, "data"), &e);
       EXPECT_EQ(e, 0) << id << " data: " << strerror(e);
-      EXPECT_TRUE(data == v.second) << id << " data changed (" << data.size() << " vs "
-                                    << v.second.size() << " bytes)";
+      EXPECT_TRUE(data == v.second)
+          << id << " data changed (" << data.size() << " vs " << v.second.size() << " bytes)";
     }
   }
 }

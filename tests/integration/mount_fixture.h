@@ -18,16 +18,15 @@
 #ifndef VINEYARDFS_TESTS_INTEGRATION_MOUNT_FIXTURE_H_
 #define VINEYARDFS_TESTS_INTEGRATION_MOUNT_FIXTURE_H_
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 namespace vyit {
 

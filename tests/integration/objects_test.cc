@@ -8,8 +8,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <tuple>
@@ -39,9 +39,11 @@ class Objects : public MountTest {
     ASSERT_EQ(stat(ObjPath(id, "data").c_str(), &sb), 0) << strerror(errno);
     EXPECT_EQ(static_cast<size_t>(sb.st_size), bytes.size());
     std::string r = ChildRead(ObjPath(id, "data"));
-    EXPECT_TRUE(r == bytes) << "read() of " << bytes.size() << " bytes differs (got " << r.size() << ")";
+    EXPECT_TRUE(r == bytes) << "read() of " << bytes.size() << " bytes differs (got " << r.size()
+                            << ")";
     std::string m = ChildMmap(ObjPath(id, "data"));
-    EXPECT_TRUE(m == bytes) << "mmap of " << bytes.size() << " bytes differs (got " << m.size() << ")";
+    EXPECT_TRUE(m == bytes) << "mmap of " << bytes.size() << " bytes differs (got " << m.size()
+                            << ")";
   }
 };
 
@@ -137,9 +139,9 @@ TEST_F(Objects, XattrsDescribeTheObject) {
   std::string p = WriteMeta("p", PairJson(a, b));
   ASSERT_TRUE(IsObjectId(p));
   const std::map<std::string, std::string> blob_want = {
-      {"user.vineyard.id", a},          {"user.vineyard.typename", "vineyard::Blob"},
-      {"user.vineyard.nbytes", "5"},    {"user.vineyard.instance_id", "1"},
-      {"user.vineyard.persist", "0"},   {"user.vineyard.global", "0"},
+      {"user.vineyard.id", a},        {"user.vineyard.typename", "vineyard::Blob"},
+      {"user.vineyard.nbytes", "5"},  {"user.vineyard.instance_id", "1"},
+      {"user.vineyard.persist", "0"}, {"user.vineyard.global", "0"},
       {"user.vineyard.local", "1"}};
   for (const std::string& path : {ObjPath(a), ObjPath(a, "data"), ObjPath(a, "meta.json")}) {
     SCOPED_TRACE(path);
@@ -152,7 +154,8 @@ TEST_F(Objects, XattrsDescribeTheObject) {
     ssize_t n = listxattr(path.c_str(), list, sizeof list);
     ASSERT_GT(n, 0) << strerror(errno);
     std::set<std::string> names;
-    for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(std::strlen(list + i)) + 1) names.insert(list + i);
+    for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(std::strlen(list + i)) + 1)
+      names.insert(list + i);
     for (auto& [k, v] : blob_want) EXPECT_TRUE(names.count(k)) << "listxattr lacks " << k;
     int e;
     GetXattr(path, "user.vineyard.nope", &e);
@@ -206,7 +209,15 @@ TEST_F(Objects, NamesPutDropRenameAndMoveFromNew) {
   EXPECT_EQ(lstat(Path("names/foo").c_str(), &sb), -1);
   EXPECT_EQ(errno, ENOENT);
   EXPECT_EQ(LinkedId("names/bar"), a);
-  EXPECT_EQ(InChild([&] { return access(Path("names/bar/data").c_str(), R_OK) == 0 ? 0 : errno; }), 0);
+  EXPECT_EQ(InChild([&] { return access(Path("names/bar/data").c_str(), R_OK) == 0 ? 0 : errno; }),
+            0);
+
+  // A second hop, with the renamed link already looked up and read.
+  ASSERT_EQ(rename(Path("names/bar").c_str(), Path("names/baz").c_str()), 0) << strerror(errno);
+  EXPECT_EQ(LinkedId("names/baz"), a) << "readlink after a second rename";
+  EXPECT_EQ(ChildRead(Path("names/baz/data")), "named bytes");
+  ASSERT_EQ(rename(Path("names/baz").c_str(), Path("names/bar").c_str()), 0) << strerror(errno);
+  EXPECT_EQ(LinkedId("names/bar"), a);
 
   ASSERT_EQ(unlink(Path("names/bar").c_str()), 0) << strerror(errno);
   EXPECT_EQ(lstat(Path("names/bar").c_str(), &sb), -1);
@@ -220,6 +231,9 @@ TEST_F(Objects, NamesPutDropRenameAndMoveFromNew) {
   EXPECT_EQ(LinkedId("names/x"), x);
   EXPECT_EQ(lstat(Path("new/x").c_str(), &sb), -1) << "new/x should have moved";
   EXPECT_EQ(ChildRead(Path("names/x/data")), "via mv");
+  ASSERT_EQ(rename(Path("names/x").c_str(), Path("names/y").c_str()), 0) << strerror(errno);
+  EXPECT_EQ(LinkedId("names/y"), x) << "renaming a name made by mv new/x names/x";
+  EXPECT_EQ(ChildRead(Path("names/y/data")), "via mv");
   EXPECT_EQ(ReadStatus()["objects"]["names"], 1);
 }
 
@@ -236,7 +250,8 @@ TEST_F(Objects, DeleteCascadesToUnreferencedMembersAndRefusesMembers) {
   ASSERT_EQ(rmdir(ObjPath(p).c_str()), 0) << strerror(errno);
   struct stat sb;
   for (auto& id : {p, a, b}) {
-    EXPECT_EQ(InChild([&] { return stat(ObjPath(id).c_str(), &sb) == 0 ? 0 : errno; }), ENOENT) << id;
+    EXPECT_EQ(InChild([&] { return stat(ObjPath(id).c_str(), &sb) == 0 ? 0 : errno; }), ENOENT)
+        << id;
   }
   EXPECT_EQ(lstat(Path("names/pn").c_str(), &sb), -1) << "a name of a deleted object vanishes";
 

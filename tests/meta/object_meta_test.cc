@@ -330,12 +330,8 @@ TEST(Record, DecodeRejectsWrongTypesAndValues) {
   EXPECT_FALSE(DecodeRecord(j.dump()).ok());
 }
 
-// BUG (meta/object_meta.cc, DecodeRecord): "Decode validates every field", but a
-// negative number is accepted for the unsigned fields: nlohmann's get<uint64_t>() /
-// get<uint32_t>() silently converts -1 to 18446744073709551615 (nbytes, size,
-// signature) and -5 to 4294967291 (uid, gid). A corrupt record then loads with an
-// absurd nbytes or owner instead of being reported in Contents::bad.
-TEST(Record, DISABLED_DecodeRejectsNegativeUnsignedFields) {
+// A negative number in an unsigned field is a corrupt record, not a huge value.
+TEST(Record, DecodeRejectsNegativeUnsignedFields) {
   ojson full = ojson::parse(EncodeRecord(SampleRecord()));
   for (const char* key : {"nbytes", "size", "signature", "uid", "gid"}) {
     ojson j = full;

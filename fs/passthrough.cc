@@ -1,0 +1,137 @@
+#include "fs/passthrough.h"
+
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "meta/log.h"
+
+namespace vineyard {
+
+namespace {
+
+// Protocol 7.40 definitions that libfuse 3.14's headers predate.
+struct BackingMap {
+  int32_t fd;
+  uint32_t flags;
+  uint64_t padding;
+};
+constexpr unsigned long kBackingOpen = _IOW(229, 1, BackingMap);
+constexpr unsigned long kBackingClose = _IOW(229, 2, uint32_t);
+constexpr uint32_t kInitExt = 1u << 30;
+constexpr uint32_t kWritebackCache = 1u << 16;
+constexpr uint32_t kPassthroughFlags2 = 1u << (37 - 32);
+constexpr uint32_t kFopenPassthrough = 1u << 7;
+// Offsets in fuse_init_out (64 bytes in 7.36+) and fuse_open_out (16 bytes).
+constexpr size_t kInitFlags = 12, kInitFlags2 = 32, kInitMaxStackDepth = 36, kInitSize = 64;
+constexpr size_t kOpenOutSize = 16, kOpenFlags = 8, kOpenBackingId = 12;
+
+thread_local int t_open_backing = 0;  // > 0: amend the next open reply
+thread_local bool t_init = false;     // amend the next INIT reply
+
+void Put32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
+uint32_t Get32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Custom I/O: plain read(2) and writev(2), with the reply amendments above. Replies
+// are iov[0] = fuse_out_header, iov[1..] = the payload (libfuse's send_reply_ok).
+ssize_t AmendingWritev(int fd, struct iovec* iov, int count, void*) {
+  if (count >= 2 && (t_init || t_open_backing > 0)) {
+    auto* p = static_cast<char*>(iov[count - 1].iov_base);
+    size_t len = iov[count - 1].iov_len;
+    if (t_init && len >= kInitSize) {
+      Put32(p + kInitFlags, (Get32(p + kInitFlags) | kInitExt) & ~kWritebackCache);
+      Put32(p + kInitFlags2, Get32(p + kInitFlags2) | kPassthroughFlags2);
+      Put32(p + kInitMaxStackDepth, 1);
+      t_init = false;
+    } else if (t_open_backing > 0 && len >= kOpenOutSize) {
+      // fuse_open_out is the whole payload of OPEN and the tail of CREATE's.
+      char* out = p + len - kOpenOutSize;
+      Put32(out + kOpenFlags, Get32(out + kOpenFlags) | kFopenPassthrough);
+      Put32(out + kOpenBackingId, static_cast<uint32_t>(t_open_backing));
+      t_open_backing = 0;
+    }
+  }
+  return writev(fd, iov, count);
+}
+
+ssize_t PlainRead(int fd, void* buf, size_t len, void*) { return read(fd, buf, len); }
+
+}  // namespace
+
+Status Passthrough::Install(fuse_session* se) {
+  se_ = se;
+  fd_ = fuse_session_fd(se);
+  if (mode_ == PassthroughMode::kOff) {
+    std::lock_guard<std::mutex> lock(mu_);
+    reason_ = "passthrough=off";
+    return Status::OK();
+  }
+  static const fuse_custom_io kIo = {AmendingWritev, PlainRead, nullptr, nullptr};
+  if (fuse_session_custom_io(se, &kIo, fd_) != 0) {
+    return Status::IOError("fuse_session_custom_io failed");
+  }
+  return Status::OK();
+}
+
+void Passthrough::Probe(const std::string& probe_dir) {
+  if (mode_ == PassthroughMode::kOff) return;
+  std::string path = probe_dir + "/.passthrough-probe";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  std::string why;
+  if (fd < 0) {
+    why = "cannot create a probe file in " + probe_dir + ": " + std::strerror(errno);
+  } else {
+    BackingMap map{fd, 0, 0};
+    int id = ioctl(fd_, kBackingOpen, &map);
+    if (id > 0) {
+      uint32_t uid = static_cast<uint32_t>(id);
+      ioctl(fd_, kBackingClose, &uid);
+      enabled_ = true;
+      why = "the kernel accepted FUSE passthrough";
+    } else if (errno == EPERM) {
+      why = "FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN (EPERM)";
+    } else {
+      why = std::string("the kernel refused FUSE passthrough (") + std::strerror(errno) + ")";
+    }
+    close(fd);
+    unlink(path.c_str());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  reason_ = why;
+}
+
+std::string Passthrough::reason() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return reason_;
+}
+
+Result<int> Passthrough::BackingOpen(int fd) {
+  if (!enabled_) return Status::NotSupported("passthrough is off");
+  BackingMap map{fd, 0, 0};
+  int id = ioctl(fd_, kBackingOpen, &map);
+  if (id <= 0) return Status::FromErrno("FUSE_DEV_IOC_BACKING_OPEN", errno);
+  return id;
+}
+
+void Passthrough::BackingClose(int id) {
+  uint32_t uid = static_cast<uint32_t>(id);
+  if (ioctl(fd_, kBackingClose, &uid) != 0) {
+    VY_LOG_WARN("FUSE_DEV_IOC_BACKING_CLOSE %d: %s", id, std::strerror(errno));
+  }
+}
+
+void Passthrough::MarkNextOpenReply(int backing_id) { t_open_backing = backing_id; }
+void Passthrough::ClearMark() { t_open_backing = 0; }
+void Passthrough::MarkInitReply() { t_init = true; }
+
+}  // namespace vineyard

@@ -1,0 +1,63 @@
+// FUSE passthrough (DESIGN.md §9): read, write and mmap of a FUSE file go straight to
+// a backing file — the blob's or upload's tmpfs file in the arena — with no request to
+// the daemon and no second copy in the page cache.
+//
+// libfuse 3.14 has no API for it. Passthrough installs a custom I/O layer
+// (fuse_session_custom_io) whose writev amends two kinds of raw replies:
+//   * the INIT reply: FUSE_INIT_EXT in `flags`, FUSE_PASSTHROUGH (bit 5 of `flags2`),
+//     no FUSE_WRITEBACK_CACHE, and max_stack_depth = 1 (protocol 7.40's field after
+//     flags2, `unused[0]` in libfuse's header);
+//   * an OPEN or CREATE reply that the handler marked (MarkNextOpenReply, same thread):
+//     FOPEN_PASSTHROUGH in `open_flags` and the backing id in the int32 after it.
+// Backing ids come from the FUSE_DEV_IOC_BACKING_OPEN ioctl on the session fd, which
+// needs CAP_SYS_ADMIN; BackingOpen fails cleanly without it and the caller falls back
+// to the cached path.
+//
+// Thread-safety: all methods are thread-safe; the reply mark is thread-local.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <string>
+
+#include "meta/status.h"
+
+struct fuse_session;
+
+namespace vineyard {
+
+enum class PassthroughMode { kOff, kOn, kAuto };
+
+class Passthrough {
+ public:
+  explicit Passthrough(PassthroughMode mode) : mode_(mode) {}
+
+  PassthroughMode mode() const { return mode_; }
+  // Installs the custom I/O on a mounted session (before INIT is processed). A no-op
+  // for kOff.
+  Status Install(fuse_session* se);
+  // After INIT: checks that the kernel accepted passthrough by registering and
+  // releasing a backing file made in `probe_dir`. Sets enabled() and reason().
+  void Probe(const std::string& probe_dir);
+  bool enabled() const { return enabled_; }
+  std::string reason() const;
+
+  // Registers `fd` (a regular file) as a backing file; returns its id (> 0).
+  Result<int> BackingOpen(int fd);
+  void BackingClose(int id);
+  // The next OPEN/CREATE reply sent from this thread passes through to `backing_id`.
+  static void MarkNextOpenReply(int backing_id);
+  static void ClearMark();
+  // Called from the `init` handler: the INIT reply sent from this thread is amended.
+  static void MarkInitReply();
+
+ private:
+  const PassthroughMode mode_;
+  fuse_session* se_ = nullptr;
+  int fd_ = -1;  // the session's /dev/fuse fd
+  std::atomic<bool> enabled_{false};
+  mutable std::mutex mu_;
+  std::string reason_;  // protected by mu_
+};
+
+}  // namespace vineyard
