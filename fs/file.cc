@@ -66,15 +66,22 @@ void CloseData(FsState* fs, FileHandle* fh) {
 Status ResizeUpload(FsState* fs, Upload* up, uint64_t size) {
   VY_RETURN_IF_ERROR(fs->store->ReserveUpload(up->key, size));
   if (ftruncate(up->fd, static_cast<off_t>(size)) != 0) return Status::FromErrno("truncate", errno);
+  if (size == 0) up->write_failed = false;  // rewritten from scratch
   up->size = size;
   up->mtime = up->ctime = Now();
   return Status::OK();
 }
 
 // Passthrough for an upload: one backing id per upload, shared by its open handles.
-// Requires up->mu. Returns the id, or 0 for the cached path.
-int AcquireUploadBacking(FsState* fs, Upload* up) {
+// Requires up->mu. Returns the id, or 0 for the cached path. A writer's bytes then
+// bypass the daemon, so room is made in the arena now (see Store::MakeRoom).
+int AcquireUploadBacking(FsState* fs, Upload* up, bool writer) {
   if (!fs->passthrough.enabled() || up->fd < 0) return 0;
+  if (writer) {
+    const uint64_t capacity = fs->store->options().size;
+    fs->store->MakeRoom(std::min<uint64_t>(capacity / 8, uint64_t{256} << 20));
+    up->pt_written = true;
+  }
   if (up->backing_id == 0) {
     auto id = fs->passthrough.BackingOpen(up->fd);
     if (!id.ok()) {
@@ -157,7 +164,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     up->opens = 1;
     up->writers = writer ? 1 : 0;
     up->dirty = true;  // even an empty file becomes an (empty) object when closed
-    backing = AcquireUploadBacking(fs, up.get());
+    backing = AcquireUploadBacking(fs, up.get(), writer);
   }
   fuse_entry_param e;
   Status s = LookupChild(fs, *pkey, name, &e);
@@ -236,7 +243,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         ++up->writers;
         up->dirty = true;
       }
-      int backing = AcquireUploadBacking(fs, up.get());
+      int backing = AcquireUploadBacking(fs, up.get(), fh->writer);
       fh->passthrough = backing > 0;
       fi->fh = reinterpret_cast<uint64_t>(fh.release());
       if (backing > 0) Passthrough::MarkNextOpenReply(backing);
@@ -297,7 +304,10 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off
   const uint64_t end = static_cast<uint64_t>(off) + size;
   if (end > up->size) {
     Status s = fs->store->ReserveUpload(up->key, end);
-    if (!s.ok()) return ReplyStatus(req, s);
+    if (!s.ok()) {
+      up->write_failed = true;  // the file now lacks bytes its writer meant to write
+      return ReplyStatus(req, s);
+    }
   }
   size_t done = 0;
   while (done < size) {

@@ -126,6 +126,8 @@ struct Upload {
                                  // for writing through mmap
   ObjectID sealed;               // valid once sealed: new/<name> is a link to it
   std::string error;             // why the last seal failed ("" if none)
+  bool write_failed = false;     // a write hit a full arena: the bytes are incomplete
+  bool pt_written = false;       // a writer wrote through passthrough (unseen by us)
   int backing_id = 0;            // passthrough backing of the staging file (0: none)
   int backing_refs = 0;          // open handles using backing_id
 };

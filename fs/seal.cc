@@ -82,7 +82,12 @@ Status SealUpload(FsState* fs, Upload* up, fuse_ino_t ino) {
   const uint64_t size = static_cast<uint64_t>(st.st_size);
 
   Result<ObjectID> id = Status::OK();
-  if (EndsWith(up->name, ".meta.json")) {
+  if (up->write_failed || (up->pt_written && fs->store->ArenaExhausted())) {
+    // A write failed with ENOSPC (through passthrough we cannot see the failure
+    // itself, only an arena left full): the file may miss bytes, so it is not sealed.
+    id = Status::NoSpace("the arena filled up while new/" + up->name +
+                         " was written: the file may be incomplete (rewrite it)");
+  } else if (EndsWith(up->name, ".meta.json")) {
     id = SealMeta(fs, up, size);
   } else if (auto built = TryBuilders(fs, up, size)) {
     id = std::move(*built);

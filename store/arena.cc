@@ -8,6 +8,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -16,6 +17,10 @@
 namespace vineyard {
 
 uint64_t PageRound(uint64_t bytes) { return (bytes + 4095) & ~uint64_t{4095}; }
+
+uint64_t TmpfsSlack(uint64_t capacity) {
+  return PageRound(std::min<uint64_t>(capacity / 8, uint64_t{256} << 20));
+}
 
 Result<std::unique_ptr<Arena>> Arena::Open(const std::string& dir, uint64_t capacity) {
   for (const char* sub : {"/blobs", "/staging"}) {

@@ -28,6 +28,10 @@
 namespace vineyard {
 
 uint64_t PageRound(uint64_t bytes);
+// Room the arena tmpfs has beyond `capacity`: uploads written through passthrough
+// grow without asking the daemon, and may overshoot until their seal, which evicts
+// back under capacity or fails with ENOSPC. 1/8 of capacity, at most 256 MiB.
+uint64_t TmpfsSlack(uint64_t capacity);
 
 class Arena {
  public:

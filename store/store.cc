@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <unordered_set>
 
@@ -75,8 +77,10 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts, InstanceId*
 
   VY_RETURN_IF_ERROR(MakeDirs(opts.arena, 0700));
   if (geteuid() == 0) {
-    VY_RETURN_IF_ERROR(MountArenaTmpfs(opts.arena, opts.size, opts.huge, &store->mounted_tmpfs_));
+    VY_RETURN_IF_ERROR(MountArenaTmpfs(opts.arena, opts.size + TmpfsSlack(opts.size), opts.huge,
+                                       &store->mounted_tmpfs_));
   }
+  store->arena_is_tmpfs_ = IsTmpfsMountPoint(opts.arena);
   auto arena = Arena::Open(opts.arena, opts.size);
   if (!arena.ok()) return arena.status();
   store->arena_ = std::move(*arena);
@@ -160,6 +164,28 @@ std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint6
   }
   cv_.notify_all();
   return lost;
+}
+
+uint64_t Store::ArenaFree() const {
+  uint64_t ours = arena_->capacity() > arena_->used() ? arena_->capacity() - arena_->used() : 0;
+  if (!arena_is_tmpfs_) return ours;
+  struct statvfs sv;
+  if (statvfs(arena_->dir().c_str(), &sv) != 0) return ours;
+  uint64_t tmpfs_free = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+  uint64_t slack = TmpfsSlack(arena_->capacity());
+  return std::min<uint64_t>(ours, tmpfs_free > slack ? tmpfs_free - slack : 0);
+}
+
+bool Store::ArenaExhausted() const {
+  if (!arena_is_tmpfs_) return false;
+  struct statvfs sv;
+  if (statvfs(arena_->dir().c_str(), &sv) != 0) return false;
+  return static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize < (64u << 10);
+}
+
+void Store::MakeRoom(uint64_t bytes) {
+  uint64_t free = ArenaFree();
+  if (free < bytes) Evict(bytes - free);
 }
 
 Result<Store::Upload> Store::CreateUpload() {

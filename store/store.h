@@ -63,6 +63,17 @@ class Store {
   // the payload is durable on return.
   Status SealUpload(uint64_t key, ObjectID id, uint64_t size);
   std::string UploadPath(uint64_t key) const;
+  // Bytes the arena can still take: the tmpfs's own free space when the arena is a
+  // tmpfs mount (it also counts uploads written behind the daemon's back through
+  // passthrough), else capacity minus the charged bytes.
+  uint64_t ArenaFree() const;
+  // Evicts least recently used durable blobs until ArenaFree() >= bytes (or nothing
+  // more can go). Uploads written through passthrough never ask for space while they
+  // grow, so room is made for them when they are created.
+  void MakeRoom(uint64_t bytes);
+  // True when the arena tmpfs itself is (nearly) full, including its slack: a write
+  // through passthrough has probably failed with ENOSPC.
+  bool ArenaExhausted() const;
 
   // ---- Payloads of sealed blobs ----
   // Opens the blob's arena file read-only and pins it in memory (reloading it from
@@ -106,6 +117,7 @@ class Store {
   std::unique_ptr<StateDb> db_;       // null when state=none
   std::unique_ptr<Journal> null_journal_;  // used when state=none
   bool mounted_tmpfs_ = false;
+  bool arena_is_tmpfs_ = false;  // the arena dir is a tmpfs mount point of its own
 
   mutable std::mutex mu_;
   std::condition_variable cv_;                // signalled on durable/loaded changes

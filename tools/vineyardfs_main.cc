@@ -7,6 +7,7 @@
 // has mounted (or failed), so `vineyardfs` returns when the mount is ready, with the
 // child's exit status.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -220,7 +221,9 @@ int Run(int argc, char** argv) {
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
   VY_LOG_INFO("unmounted %s", cfg.mountpoint.c_str());
-  return rc == 0 ? 0 : 1;
+  // libfuse reports the signal that ended the loop (SIGTERM, SIGINT, SIGHUP): a clean
+  // stop, not a failure.
+  return rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 }
 
 }  // namespace

@@ -144,7 +144,9 @@ TEST_F(FullArena, WritingPastSizeIsEnospcAndChangesNothingElse) {
     written += static_cast<size_t>(n);
   }
   EXPECT_EQ(write_errno, ENOSPC) << "wrote " << written << " bytes into an 8 MiB arena";
-  EXPECT_LE(written, 8u << 20);
+  // Uploads written through passthrough may overshoot size= by the tmpfs slack (1/8
+  // of size) until their seal; through the daemon they stop at size= exactly.
+  EXPECT_LE(written, (8u << 20) + (1u << 20));
   int rc = close(fd);
   int close_errno = errno;
   // The upload was cut short by ENOSPC: it must not be sealed as a truncated blob.
