@@ -30,6 +30,9 @@ struct StoreOptions {
   // Huge-page policy of the arena tmpfs ("never", "within_size", "always", "advise").
   // Default: "never" (issue #3 chooses by measurement).
   std::string huge = "never";
+  // How long to wait, in ms, for a previous daemon still holding `state` (it finishes
+  // its durable writes after an unmount). Default: 30000.
+  int lock_wait_ms = 30000;
 
   bool stateless() const { return state == "none"; }
 };

@@ -15,7 +15,6 @@
 namespace vineyard {
 namespace {
 
-constexpr int kLockWaitMs = 30000;
 
 std::string IdKey(ObjectID id) {
   std::string k(8, '\0');
@@ -46,7 +45,8 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
 
 }  // namespace
 
-Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, bool sync) {
+Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, bool sync,
+                                               int lock_wait_ms) {
   rocksdb::DBOptions db_opts;
   db_opts.create_if_missing = true;
   db_opts.create_missing_column_families = true;
@@ -78,7 +78,7 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, bool sync
   for (int waited_ms = 0;; waited_ms += 100) {
     s = rocksdb::DB::Open(db_opts, dir, descs, &db->cfs_, &raw);
     if (s.ok() || !s.IsIOError() || s.ToString().find("lock") == std::string::npos ||
-        waited_ms >= kLockWaitMs) {
+        waited_ms >= lock_wait_ms) {
       break;
     }
     if (waited_ms == 0) VY_LOG_INFO("state %s is locked by another daemon; waiting", dir.c_str());

@@ -33,7 +33,10 @@ class StateDb : public Journal {
   static constexpr uint64_t kBulkPayload = 4u << 20;
 
   // `sync`: every Commit is fsynced before it returns (durability=sync).
-  static Result<std::unique_ptr<StateDb>> Open(const std::string& dir, bool sync);
+  // `lock_wait_ms`: how long to wait for another process holding the database (a
+  // previous daemon finishing its durable writes after unmount).
+  static Result<std::unique_ptr<StateDb>> Open(const std::string& dir, bool sync,
+                                               int lock_wait_ms = 0);
   ~StateDb() override;
 
   Status Commit(const JournalBatch& batch) override;

@@ -61,7 +61,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts, InstanceId*
     if (*instance == 0) *instance = 1;
   } else {
     VY_RETURN_IF_ERROR(MakeDirs(opts.state, 0700));
-    auto db = StateDb::Open(opts.state, opts.durability == Durability::kSync);
+    auto db = StateDb::Open(opts.state, opts.durability == Durability::kSync, opts.lock_wait_ms);
     if (!db.ok()) return db.status();
     store->db_ = std::move(*db);
     auto stored = store->db_->LoadInstance();

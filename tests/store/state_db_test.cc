@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
 #include <rocksdb/db.h>
 
 #include <filesystem>
@@ -214,6 +217,17 @@ TEST_F(StateDbTest, SecondOpenOfTheSameStateFails) {
   auto again = StateDb::Open(dir_ + "/state", false);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), Status::Code::kIOError);
+}
+
+TEST_F(StateDbTest, SecondOpenWaitsForTheHolderToClose) {
+  // A previous daemon still finishing its writes holds the lock for a while.
+  std::thread closer([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    db_.reset();
+  });
+  auto again = StateDb::Open(dir_ + "/state", false, /*lock_wait_ms=*/10000);
+  closer.join();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
 }
 
 TEST_F(StateDbTest, PayloadsRoundTripByteIdentical) {
