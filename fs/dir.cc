@@ -25,8 +25,8 @@ void Snapshot(FsState* fs, const NodeKey& dir, std::vector<std::string>* out) {
   out->push_back("..");
   switch (dir.kind) {
     case Kind::kRoot:
-      for (const char* n : {"objects", "names", "new", "resolvers", "instances", "status.json",
-                            "metrics"}) {
+      for (const char* n :
+           {"objects", "names", "new", "resolvers", "instances", "status.json", "metrics"}) {
         out->push_back(n);
       }
       break;
@@ -182,9 +182,7 @@ void OpMkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) {
 }
 
 // Valid replies: fuse_reply_entry, fuse_reply_err
-void OpMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) {
-  fuse_reply_err(req, EPERM);
-}
+void OpMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EPERM); }
 
 // Valid replies: fuse_reply_entry, fuse_reply_err
 void OpLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
@@ -256,7 +254,8 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   if (from->kind == Kind::kNames && to->kind == Kind::kNames) {
     if (noreplace && fs->table->GetName(newname)) return (void)fuse_reply_err(req, EEXIST);
     Status s = fs->table->RenameName(name, newname);
-    if (s.ok()) fs->inodes.Rekey(NodeKey{Kind::kNameLink, 0, name}, NodeKey{Kind::kNameLink, 0, newname});
+    if (s.ok())
+      fs->inodes.Rekey(NodeKey{Kind::kNameLink, 0, name}, NodeKey{Kind::kNameLink, 0, newname});
     return ReplyStatus(req, s);
   }
   if (from->kind == Kind::kNew && to->kind == Kind::kNew) {

@@ -114,8 +114,8 @@ void ReplyOpen(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<FileHandle> f
   }
 }
 
-void UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer,
-                    bool passthrough, fuse_ino_t ino) {
+void UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer, bool passthrough,
+                    fuse_ino_t ino) {
   std::lock_guard<std::mutex> lock(up->mu);
   --up->opens;
   if (writer) --up->writers;
@@ -124,7 +124,8 @@ void UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer,
   // writer that still had the file mapped at close() (flush deferred the seal).
   if (writer && up->writers == 0 && up->dirty && !up->sealed.valid() && !up->removed) {
     Status s = SealUpload(fs, up.get(), ino);
-    if (!s.ok()) VY_LOG_INFO("seal of new/%s at release: %s", up->name.c_str(), s.ToString().c_str());
+    if (!s.ok())
+      VY_LOG_INFO("seal of new/%s at release: %s", up->name.c_str(), s.ToString().c_str());
   }
   if (up->opens == 0 && (up->removed || up->sealed.valid())) {
     if (up->removed && up->key) fs->store->DropUpload(up->key);
@@ -324,8 +325,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off
 }
 
 // Valid replies: fuse_reply_attr, fuse_reply_err
-void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
-               fuse_file_info*) {
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
   FsState* fs = State(req);
   auto key = NodeOrReply(req, ino);
   if (!key) return;
@@ -441,7 +441,8 @@ int BlobBackings::Acquire(Passthrough* pt, ObjectID id, int fd) {
   }
   auto backing = pt->BackingOpen(fd);
   if (!backing.ok()) {
-    VY_LOG_WARN("passthrough for %s: %s", id.ToString().c_str(), backing.status().ToString().c_str());
+    VY_LOG_WARN("passthrough for %s: %s", id.ToString().c_str(),
+                backing.status().ToString().c_str());
     return 0;
   }
   ids_[id] = {*backing, 1};

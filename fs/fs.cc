@@ -81,9 +81,7 @@ const fuse_lowlevel_ops& VineyardFs::ops() const { return kOps; }
 void* VineyardFs::userdata() { return state_.get(); }
 FsOptions& VineyardFs::options() { return state_->opts; }
 
-Status VineyardFs::InstallPassthrough(fuse_session* se) {
-  return state_->passthrough.Install(se);
-}
+Status VineyardFs::InstallPassthrough(fuse_session* se) { return state_->passthrough.Install(se); }
 
 bool VineyardFs::ProbePassthrough(const std::string& dir, std::string* why) {
   Passthrough& pt = state_->passthrough;

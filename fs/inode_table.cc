@@ -6,9 +6,9 @@ namespace {
 constexpr struct {
   Kind kind;
   fuse_ino_t ino;
-} kFixed[] = {{Kind::kRoot, 1},      {Kind::kObjects, 2},   {Kind::kNames, 3},
-              {Kind::kNew, 4},       {Kind::kResolvers, 5}, {Kind::kInstances, 6},
-              {Kind::kStatus, 7},    {Kind::kMetrics, 8}};
+} kFixed[] = {{Kind::kRoot, 1},   {Kind::kObjects, 2},   {Kind::kNames, 3},
+              {Kind::kNew, 4},    {Kind::kResolvers, 5}, {Kind::kInstances, 6},
+              {Kind::kStatus, 7}, {Kind::kMetrics, 8}};
 }  // namespace
 
 fuse_ino_t InodeTable::FixedIno(Kind k) {

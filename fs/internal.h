@@ -89,7 +89,7 @@ class InodeTable {
   size_t size() const;
 
   static constexpr fuse_ino_t kRootIno = FUSE_ROOT_ID;  // 1
-  static fuse_ino_t FixedIno(Kind k);                    // 0 if `k` is not fixed
+  static fuse_ino_t FixedIno(Kind k);                   // 0 if `k` is not fixed
 
  private:
   struct Node {
@@ -97,9 +97,9 @@ class InodeTable {
     uint64_t nlookup = 0;
   };
   mutable std::mutex mu_;
-  std::unordered_map<fuse_ino_t, Node> nodes_;                // protected by mu_
+  std::unordered_map<fuse_ino_t, Node> nodes_;                   // protected by mu_
   std::unordered_map<NodeKey, fuse_ino_t, NodeKeyHash> by_key_;  // protected by mu_
-  fuse_ino_t next_ = 64;                                      // protected by mu_
+  fuse_ino_t next_ = 64;                                         // protected by mu_
 };
 
 // ---- Uploads in new/ ----------------------------------------------------------
@@ -111,25 +111,25 @@ struct Upload {
   Owner owner;
   explicit Upload(uint64_t s) : serial(s) {}
 
-  std::mutex mu;                 // protects everything below
-  std::string name;              // current name in new/ (also guarded by NewDir::mu_)
+  std::mutex mu;     // protects everything below
+  std::string name;  // current name in new/ (also guarded by NewDir::mu_)
   mode_t mode = 0644;
-  uint64_t key = 0;              // the store's upload key (0 once sealed or dropped)
-  int fd = -1;                   // staging file, O_RDWR
+  uint64_t key = 0;  // the store's upload key (0 once sealed or dropped)
+  int fd = -1;       // staging file, O_RDWR
   uint64_t size = 0;
   timespec mtime{}, ctime{};
-  int writers = 0;               // open handles that may write
-  int opens = 0;                 // all open handles
-  bool removed = false;          // unlinked from new/ while open
-  bool dirty = false;            // changed since the last seal attempt
-  bool sized = false;            // grown by truncate/fallocate: the way a file is sized
-                                 // for writing through mmap
-  ObjectID sealed;               // valid once sealed: new/<name> is a link to it
-  std::string error;             // why the last seal failed ("" if none)
-  bool write_failed = false;     // a write hit a full arena: the bytes are incomplete
-  bool pt_written = false;       // a writer wrote through passthrough (unseen by us)
-  int backing_id = 0;            // passthrough backing of the staging file (0: none)
-  int backing_refs = 0;          // open handles using backing_id
+  int writers = 0;            // open handles that may write
+  int opens = 0;              // all open handles
+  bool removed = false;       // unlinked from new/ while open
+  bool dirty = false;         // changed since the last seal attempt
+  bool sized = false;         // grown by truncate/fallocate: the way a file is sized
+                              // for writing through mmap
+  ObjectID sealed;            // valid once sealed: new/<name> is a link to it
+  std::string error;          // why the last seal failed ("" if none)
+  bool write_failed = false;  // a write hit a full arena: the bytes are incomplete
+  bool pt_written = false;    // a writer wrote through passthrough (unseen by us)
+  int backing_id = 0;         // passthrough backing of the staging file (0: none)
+  int backing_refs = 0;       // open handles using backing_id
 };
 
 // The entries of new/. Thread-safe (mu_).
@@ -149,9 +149,9 @@ class NewDir {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Upload>> entries_;                // protected by mu_
-  std::unordered_map<uint64_t, std::shared_ptr<Upload>> by_serial_;       // protected by mu_
-  uint64_t next_serial_ = 1;                                              // protected by mu_
+  std::map<std::string, std::shared_ptr<Upload>> entries_;           // protected by mu_
+  std::unordered_map<uint64_t, std::shared_ptr<Upload>> by_serial_;  // protected by mu_
+  uint64_t next_serial_ = 1;                                         // protected by mu_
 };
 
 // ---- Open files -----------------------------------------------------------------
@@ -159,14 +159,14 @@ class NewDir {
 // One per open(): fi->fh points at it from open until release.
 struct FileHandle {
   Kind kind = Kind::kRoot;
-  ObjectID id;                      // kDataFile
-  int fd = -1;                      // kDataFile: the arena file (read-only)
-  const char* map = nullptr;        // kDataFile: mmap of the arena file
-  uint64_t size = 0;                // kDataFile: payload length
-  std::shared_ptr<Upload> upload;   // kUpload
-  bool writer = false;              // kUpload: opened for writing
-  bool passthrough = false;         // reads/writes go to the backing file, not to us
-  std::string content;              // generated files: the snapshot taken at open
+  ObjectID id;                     // kDataFile
+  int fd = -1;                     // kDataFile: the arena file (read-only)
+  const char* map = nullptr;       // kDataFile: mmap of the arena file
+  uint64_t size = 0;               // kDataFile: payload length
+  std::shared_ptr<Upload> upload;  // kUpload
+  bool writer = false;             // kUpload: opened for writing
+  bool passthrough = false;        // reads/writes go to the backing file, not to us
+  std::string content;             // generated files: the snapshot taken at open
 };
 
 // ---- Invalidation -----------------------------------------------------------------
@@ -212,7 +212,8 @@ class BlobBackings {
 
  private:
   std::mutex mu_;
-  std::unordered_map<ObjectID, std::pair<int, int>> ids_;  // protected by mu_: id -> (backing, refs)
+  std::unordered_map<ObjectID, std::pair<int, int>>
+      ids_;  // protected by mu_: id -> (backing, refs)
 };
 
 class FsState {

@@ -52,8 +52,7 @@ Owner MountOwner() { return Owner{getuid(), getgid()}; }
 
 }  // namespace
 
-Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st,
-                double* timeout) {
+Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st, double* timeout) {
   std::memset(st, 0, sizeof *st);
   st->st_ino = ino;
   st->st_blksize = 4096;

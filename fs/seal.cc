@@ -7,8 +7,8 @@
 // On failure the file stays as written and user.vineyard.error says why.
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/sysmacros.h>
 #include <limits.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,7 +23,8 @@ namespace vineyard {
 namespace {
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string OneLine(std::string s) {

@@ -30,18 +30,20 @@ std::string RenderStatus(FsState* fs) {
                 {"durable_blobs", st.durable},
                 {"pending_durable", st.pending_durable},
                 {"durable_errors", st.durable_errors}};
-  j["objects"] = {{"total", c.objects},
-                  {"blobs", c.blobs},
-                  {"blob_bytes", c.blob_bytes},
-                  {"persisted", c.persisted},
-                  {"names", c.names},
-                  {"uploads", fs->uploads.List().size()}};
+  j["objects"] = {{"total", c.objects},         {"blobs", c.blobs},
+                  {"blob_bytes", c.blob_bytes}, {"persisted", c.persisted},
+                  {"names", c.names},           {"uploads", fs->uploads.List().size()}};
   const Counters& k = fs->counters;
-  j["requests"] = {{"lookup", k.lookups.load()},   {"getattr", k.getattrs.load()},
-                   {"open", k.opens.load()},       {"read", k.reads.load()},
-                   {"write", k.writes.load()},     {"read_bytes", k.read_bytes.load()},
-                   {"write_bytes", k.write_bytes.load()}, {"readdir", k.readdirs.load()},
-                   {"seal", k.seals.load()},       {"seal_errors", k.seal_errors.load()},
+  j["requests"] = {{"lookup", k.lookups.load()},
+                   {"getattr", k.getattrs.load()},
+                   {"open", k.opens.load()},
+                   {"read", k.reads.load()},
+                   {"write", k.writes.load()},
+                   {"read_bytes", k.read_bytes.load()},
+                   {"write_bytes", k.write_bytes.load()},
+                   {"readdir", k.readdirs.load()},
+                   {"seal", k.seals.load()},
+                   {"seal_errors", k.seal_errors.load()},
                    {"delete", k.deletes.load()}};
   j["io_path"] = {{"mode", fs->passthrough.enabled() ? "passthrough" : "fallback"},
                   {"reason", fs->io_path_reason}};
@@ -76,11 +78,12 @@ std::string RenderMetrics(FsState* fs) {
   metric("vineyardfs_seals_total", "counter", "Uploads sealed into objects.", k.seals);
   metric("vineyardfs_seal_errors_total", "counter", "Seals that failed.", k.seal_errors);
   metric("vineyardfs_deletes_total", "counter", "Objects deleted by rmdir.", k.deletes);
-  out += "# HELP vineyardfs_fuse_requests_total FUSE requests served by the daemon.\n"
-         "# TYPE vineyardfs_fuse_requests_total counter\n";
-  const std::pair<const char*, uint64_t> reqs[] = {
-      {"lookup", k.lookups}, {"getattr", k.getattrs}, {"open", k.opens},
-      {"read", k.reads},     {"write", k.writes},     {"readdir", k.readdirs}};
+  out +=
+      "# HELP vineyardfs_fuse_requests_total FUSE requests served by the daemon.\n"
+      "# TYPE vineyardfs_fuse_requests_total counter\n";
+  const std::pair<const char*, uint64_t> reqs[] = {{"lookup", k.lookups}, {"getattr", k.getattrs},
+                                                   {"open", k.opens},     {"read", k.reads},
+                                                   {"write", k.writes},   {"readdir", k.readdirs}};
   for (auto& [op, v] : reqs) {
     out += std::string("vineyardfs_fuse_requests_total{op=\"") + op + "\"} " + std::to_string(v) +
            "\n";

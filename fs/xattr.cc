@@ -10,9 +10,9 @@ namespace vineyard {
 
 namespace {
 
-constexpr const char* kKeys[] = {"user.vineyard.id",          "user.vineyard.typename",
-                                 "user.vineyard.nbytes",      "user.vineyard.instance_id",
-                                 "user.vineyard.persist",     "user.vineyard.global",
+constexpr const char* kKeys[] = {"user.vineyard.id",      "user.vineyard.typename",
+                                 "user.vineyard.nbytes",  "user.vineyard.instance_id",
+                                 "user.vineyard.persist", "user.vineyard.global",
                                  "user.vineyard.local"};
 constexpr const char* kErrorKey = "user.vineyard.error";
 

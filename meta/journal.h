@@ -20,8 +20,7 @@ struct JournalBatch {
   std::vector<std::pair<std::string, NameRecord>> put_names;
   std::vector<std::string> drop_names;
   bool empty() const {
-    return put_objects.empty() && delete_objects.empty() && put_names.empty() &&
-           drop_names.empty();
+    return put_objects.empty() && delete_objects.empty() && put_names.empty() && drop_names.empty();
   }
 };
 

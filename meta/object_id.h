@@ -80,5 +80,7 @@ class IdAllocator {
 
 template <>
 struct std::hash<vineyard::ObjectID> {
-  size_t operator()(vineyard::ObjectID id) const noexcept { return std::hash<uint64_t>()(id.raw()); }
+  size_t operator()(vineyard::ObjectID id) const noexcept {
+    return std::hash<uint64_t>()(id.raw());
+  }
 };

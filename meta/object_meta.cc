@@ -103,7 +103,8 @@ Result<CreateSpec> ParseCreateMeta(std::string_view bytes) {
         return Status::InvalidArgument("member '" + key + "': \"id\" must be a string");
       }
       auto id = ObjectID::Parse(idv.get<std::string>());
-      if (!id.ok()) return Status::InvalidArgument("member '" + key + "': " + id.status().message());
+      if (!id.ok())
+        return Status::InvalidArgument("member '" + key + "': " + id.status().message());
       spec.members.emplace_back(key, *id);
       fields[key] = ojson{{"id", id->ToString()}};
     } else {
@@ -189,10 +190,8 @@ Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
 }
 
 std::string EncodeName(const NameRecord& n) {
-  return ojson{{"id", n.id.ToString()},
-               {"uid", n.owner.uid},
-               {"gid", n.owner.gid},
-               {"ts", n.timestamp_ms}}
+  return ojson{
+      {"id", n.id.ToString()}, {"uid", n.owner.uid}, {"gid", n.owner.gid}, {"ts", n.timestamp_ms}}
       .dump();
 }
 

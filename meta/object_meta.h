@@ -42,10 +42,10 @@ using Members = std::vector<std::pair<std::string, ObjectID>>;
 // What a create-form JSON asks for, validated but not yet checked against the table.
 struct CreateSpec {
   std::string type_name;
-  bool global = false;    // "global": true
-  bool persist = false;   // "transient": false asks for a persisted object
-  Members members;        // in the order written
-  std::string fields;     // compact JSON object: plain fields, members as {"id": ...}
+  bool global = false;   // "global": true
+  bool persist = false;  // "transient": false asks for a persisted object
+  Members members;       // in the order written
+  std::string fields;    // compact JSON object: plain fields, members as {"id": ...}
 };
 
 // Parses and validates create-form bytes. Does not look members up.

@@ -53,9 +53,8 @@ Status ObjectTable::Load(std::vector<std::string>* warnings) {
     }
     names_.emplace(std::move(name), n);
   }
-  ids_ = std::make_unique<IdAllocator>(instance_, c.id_limit, [this](uint64_t limit) {
-    return journal_->SaveIdLimit(limit);
-  });
+  ids_ = std::make_unique<IdAllocator>(
+      instance_, c.id_limit, [this](uint64_t limit) { return journal_->SaveIdLimit(limit); });
   return Status::OK();
 }
 
@@ -119,10 +118,9 @@ Result<ObjectRecord> ObjectTable::Create(const CreateSpec& spec, Owner owner) {
     }
     if (it->second.instance != instance_) {
       if (!r.global) {
-        return Status::InvalidArgument("member '" + field + "' (" + mid.ToString() +
-                                       ") lives on instance " +
-                                       std::to_string(it->second.instance) +
-                                       "; only a global object may have remote members");
+        return Status::InvalidArgument(
+            "member '" + field + "' (" + mid.ToString() + ") lives on instance " +
+            std::to_string(it->second.instance) + "; only a global object may have remote members");
       }
       if (it->second.transient) {
         return Status::InvalidArgument("member '" + field + "' (" + mid.ToString() +

@@ -91,7 +91,7 @@ class ObjectTable {
  private:
   void LinkMembers(const ObjectRecord& r, int delta);  // requires mu_ held exclusively
   void CollectBlobs(ObjectID id, std::vector<ObjectID>* seen) const;  // requires mu_
-  Status RenderInto(ObjectID id, void* json, int depth) const;       // requires mu_
+  Status RenderInto(ObjectID id, void* json, int depth) const;        // requires mu_
 
   const InstanceId instance_;
   Journal* const journal_;

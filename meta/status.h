@@ -19,16 +19,16 @@ class [[nodiscard]] Status {
  public:
   enum class Code {
     kOk = 0,
-    kNotFound,         // no such object, name, member, key
-    kInvalidArgument,  // malformed input: JSON, id, option value, field name
-    kAlreadyExists,    // a name or file that must not exist yet
-    kBusy,             // still referenced (a member of another object)
-    kNoSpace,          // arena full and nothing evictable
-    kIOError,          // a system call or RocksDB failed
-    kPermissionDenied, // immutable payload, read-only attribute
-    kNotSupported,     // an operation this filesystem does not offer
-    kNoData,           // an unknown xattr key
-    kTooLarge,         // over a documented limit (16 MiB meta, depth 64)
+    kNotFound,          // no such object, name, member, key
+    kInvalidArgument,   // malformed input: JSON, id, option value, field name
+    kAlreadyExists,     // a name or file that must not exist yet
+    kBusy,              // still referenced (a member of another object)
+    kNoSpace,           // arena full and nothing evictable
+    kIOError,           // a system call or RocksDB failed
+    kPermissionDenied,  // immutable payload, read-only attribute
+    kNotSupported,      // an operation this filesystem does not offer
+    kNoData,            // an unknown xattr key
+    kTooLarge,          // over a documented limit (16 MiB meta, depth 64)
   };
 
   Status() = default;
@@ -69,7 +69,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {}  // NOLINT
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
@@ -89,8 +89,8 @@ class [[nodiscard]] Result {
 }  // namespace vineyard
 
 // Early return of a non-OK Status.
-#define VY_RETURN_IF_ERROR(expr)           \
-  do {                                     \
-    ::vineyard::Status _st = (expr);       \
-    if (!_st.ok()) return _st;             \
+#define VY_RETURN_IF_ERROR(expr)     \
+  do {                               \
+    ::vineyard::Status _st = (expr); \
+    if (!_st.ok()) return _st;       \
   } while (0)

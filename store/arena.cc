@@ -67,8 +67,7 @@ Status Arena::Charge(uint64_t key, uint64_t bytes) {
       shortfall = used_ - cur + want - capacity_;
       if (evicted || !evictor_) {
         return Status::NoSpace("arena full: " + std::to_string(used_) + " of " +
-                               std::to_string(capacity_) +
-                               " bytes in use and nothing evictable");
+                               std::to_string(capacity_) + " bytes in use and nothing evictable");
       }
     }
     evictor_(shortfall);

@@ -74,7 +74,7 @@ class Arena {
   const uint64_t capacity_;
   Evictor evictor_;
   mutable std::mutex mu_;
-  uint64_t used_ = 0;                             // protected by mu_
+  uint64_t used_ = 0;                              // protected by mu_
   std::unordered_map<uint64_t, uint64_t> charge_;  // protected by mu_: key -> rounded bytes
   uint64_t next_staging_ = 1;                      // protected by mu_
 };

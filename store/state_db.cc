@@ -1,20 +1,19 @@
 #include "store/state_db.h"
 
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <thread>
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
-#include <rocksdb/table.h>
-#include <rocksdb/write_batch.h>
 
 #include "meta/log.h"
 
 namespace vineyard {
 namespace {
-
 
 std::string IdKey(ObjectID id) {
   std::string k(8, '\0');
@@ -63,12 +62,11 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, bool sync
   blobs.blob_file_size = 256 << 20;
   blobs.enable_blob_garbage_collection = true;
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> descs = {
-      {rocksdb::kDefaultColumnFamilyName, small},
-      {"objects", small},
-      {"names", small},
-      {"payloads", blobs},
-      {"durable", small}};
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs = {{rocksdb::kDefaultColumnFamilyName, small},
+                                                        {"objects", small},
+                                                        {"names", small},
+                                                        {"payloads", blobs},
+                                                        {"durable", small}};
   std::unique_ptr<StateDb> db(new StateDb());
   db->sync_ = sync;
   rocksdb::DB* raw = nullptr;
@@ -202,11 +200,12 @@ Status StateDb::ReadPayload(ObjectID id, int fd, uint64_t size) {
   for (uint64_t off = 0; off < size; off += kChunk, ++chunk) {
     value.Reset();
     s = db_->Get(rocksdb::ReadOptions(), payloads_, ChunkKey(id, chunk), &value);
-    if (!s.ok()) return FromRocks(s, "payload chunk " + std::to_string(chunk) + " of " + id.ToString());
+    if (!s.ok())
+      return FromRocks(s, "payload chunk " + std::to_string(chunk) + " of " + id.ToString());
     size_t done = 0;
     while (done < value.size()) {
-      ssize_t w = pwrite(fd, value.data() + done, value.size() - done,
-                         static_cast<off_t>(off + done));
+      ssize_t w =
+          pwrite(fd, value.data() + done, value.size() - done, static_cast<off_t>(off + done));
       if (w < 0 && errno == EINTR) continue;
       if (w < 0) return Status::FromErrno("reload payload of " + id.ToString(), errno);
       done += static_cast<size_t>(w);

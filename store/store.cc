@@ -103,9 +103,7 @@ Store::~Store() {
   if (writer_.joinable()) writer_.join();
 }
 
-Journal* Store::journal() {
-  return db_ ? static_cast<Journal*>(db_.get()) : null_journal_.get();
-}
+Journal* Store::journal() { return db_ ? static_cast<Journal*>(db_.get()) : null_journal_.get(); }
 
 std::string Store::BlobPath(ObjectID id) const { return arena_->BlobPath(id); }
 std::string Store::UploadPath(uint64_t key) const { return arena_->StagingPath(key); }
@@ -204,7 +202,8 @@ void Store::DropUpload(uint64_t key) {
 Status Store::SealUpload(uint64_t key, ObjectID id, uint64_t size) {
   VY_RETURN_IF_ERROR(arena_->Charge(key, size));  // the final size (may shrink)
   std::string from = arena_->StagingPath(key), to = arena_->BlobPath(id);
-  if (rename(from.c_str(), to.c_str()) != 0) return Status::FromErrno("seal: rename " + from, errno);
+  if (rename(from.c_str(), to.c_str()) != 0)
+    return Status::FromErrno("seal: rename " + from, errno);
   arena_->MoveCharge(key, id.raw());
   // Payloads are immutable from here on: drop write permission on the arena file too.
   chmod(to.c_str(), 0400);

@@ -107,14 +107,14 @@ class Store {
   };
 
   explicit Store(StoreOptions opts);
-  uint64_t Evict(uint64_t bytes);          // the arena's evictor
-  void WriterLoop();                       // the durable-payload writer thread
-  void LruInsert(ObjectID id, Blob& b);    // requires mu_
-  void LruErase(Blob& b);                  // requires mu_
+  uint64_t Evict(uint64_t bytes);        // the arena's evictor
+  void WriterLoop();                     // the durable-payload writer thread
+  void LruInsert(ObjectID id, Blob& b);  // requires mu_
+  void LruErase(Blob& b);                // requires mu_
 
   const StoreOptions opts_;
   std::unique_ptr<Arena> arena_;
-  std::unique_ptr<StateDb> db_;       // null when state=none
+  std::unique_ptr<StateDb> db_;            // null when state=none
   std::unique_ptr<Journal> null_journal_;  // used when state=none
   bool mounted_tmpfs_ = false;
   bool arena_is_tmpfs_ = false;  // the arena dir is a tmpfs mount point of its own

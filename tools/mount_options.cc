@@ -14,10 +14,10 @@ namespace {
 
 // Generic mount(8) options: passed to the kernel where FUSE knows them, otherwise
 // accepted and ignored (they are for mount(8) and fstab, not for us).
-const std::set<std::string> kKernelOpts = {"ro",   "rw",     "nosuid", "suid",    "nodev",
-                                           "dev",  "noexec", "exec",   "noatime", "atime",
+const std::set<std::string> kKernelOpts = {"ro",   "rw",     "nosuid",  "suid",    "nodev",
+                                           "dev",  "noexec", "exec",    "noatime", "atime",
                                            "sync", "async",  "dirsync", "relatime"};
-const std::set<std::string> kIgnoredOpts = {"defaults", "auto",  "noauto", "user",
+const std::set<std::string> kIgnoredOpts = {"defaults", "auto",  "noauto",  "user",
                                             "nouser",   "users", "_netdev", "nofail"};
 
 std::string Trim(const std::string& s) {
@@ -32,7 +32,8 @@ struct Pending {
 
 Status Apply(MountConfig* c, const std::string& key, const std::string& value, bool has_value) {
   auto need = [&]() -> Status {
-    if (!has_value || value.empty()) return Status::InvalidArgument("option '" + key + "' needs a value");
+    if (!has_value || value.empty())
+      return Status::InvalidArgument("option '" + key + "' needs a value");
     return Status::OK();
   };
   if (key == "size") {
@@ -102,7 +103,8 @@ Status SplitOpts(const std::string& text, Pending* p) {
   size_t pos = 0;
   while (pos <= text.size()) {
     size_t comma = text.find(',', pos);
-    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string item =
+        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     pos = comma == std::string::npos ? text.size() + 1 : comma + 1;
     if (item.empty()) continue;
     size_t eq = item.find('=');

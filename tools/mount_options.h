@@ -18,8 +18,8 @@
 namespace vineyard {
 
 struct MountConfig {
-  std::string source;      // shown as the mount's fsname. Default: "vineyard".
-  std::string mountpoint;  // required
+  std::string source;       // shown as the mount's fsname. Default: "vineyard".
+  std::string mountpoint;   // required
   bool foreground = false;  // -f: stay attached, log to stderr
   bool debug = false;       // -d: libfuse's request trace (implies -f)
   bool fake = false;        // mount helper -f: do everything but mount
@@ -27,12 +27,12 @@ struct MountConfig {
   bool allow_other = false;  // Default: on when root
   InstanceId instance = 0;   // 0: not given (the state's, else 1)
   StoreOptions store;
-  std::string listen;                   // replication endpoint (cluster issue)
-  std::vector<std::string> peers;       // peer endpoints, one per peer= option
-  std::string plugins;                  // plugin directory (plugin issue)
-  std::string remote = "fetch";         // fetch | error
-  std::string passthrough = "auto";     // on | off | auto
-  std::vector<std::string> fuse_opts;   // passed to the kernel (ro, nosuid, ...)
+  std::string listen;                        // replication endpoint (cluster issue)
+  std::vector<std::string> peers;            // peer endpoints, one per peer= option
+  std::string plugins;                       // plugin directory (plugin issue)
+  std::string remote = "fetch";              // fetch | error
+  std::string passthrough = "auto";          // on | off | auto
+  std::vector<std::string> fuse_opts;        // passed to the kernel (ro, nosuid, ...)
   std::map<std::string, std::string> shown;  // effective options for status.json
 };
 

@@ -145,7 +145,8 @@ int Run(int argc, char** argv) {
     auto ids = table.ListObjects(after, 65536);
     if (ids.empty()) break;
     for (ObjectID id : ids) {
-      if (id.is_blob()) table.With(id, [&](const ObjectRecord& r) { blobs.emplace_back(id, r.size); });
+      if (id.is_blob())
+        table.With(id, [&](const ObjectRecord& r) { blobs.emplace_back(id, r.size); });
     }
     after = ids.back().raw();
   }

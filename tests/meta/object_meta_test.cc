@@ -3,8 +3,8 @@
 #include "meta/object_meta.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -27,8 +27,8 @@ std::string Nested(int depth) {
 }
 
 TEST(ParseCreateMeta, DetectsTopLevelMembers) {
-  auto spec = ParseCreateMeta(std::string(R"({"typename":"vineyard::Pair","first_":{"id":")") +
-                              kA + R"("},"second_":{"id":")" + kB + R"("},"note":"hi"})");
+  auto spec = ParseCreateMeta(std::string(R"({"typename":"vineyard::Pair","first_":{"id":")") + kA +
+                              R"("},"second_":{"id":")" + kB + R"("},"note":"hi"})");
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
   EXPECT_EQ(spec->type_name, "vineyard::Pair");
   ASSERT_EQ(spec->members.size(), 2u);
@@ -48,9 +48,8 @@ TEST(ParseCreateMeta, NestedIdIsNotAMember) {
 }
 
 TEST(ParseCreateMeta, KeepsPlainFieldsInOrder) {
-  auto spec = ParseCreateMeta(
-      std::string(R"({"zeta":1,"typename":"t","alpha":"two","m":{"id":")") + kA +
-      R"("},"mid":[1,2,{"k":null}],"beta":true})");
+  auto spec = ParseCreateMeta(std::string(R"({"zeta":1,"typename":"t","alpha":"two","m":{"id":")") +
+                              kA + R"("},"mid":[1,2,{"k":null}],"beta":true})");
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
   auto fields = ojson::parse(spec->fields);
   std::vector<std::string> keys;
@@ -228,8 +227,8 @@ ObjectRecord SampleRecord() {
   r.timestamp_ms = 1700000000123;
   r.owner = {1000, 100};
   r.members = {{"first_", *ObjectID::Parse(kA)}, {"second_", *ObjectID::Parse(kB)}};
-  r.fields = std::string(R"({"note":"hi","first_":{"id":")") + kA + R"("},"n":[1,2],"second_":{"id":")" +
-             kB + R"("}})";
+  r.fields = std::string(R"({"note":"hi","first_":{"id":")") + kA +
+             R"("},"n":[1,2],"second_":{"id":")" + kB + R"("}})";
   return r;
 }
 
@@ -288,8 +287,8 @@ TEST(Record, RecordFromParsedCreateMetaRoundTrips) {
 }
 
 TEST(Record, DecodeRejectsGarbage) {
-  for (const char* bytes : {"", "garbage", "{", "[]", "null", "{}", R"({"v":1})",
-                            "\xff\xfe\x00\x01"}) {
+  for (const char* bytes :
+       {"", "garbage", "{", "[]", "null", "{}", R"({"v":1})", "\xff\xfe\x00\x01"}) {
     auto r = DecodeRecord(bytes);
     EXPECT_FALSE(r.ok()) << bytes;
   }
@@ -313,10 +312,13 @@ TEST(Record, DecodeRejectsWrongTypesAndValues) {
     ojson value;
   };
   const std::vector<Case> cases = {
-      {"v", 2},          {"v", "1"},         {"id", "o1"},        {"id", 7},
-      {"typename", 1},   {"nbytes", "10"},   {"size", "x"},       {"transient", 1},
-      {"global", "true"}, {"signature", "s"}, {"ts", "now"},      {"gid", "root"},
-      {"fields", "a"},   {"fields", ojson::array()},
+      {"v", 2},           {"v", "1"},
+      {"id", "o1"},       {"id", 7},
+      {"typename", 1},    {"nbytes", "10"},
+      {"size", "x"},      {"transient", 1},
+      {"global", "true"}, {"signature", "s"},
+      {"ts", "now"},      {"gid", "root"},
+      {"fields", "a"},    {"fields", ojson::array()},
   };
   for (const auto& c : cases) {
     ojson j = full;
@@ -367,8 +369,8 @@ TEST(ValidateName, AcceptsOrdinaryFileNames) {
 }
 
 TEST(ValidateName, RejectsUnusableFileNames) {
-  const std::vector<std::string> bad = {"", ".", "..", "a/b", "/", "a/", std::string("a\0b", 3),
-                                        std::string(256, 'n')};
+  const std::vector<std::string> bad = {
+      "", ".", "..", "a/b", "/", "a/", std::string("a\0b", 3), std::string(256, 'n')};
   for (const auto& name : bad) {
     Status s = ValidateName(name);
     EXPECT_FALSE(s.ok()) << "accepted '" << name << "'";

@@ -3,11 +3,11 @@
 #include "meta/object_table.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -115,7 +115,8 @@ class ObjectTableTest : public ::testing::Test {
   ObjectID Make(const std::vector<std::pair<std::string, ObjectID>>& members,
                 const std::string& extra = "") {
     std::string json = R"({"typename":"test::Thing")";
-    for (auto& [field, id] : members) json += ",\"" + field + "\":{\"id\":\"" + id.ToString() + "\"}";
+    for (auto& [field, id] : members)
+      json += ",\"" + field + "\":{\"id\":\"" + id.ToString() + "\"}";
     json += extra + "}";
     auto r = CreateJson(json);
     EXPECT_TRUE(r.ok()) << json << ": " << r.status().ToString();
@@ -186,8 +187,8 @@ TEST_F(ObjectTableTest, CreateWithUnknownMemberIsNotFoundAndChangesNothing) {
   auto objects_before = AllObjects();
   size_t journaled = journal_.object_count();
   ObjectID ghost = ObjectID::Make(true, 1, 999999);
-  auto r = CreateJson(R"({"typename":"t","ok":{"id":")" + a.ToString() +
-                      R"("},"bad":{"id":")" + ghost.ToString() + R"("}})");
+  auto r = CreateJson(R"({"typename":"t","ok":{"id":")" + a.ToString() + R"("},"bad":{"id":")" +
+                      ghost.ToString() + R"("}})");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kNotFound);
   EXPECT_NE(r.status().message().find(ghost.ToString()), std::string::npos);
@@ -768,9 +769,9 @@ TEST_F(RemoteMemberTest, GlobalObjectRefusesTransientRemoteMember) {
 
 TEST_F(RemoteMemberTest, GlobalObjectAcceptsPersistedRemoteMember) {
   ObjectID local = Blob(8);
-  auto r = CreateJson(R"({"typename":"t","global":true,"m":{"id":")" +
-                      remote_persisted_.ToString() + R"("},"l":{"id":")" + local.ToString() +
-                      "\"}}");
+  auto r =
+      CreateJson(R"({"typename":"t","global":true,"m":{"id":")" + remote_persisted_.ToString() +
+                 R"("},"l":{"id":")" + local.ToString() + "\"}}");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->global);
   EXPECT_FALSE(r->transient);

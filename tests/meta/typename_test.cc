@@ -35,7 +35,7 @@ TEST_F(PrefixMatcherTest, LongestPrefixWins) {
 TEST_F(PrefixMatcherTest, NoMatchGivesNull) {
   EXPECT_EQ(m_.Match("arrow::Table"), nullptr);
   EXPECT_EQ(m_.Match(""), nullptr);
-  EXPECT_EQ(m_.Match("vineyard:"), nullptr);      // shorter than every registration
+  EXPECT_EQ(m_.Match("vineyard:"), nullptr);         // shorter than every registration
   EXPECT_EQ(m_.Match("Vineyard::Tensor"), nullptr);  // case matters
 }
 

@@ -3,19 +3,17 @@
 #include "store/state_db.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <chrono>
-#include <thread>
-#include <rocksdb/db.h>
-
 #include <filesystem>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace vineyard {
@@ -142,7 +140,8 @@ TEST_F(StateDbTest, CommitThenLoadRoundTripsAcrossReopen) {
   ObjectRecord pair = PairRecord(3, a.id, b.id);
   JournalBatch batch;
   batch.put_objects = {a, b, pair};
-  batch.put_names = {{"mypair", NameRecord{pair.id, {7, 8}, 123}}, {"blob", NameRecord{a.id, {}, 1}}};
+  batch.put_names = {{"mypair", NameRecord{pair.id, {7, 8}, 123}},
+                     {"blob", NameRecord{a.id, {}, 1}}};
   ASSERT_TRUE(db_->Commit(batch).ok());
   Reopen();
   auto c = LoadAll();
@@ -316,9 +315,11 @@ TEST_F(StateDbTest, SyncWalSucceeds) {
 // Writes garbage straight into the column families with the RocksDB API, as a
 // corrupt or foreign state would hold.
 void InjectGarbage(const std::string& path) {
-  std::vector<rocksdb::ColumnFamilyDescriptor> descs = {
-      {rocksdb::kDefaultColumnFamilyName, {}}, {"objects", {}}, {"names", {}},
-      {"payloads", {}}, {"durable", {}}};
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs = {{rocksdb::kDefaultColumnFamilyName, {}},
+                                                        {"objects", {}},
+                                                        {"names", {}},
+                                                        {"payloads", {}},
+                                                        {"durable", {}}};
   std::vector<rocksdb::ColumnFamilyHandle*> cfs;
   rocksdb::DB* raw = nullptr;
   rocksdb::DBOptions opts;
