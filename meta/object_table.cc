@@ -289,18 +289,24 @@ Result<ObjectTable::Deleted> ObjectTable::Delete(ObjectID id) {
   Deleted removed;
   removed.names = batch.drop_names;
   for (ObjectID d : doomed) {
-    auto dit = objects_.find(d);
-    LinkMembers(dit->second, -1);
-    --counts_.objects;
-    if (dit->second.is_blob()) {
-      --counts_.blobs;
-      counts_.blob_bytes -= dit->second.size;
-    }
-    if (!dit->second.transient) --counts_.persisted;
-    removed.objects.push_back(std::move(dit->second));
-    objects_.erase(dit);
+    if (auto r = EraseLocked(d)) removed.objects.push_back(std::move(*r));
   }
   return removed;
+}
+
+std::optional<ObjectRecord> ObjectTable::EraseLocked(ObjectID id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return std::nullopt;
+  ObjectRecord r = std::move(it->second);
+  objects_.erase(it);
+  LinkMembers(r, -1);
+  --counts_.objects;
+  if (r.is_blob()) {
+    --counts_.blobs;
+    counts_.blob_bytes -= r.size;
+  }
+  if (!r.transient) --counts_.persisted;
+  return r;
 }
 
 Status ObjectTable::DropLost(const std::vector<ObjectID>& ids) {
@@ -313,18 +319,7 @@ Status ObjectTable::DropLost(const std::vector<ObjectID>& ids) {
   }
   VY_RETURN_IF_ERROR(journal_->Commit(batch));
   for (auto& name : batch.drop_names) names_.erase(name);
-  for (ObjectID id : ids) {
-    auto it = objects_.find(id);
-    if (it == objects_.end()) continue;
-    LinkMembers(it->second, -1);
-    --counts_.objects;
-    if (it->second.is_blob()) {
-      --counts_.blobs;
-      counts_.blob_bytes -= it->second.size;
-    }
-    if (!it->second.transient) --counts_.persisted;
-    objects_.erase(it);
-  }
+  for (ObjectID id : ids) EraseLocked(id);
   return Status::OK();
 }
 

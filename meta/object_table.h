@@ -90,6 +90,9 @@ class ObjectTable {
 
  private:
   void LinkMembers(const ObjectRecord& r, int delta);  // requires mu_ held exclusively
+  // Removes `id` from memory and the counts (already journaled); requires mu_ held
+  // exclusively. Returns the record, or nullopt if there was none.
+  std::optional<ObjectRecord> EraseLocked(ObjectID id);
   void CollectBlobs(ObjectID id, std::vector<ObjectID>* seen) const;  // requires mu_
   Status RenderInto(ObjectID id, void* json, int depth) const;        // requires mu_
 
