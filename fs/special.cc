@@ -24,7 +24,10 @@ std::string RenderStatus(FsState* fs) {
                 {"tmpfs_mounted", fs->store->mounted_tmpfs()},
                 {"resident_blobs", st.resident},
                 {"evictions", st.evictions},
-                {"reloads", st.reloads}};
+                {"reloads", st.reloads},
+                {"huge", so.huge},
+                {"huge_collapsed", st.collapsed},
+                {"huge_pending", st.pending_collapse}};
   j["state"] = {{"path", so.state},
                 {"durability", DurabilityName(so.durability)},
                 {"durable_blobs", st.durable},

@@ -89,6 +89,10 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts, InstanceId*
   if (store->db_ && opts.durability != Durability::kNone) {
     store->writer_ = std::thread([self] { self->WriterLoop(); });
   }
+  if (store->arena_is_tmpfs_ && opts.huge != "never") {
+    store->collapse_ = true;
+    store->collapser_ = std::thread([self] { self->CollapseLoop(); });
+  }
   return store;
 }
 
@@ -101,6 +105,7 @@ Store::~Store() {
   }
   cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  if (collapser_.joinable()) collapser_.join();
 }
 
 Journal* Store::journal() { return db_ ? static_cast<Journal*>(db_.get()) : null_journal_.get(); }
@@ -225,6 +230,7 @@ Status Store::SealUpload(uint64_t key, ObjectID id, uint64_t size) {
   b.size = size;
   b.resident = true;
   b.durable = durable;
+  QueueCollapse(id, size);
   if (durable) {
     LruInsert(id, b);
   } else if (db_ && opts_.durability == Durability::kAsync) {
@@ -312,6 +318,7 @@ Result<int> Store::OpenBlob(ObjectID id) {
     }
     b.resident = true;
     ++counters_.reloads;
+    QueueCollapse(id, size);
   }
   int fd = open(arena_->BlobPath(id).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -324,6 +331,10 @@ Result<int> Store::OpenBlob(ObjectID id) {
 
 void Store::CloseBlob(ObjectID id) {
   std::lock_guard<std::mutex> lock(mu_);
+  UnpinLocked(id);
+}
+
+void Store::UnpinLocked(ObjectID id) {
   auto it = blobs_.find(id);
   if (it == blobs_.end()) return;
   Blob& b = it->second;
@@ -420,6 +431,7 @@ Store::Stats Store::stats() const {
     s.durable += b.durable;
   }
   s.pending_durable = queue_.size();
+  s.pending_collapse = collapse_queue_.size();
   return s;
 }
 

@@ -91,6 +91,7 @@ class Store {
     uint64_t capacity = 0, used = 0;
     uint64_t resident = 0, durable = 0, pending_durable = 0;
     uint64_t evictions = 0, reloads = 0, durable_errors = 0;
+    uint64_t collapsed = 0, pending_collapse = 0;  // huge-page collapses of payloads
   };
   Stats stats() const;
 
@@ -109,6 +110,9 @@ class Store {
   explicit Store(StoreOptions opts);
   uint64_t Evict(uint64_t bytes);        // the arena's evictor
   void WriterLoop();                     // the durable-payload writer thread
+  void CollapseLoop();                   // the huge-page collapser thread (collapse.cc)
+  void QueueCollapse(ObjectID id, uint64_t size);  // requires mu_
+  void UnpinLocked(ObjectID id);         // requires mu_
   void LruInsert(ObjectID id, Blob& b);  // requires mu_
   void LruErase(Blob& b);                // requires mu_
 
@@ -126,7 +130,10 @@ class Store {
   std::deque<ObjectID> queue_;                // protected by mu_: awaiting the writer
   bool stopping_ = false;                     // protected by mu_
   Stats counters_;                            // protected by mu_ (evictions, reloads, errors)
+  std::deque<ObjectID> collapse_queue_;       // protected by mu_: awaiting the collapser
+  bool collapse_ = false;  // the arena tmpfs has a huge-page policy: collapse payloads
   std::thread writer_;
+  std::thread collapser_;
 };
 
 }  // namespace vineyard

@@ -196,6 +196,7 @@ const char* MountUsage() {
          "  durability=MODE    none | async | sync (default: async)\n"
          "  instance=N         this node's id, 1..32767 (default: stored, else 1)\n"
          "  huge=POLICY        arena tmpfs huge pages: never|within_size|always|advise\n"
+         "                     (default: within_size, payloads collapsed after the seal)\n"
          "  listen=ENDPOINT    replication endpoint (cluster)\n"
          "  peer=ENDPOINT      a peer's listen endpoint; repeat once per peer\n"
          "  plugins=DIR        plugin directory\n"
