@@ -135,7 +135,10 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
       auto up = fs->uploads.BySerial(key.num);
       if (!up) return Status::NotFound("upload");
       std::lock_guard<std::mutex> lock(up->mu);
-      *timeout = kNoCache;
+      // An upload's attributes change only through this mount's kernel (writes,
+      // passthrough included, update its size there): they may be cached briefly.
+      // Its entry is never cached (LookupChild): the name turns into a link.
+      *timeout = key.kind == Kind::kUpload ? 1 : kNoCache;
       if (key.kind == Kind::kNewLink) {
         if (!up->sealed.valid()) return Status::NotFound("upload not sealed");
         Link(st, 11 + 17, up->owner);
@@ -221,6 +224,7 @@ Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
   e->ino = fixed ? fixed : fs->inodes.Ref(child);
   e->attr.st_ino = e->ino;
   e->attr_timeout = e->entry_timeout = timeout;
+  if (child.kind == Kind::kUpload) e->entry_timeout = kNoCache;
   return Status::OK();
 }
 
