@@ -91,7 +91,7 @@ bool IsDir(Kind k) {
 void ReplyDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
               bool plus) {
   FsState* fs = State(req);
-  ++fs->counters.readdirs;
+  ++(plus ? fs->counters.readdirplus : fs->counters.readdirs);
   auto* dh = reinterpret_cast<DirHandle*>(fi->fh);
   auto key = fs->inodes.Get(ino);
   if (!key) return (void)fuse_reply_err(req, ESTALE);

@@ -23,9 +23,6 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
     conn->want |= FUSE_CAP_READDIRPLUS;
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
   }
-  // With POSIX ACLs on, the kernel caches each inode's (absent) ACL after one
-  // GETXATTR instead of asking on every `ls -l`; there are no ACLs to store.
-  if (conn->capable & FUSE_CAP_POSIX_ACL) conn->want |= FUSE_CAP_POSIX_ACL;
   conn->max_readahead = 1u << 20;
   conn->max_write = 1u << 20;
 }

@@ -108,11 +108,13 @@ int OpenMap(const char* path, int n) {
 }
 
 int Stat(const char* dir, const char* suffix) {
+  // Relative to DIR, so that both sides of a comparison walk the same components.
+  if (chdir(dir) != 0) Die(dir);
   std::vector<std::string> paths;
-  DIR* d = opendir(dir);
+  DIR* d = opendir(".");
   if (!d) Die(dir);
   while (dirent* e = readdir(d)) {
-    if (e->d_name[0] != '.') paths.push_back(std::string(dir) + "/" + e->d_name + suffix);
+    if (e->d_name[0] != '.') paths.push_back(std::string(e->d_name) + suffix);
   }
   closedir(d);
   struct stat st;
