@@ -197,6 +197,8 @@ def main():
             cases[label] = {"unit": "us", "higher": False, "values": median_runs(
                 args.runs, targets, lambda t: vybench("openmap", paths[t], 2000)["median_us"])}
 
+        res["huge_policy"] = huge_policy_memory(pt.mnt, work)
+
         # Metadata at scale: N objects (1 KiB each) in the passthrough instance, N files
         # on /dev/shm.
         n = args.objects
@@ -252,9 +254,43 @@ def main():
     with open(args.out, "w") as f:
         json.dump(res, f, indent=2)
     print_table(res)
+    hp = res.get("huge_policy", {})
+    if hp:
+        print(f"memory of 10k 1 KiB blobs: huge=within_size {hp['within_size_10k_blobs_mib']:.0f} MiB"
+              f" (measured), huge=always {hp['always_10k_blobs_mib']:,.0f} MiB"
+              f" ({hp['always_per_blob_kib']:.0f} KiB per blob, measured on 500)")
     png = os.path.splitext(args.out)[0] + ".png"
     chart(res, png)
     print(f"results: {args.out}\nchart:   {png}")
+
+
+def shmem_kib():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Shmem:"):
+                return int(line.split()[1])
+    return 0
+
+
+def huge_policy_memory(mnt, work):
+    """Memory of small blobs under the arena's policy (huge=within_size, through the
+    daemon: 10k blobs of 1 KiB) and under huge=always (a raw tmpfs; 500 files, since
+    each costs a 2 MiB page), per blob and for 10k."""
+    s0 = shmem_kib()
+    vybench("create", f"{mnt}/new", 10000, 1024, "hp")
+    within = (shmem_kib() - s0) / 1024.0
+    d = os.path.join(work, "always")
+    os.mkdir(d)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2G,huge=always", "hp", d], check=True)
+    try:
+        s0 = shmem_kib()
+        vybench("create", d, 500, 1024, "hp")
+        always_per_blob = (shmem_kib() - s0) / 1024.0 / 500
+    finally:
+        subprocess.run(["umount", d])
+    return {"within_size_10k_blobs_mib": within, "always_10k_blobs_mib": always_per_blob * 10000,
+            "within_size_per_blob_kib": within * 1024 / 10000,
+            "always_per_blob_kib": always_per_blob * 1024}
 
 
 _SMALL = {}
