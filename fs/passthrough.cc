@@ -25,6 +25,7 @@ struct BackingMap {
 constexpr unsigned long kBackingOpen = _IOW(229, 1, BackingMap);
 constexpr unsigned long kBackingClose = _IOW(229, 2, uint32_t);
 constexpr uint32_t kInitExt = 1u << 30;
+constexpr uint32_t kHandleKillprivV2 = 1u << 28;
 constexpr uint32_t kWritebackCache = 1u << 16;
 constexpr uint32_t kPassthroughFlags2 = 1u << (37 - 32);
 constexpr uint32_t kFopenPassthrough = 1u << 7;
@@ -49,7 +50,11 @@ ssize_t AmendingWritev(int fd, struct iovec* iov, int count, void*) {
     auto* p = static_cast<char*>(iov[count - 1].iov_base);
     size_t len = iov[count - 1].iov_len;
     if (t_init && len >= kInitSize) {
-      Put32(p + kInitFlags, (Get32(p + kInitFlags) | kInitExt) & ~kWritebackCache);
+      // FUSE_HANDLE_KILLPRIV_V2 lets the kernel mark inodes without security xattrs
+      // S_NOSEC, sparing a GETXATTR(security.capability) per write() (nothing here has
+      // setuid bits or file capabilities to clear: payloads are sealed read-only).
+      Put32(p + kInitFlags,
+            (Get32(p + kInitFlags) | kInitExt | kHandleKillprivV2) & ~kWritebackCache);
       Put32(p + kInitFlags2, Get32(p + kInitFlags2) | kPassthroughFlags2);
       Put32(p + kInitMaxStackDepth, 1);
       t_init = false;

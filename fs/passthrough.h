@@ -4,9 +4,10 @@
 //
 // libfuse 3.14 has no API for it. Passthrough installs a custom I/O layer
 // (fuse_session_custom_io) whose writev amends two kinds of raw replies:
-//   * the INIT reply: FUSE_INIT_EXT in `flags`, FUSE_PASSTHROUGH (bit 5 of `flags2`),
-//     no FUSE_WRITEBACK_CACHE, and max_stack_depth = 1 (protocol 7.40's field after
-//     flags2, `unused[0]` in libfuse's header);
+//   * the INIT reply: FUSE_INIT_EXT and FUSE_HANDLE_KILLPRIV_V2 in `flags`,
+//     FUSE_PASSTHROUGH (bit 5 of `flags2`), no FUSE_WRITEBACK_CACHE, and
+//     max_stack_depth = 1 (protocol 7.40's field after flags2, `unused[0]` in
+//     libfuse's header);
 //   * an OPEN or CREATE reply that the handler marked (MarkNextOpenReply, same thread):
 //     FOPEN_PASSTHROUGH in `open_flags` and the backing id in the int32 after it.
 // Backing ids come from the FUSE_DEV_IOC_BACKING_OPEN ioctl on the session fd, which

@@ -74,9 +74,11 @@ void Store::CollapseLoop() {
     ++it->second.pins;  // not evicted while collapsing
     LruErase(it->second);
     const uint64_t size = it->second.size;
+    collapsing_ = true;
     lock.unlock();
     Status s = CollapseFile(arena_->BlobPath(id), size);
     lock.lock();
+    collapsing_ = false;
     UnpinLocked(id);
     if (s.ok()) {
       ++counters_.collapsed;

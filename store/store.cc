@@ -431,7 +431,7 @@ Store::Stats Store::stats() const {
     s.durable += b.durable;
   }
   s.pending_durable = queue_.size();
-  s.pending_collapse = collapse_queue_.size();
+  s.pending_collapse = collapse_queue_.size() + (collapsing_ ? 1 : 0);
   return s;
 }
 

@@ -91,7 +91,7 @@ class Store {
     uint64_t capacity = 0, used = 0;
     uint64_t resident = 0, durable = 0, pending_durable = 0;
     uint64_t evictions = 0, reloads = 0, durable_errors = 0;
-    uint64_t collapsed = 0, pending_collapse = 0;  // huge-page collapses of payloads
+    uint64_t collapsed = 0, pending_collapse = 0;  // huge-page collapses (queued + running)
   };
   Stats stats() const;
 
@@ -131,6 +131,7 @@ class Store {
   bool stopping_ = false;                     // protected by mu_
   Stats counters_;                            // protected by mu_ (evictions, reloads, errors)
   std::deque<ObjectID> collapse_queue_;       // protected by mu_: awaiting the collapser
+  bool collapsing_ = false;                   // protected by mu_: one is in progress
   bool collapse_ = false;  // the arena tmpfs has a huge-page policy: collapse payloads
   std::thread writer_;
   std::thread collapser_;

@@ -174,6 +174,10 @@ def main():
 
         def write(t):
             counter[0] += 1
+            # Start from a quiet machine: the previous run's payload may still be being
+            # collapsed into huge pages in the background (store/collapse.cc).
+            for inst in (pt, fb):
+                wait_until(lambda: status(inst.mnt)["arena"]["huge_pending"] == 0)
             if t in ("passthrough", "fallback"):
                 inst = pt if t == "passthrough" else fb
                 path = f"{inst.mnt}/new/w{counter[0]}"

@@ -8,7 +8,7 @@ PACKAGES=(
   libfuse3-dev fuse3
   librocksdb-dev nlohmann-json3-dev libzmq3-dev cppzmq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3-numpy python3-pytest attr psmisc
+  python3-numpy python3-pytest python3-matplotlib attr psmisc
 )
 
 missing=()
