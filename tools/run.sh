@@ -17,6 +17,7 @@ fi
 export VINEYARDFS_MOUNT=$MNT
 set -x
 ls "$MNT"
+rm -f "$MNT/new/hello.txt" "$MNT/new/pair.meta.json"  # links left by an earlier tour
 printf 'Hello, World!' > "$MNT/new/hello.txt"
 readlink "$MNT/new/hello.txt"
 blob=$(basename "$(readlink "$MNT/new/hello.txt")")
