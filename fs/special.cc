@@ -45,7 +45,8 @@ std::string RenderStatus(FsState* fs) {
                    {"read_bytes", k.read_bytes.load()},
                    {"write_bytes", k.write_bytes.load()},
                    {"readdir", k.readdirs.load()},
-                   {"readdirplus", k.readdirplus.load()}, {"getxattr", k.xattrs.load()},
+                   {"readdirplus", k.readdirplus.load()},
+                   {"getxattr", k.xattrs.load()},
                    {"seal", k.seals.load()},
                    {"seal_errors", k.seal_errors.load()},
                    {"delete", k.deletes.load()}};

@@ -108,13 +108,13 @@ class Store {
   };
 
   explicit Store(StoreOptions opts);
-  uint64_t Evict(uint64_t bytes);        // the arena's evictor
-  void WriterLoop();                     // the durable-payload writer thread
-  void CollapseLoop();                   // the huge-page collapser thread (collapse.cc)
+  uint64_t Evict(uint64_t bytes);                  // the arena's evictor
+  void WriterLoop();                               // the durable-payload writer thread
+  void CollapseLoop();                             // the huge-page collapser thread (collapse.cc)
   void QueueCollapse(ObjectID id, uint64_t size);  // requires mu_
-  void UnpinLocked(ObjectID id);         // requires mu_
-  void LruInsert(ObjectID id, Blob& b);  // requires mu_
-  void LruErase(Blob& b);                // requires mu_
+  void UnpinLocked(ObjectID id);                   // requires mu_
+  void LruInsert(ObjectID id, Blob& b);            // requires mu_
+  void LruErase(Blob& b);                          // requires mu_
 
   const StoreOptions opts_;
   std::unique_ptr<Arena> arena_;

@@ -46,7 +46,9 @@ class PassthroughOn : public MountTest {
 
 class PassthroughOff : public MountTest {
  protected:
-  std::string DefaultOptions() const override { return "size=512M,durability=none,passthrough=off"; }
+  std::string DefaultOptions() const override {
+    return "size=512M,durability=none,passthrough=off";
+  }
 };
 
 TEST_F(PassthroughOn, StatusSaysPassthroughAndWhy) {
