@@ -68,12 +68,14 @@ bool IsMounted(const std::string& path) {
 namespace {
 
 // Reads everything from fd until EOF.
-std::string Drain(int fd) {
+// Reads `fd` to its end; a read error stops it and is stored in *err (if given).
+std::string Drain(int fd, int* err = nullptr) {
   std::string out;
   char buf[1 << 16];
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && err) *err = errno;
     if (n <= 0) break;
     out.append(buf, static_cast<size_t>(n));
   }
@@ -380,42 +382,39 @@ std::string MountTest::ReadAll(const std::string& path) {
   return s;
 }
 
-std::string MountTest::ChildRead(const std::string& path, int* err) {
+// Runs `fn` (path -> bytes, errno in *ce) in a child; reports a failure as `how`.
+static std::string ChildFetch(const char* how, const std::string& path,
+                              const std::function<std::string(int*)>& fn, int* err) {
   int e = 0;
-  std::string s = ChildTransfer(
+  std::string s = ChildTransfer(fn, &e);
+  if (err) {
+    *err = e;
+  } else if (e != 0) {
+    ADD_FAILURE() << "child " << how << " of " << path << ": "
+                  << (e < 0 ? "child died" : strerror(e));
+  }
+  return s;
+}
+
+std::string MountTest::ChildRead(const std::string& path, int* err) {
+  return ChildFetch(
+      "read", path,
       [&](int* ce) {
         int fd = open(path.c_str(), O_RDONLY);
         if (fd < 0) {
           *ce = errno;
           return std::string();
         }
-        std::string out;
-        char buf[1 << 16];
-        for (;;) {
-          ssize_t n = read(fd, buf, sizeof buf);
-          if (n < 0 && errno == EINTR) continue;
-          if (n < 0) {
-            *ce = errno;
-            break;
-          }
-          if (n == 0) break;
-          out.append(buf, static_cast<size_t>(n));
-        }
+        std::string out = Drain(fd, ce);
         close(fd);
         return out;
       },
-      &e);
-  if (err) {
-    *err = e;
-  } else if (e != 0) {
-    ADD_FAILURE() << "child read of " << path << ": " << (e < 0 ? "child died" : strerror(e));
-  }
-  return s;
+      err);
 }
 
 std::string MountTest::ChildMmap(const std::string& path, int* err) {
-  int e = 0;
-  std::string s = ChildTransfer(
+  return ChildFetch(
+      "mmap", path,
       [&](int* ce) {
         int fd = open(path.c_str(), O_RDONLY);
         if (fd < 0) {
@@ -423,32 +422,23 @@ std::string MountTest::ChildMmap(const std::string& path, int* err) {
           return std::string();
         }
         struct stat sb;
+        std::string out;
         if (fstat(fd, &sb) != 0) {
           *ce = errno;
-          close(fd);
-          return std::string();
-        }
-        std::string out;
-        if (sb.st_size > 0) {
-          void* p = mmap(nullptr, static_cast<size_t>(sb.st_size), PROT_READ, MAP_SHARED, fd, 0);
+        } else if (sb.st_size > 0) {
+          const size_t n = static_cast<size_t>(sb.st_size);
+          void* p = mmap(nullptr, n, PROT_READ, MAP_SHARED, fd, 0);
           if (p == MAP_FAILED) {
             *ce = errno;
-            close(fd);
-            return std::string();
+          } else {
+            out.assign(static_cast<const char*>(p), n);
+            munmap(p, n);
           }
-          out.assign(static_cast<const char*>(p), static_cast<size_t>(sb.st_size));
-          munmap(p, static_cast<size_t>(sb.st_size));
         }
         close(fd);
         return out;
       },
-      &e);
-  if (err) {
-    *err = e;
-  } else if (e != 0) {
-    ADD_FAILURE() << "child mmap of " << path << ": " << (e < 0 ? "child died" : strerror(e));
-  }
-  return s;
+      err);
 }
 
 std::string MountTest::ReadLink(const std::string& path) {

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/store/temp_dir.h"
+
 namespace vineyard {
 namespace {
 
@@ -21,17 +23,8 @@ constexpr uint64_t kPage = 4096;
 
 class ArenaTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/vy-arena-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    Open(16 * kPage);
-  }
-  void TearDown() override {
-    arena_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void SetUp() override { Open(16 * kPage); }
+  void TearDown() override { arena_.reset(); }
   void Open(uint64_t capacity) {
     auto a = Arena::Open(dir_, capacity);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
@@ -49,7 +42,8 @@ class ArenaTest : public ::testing::Test {
     return stat(path.c_str(), &st) == 0;
   }
 
-  std::string dir_;
+  TempDir tmp_{"vy-arena-test"};
+  const std::string dir_ = tmp_.path();
   std::unique_ptr<Arena> arena_;
 };
 

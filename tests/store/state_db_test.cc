@@ -16,22 +16,15 @@
 #include <thread>
 #include <vector>
 
+#include "tests/store/temp_dir.h"
+
 namespace vineyard {
 namespace {
 
 class StateDbTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/vy-statedb-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    Reopen();
-  }
-  void TearDown() override {
-    db_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void SetUp() override { Reopen(); }
+  void TearDown() override { db_.reset(); }
   void Reopen(bool sync = false) {
     db_.reset();
     auto db = StateDb::Open(dir_ + "/state", sync);
@@ -90,7 +83,8 @@ class StateDbTest : public ::testing::Test {
     return c;
   }
 
-  std::string dir_;
+  TempDir tmp_{"vy-statedb-test"};
+  const std::string dir_ = tmp_.path();
   std::unique_ptr<StateDb> db_;
 };
 

@@ -21,6 +21,7 @@
 
 #include "store/arena.h"
 #include "store/state_db.h"
+#include "tests/store/temp_dir.h"
 
 namespace vineyard {
 namespace {
@@ -42,9 +43,6 @@ bool FileExists(const std::string& path) {
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/vy-store-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
     opts_.state = root_ + "/state";
     opts_.arena = root_ + "/arena";
     opts_.size = 1 << 20;
@@ -54,8 +52,6 @@ class StoreTest : public ::testing::Test {
     store_.reset();
     // As root the store mounted a tmpfs on the arena; it outlives the Store by design.
     umount2(opts_.arena.c_str(), MNT_DETACH);
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
   }
 
   void Open(Durability durability, uint64_t size) {
@@ -127,7 +123,8 @@ class StoreTest : public ::testing::Test {
     }
   }
 
-  std::string root_;
+  TempDir tmp_{"vy-store-test"};
+  const std::string root_ = tmp_.path();
   StoreOptions opts_;
   std::unique_ptr<Store> store_;
   uint64_t next_counter_ = 1;
