@@ -44,7 +44,12 @@ void Snapshot(FsState* fs, const NodeKey& dir, std::vector<std::string>* out) {
       fs->table->With(ObjectID(dir.num), [&](const ObjectRecord& r) {
         out->push_back("meta.json");
         out->push_back(r.is_blob() ? "data" : "members");
+        out->push_back("views");
       });
+      break;
+    case Kind::kResolvers:
+    case Kind::kViewsDir:
+      ListPluginDir(fs, dir, out);
       break;
     case Kind::kMembersDir:
       fs->table->With(ObjectID(dir.num), [&](const ObjectRecord& r) {
@@ -82,6 +87,7 @@ bool IsDir(Kind k) {
     case Kind::kInstances:
     case Kind::kObjectDir:
     case Kind::kMembersDir:
+    case Kind::kViewsDir:
       return true;
     default:
       return false;
@@ -233,6 +239,7 @@ void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   auto pkey = NodeOrReply(req, parent);
   if (!pkey) return;
   if (pkey->kind == Kind::kNames) return ReplyStatus(req, fs->table->DropName(name));
+  if (pkey->kind == Kind::kResolvers) return ReplyStatus(req, RemovePlugin(fs, req, name));
   if (pkey->kind != Kind::kNew) return (void)fuse_reply_err(req, EPERM);
   auto up = fs->uploads.Remove(name);
   if (!up) return (void)fuse_reply_err(req, ENOENT);

@@ -136,6 +136,28 @@ void UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer,
   }
 }
 
+// create() in resolvers/: installing a plugin.
+void CreateInResolvers(fuse_req_t req, const NodeKey& parent, const char* name,
+                       fuse_file_info* fi) {
+  FsState* fs = State(req);
+  auto fh = std::make_unique<FileHandle>();
+  Status s = CreatePlugin(fs, req, name, fh.get());
+  if (!s.ok()) return ReplyStatus(req, s);
+  fuse_entry_param e;
+  s = LookupChild(fs, parent, name, &e);
+  if (!s.ok()) {
+    ClosePluginFile(fs, fh.get());
+    return ReplyStatus(req, s);
+  }
+  fi->direct_io = 1;
+  fi->fh = reinterpret_cast<uint64_t>(fh.get());
+  if (fuse_reply_create(req, &e, fi) == 0) {
+    fh.release();
+  } else {
+    ClosePluginFile(fs, fh.get());
+  }
+}
+
 }  // namespace
 
 // Valid replies: fuse_reply_create, fuse_reply_err
@@ -144,6 +166,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   FsState* fs = State(req);
   auto pkey = NodeOrReply(req, parent);
   if (!pkey) return;
+  if (pkey->kind == Kind::kResolvers) return CreateInResolvers(req, *pkey, name, fi);
   if (pkey->kind != Kind::kNew) return (void)fuse_reply_err(req, EPERM);
   if (!ValidateName(name).ok()) return (void)fuse_reply_err(req, EINVAL);
   auto upload = fs->store->CreateUpload();
@@ -252,6 +275,19 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       Passthrough::ClearMark();
       return;
     }
+    case Kind::kViewFile:
+    case Kind::kPluginFile:
+    case Kind::kPluginError: {
+      Status s = OpenPluginFile(fs, req, *key, fi, fh.get());
+      if (!s.ok()) return ReplyStatus(req, s);
+      fi->fh = reinterpret_cast<uint64_t>(fh.get());
+      if (fuse_reply_open(req, fi) == 0) {
+        fh.release();
+      } else {
+        ClosePluginFile(fs, fh.get());
+      }
+      return;
+    }
     default:
       return (void)fuse_reply_err(req, EISDIR);
   }
@@ -272,6 +308,9 @@ void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
       fuse_reply_buf(req, n ? fh->map + uoff : nullptr, n);
       return;
     }
+    case Kind::kViewFile:
+    case Kind::kPluginFile:
+      return ReadPluginFile(req, fh, size, off);
     case Kind::kUpload: {
       std::string buf(size, '\0');
       ssize_t n;
@@ -297,6 +336,11 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off
              fuse_file_info* fi) {
   FsState* fs = State(req);
   auto* fh = reinterpret_cast<FileHandle*>(fi->fh);
+  if (fh->kind == Kind::kPluginFile && fh->writer) {
+    ssize_t n = pwrite(fh->fd, buf, size, off);
+    if (n < 0) return (void)fuse_reply_err(req, errno);
+    return (void)fuse_reply_write(req, static_cast<size_t>(n));
+  }
   if (fh->kind != Kind::kUpload) return (void)fuse_reply_err(req, EBADF);
   ++fs->counters.writes;
   Upload* up = fh->upload.get();
@@ -329,6 +373,10 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   FsState* fs = State(req);
   auto key = NodeOrReply(req, ino);
   if (!key) return;
+  if (key->kind == Kind::kPluginFile && MayWritePlugins(req)) {
+    // cp -p into resolvers/ sets times and mode: the plugin file keeps its own.
+    return OpGetattr(req, ino, nullptr);
+  }
   if (key->kind != Kind::kUpload) {
     // Sealed objects and the fixed tree are immutable; atime updates are harmless.
     if (to_set & ~(FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
@@ -367,6 +415,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
 void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FsState* fs = State(req);
   auto* fh = reinterpret_cast<FileHandle*>(fi->fh);
+  if (fh->kind == Kind::kPluginFile && fh->writer) return ReplyStatus(req, FinishPluginInstall(fs, fh));
   if (fh->kind != Kind::kUpload || !fh->writer) return (void)fuse_reply_err(req, 0);
   Upload* up = fh->upload.get();
   std::unique_lock<std::mutex> lock(up->mu);
@@ -394,6 +443,7 @@ void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FsState* fs = State(req);
   std::unique_ptr<FileHandle> fh(reinterpret_cast<FileHandle*>(fi->fh));
   if (fh->kind == Kind::kDataFile) CloseData(fs, fh.get());
+  if (fh->kind == Kind::kViewFile || fh->kind == Kind::kPluginFile) ClosePluginFile(fs, fh.get());
   if (fh->kind == Kind::kUpload) UploadReleased(fs, fh->upload, fh->writer, fh->passthrough, ino);
   fuse_reply_err(req, 0);
 }

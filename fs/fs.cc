@@ -91,10 +91,17 @@ bool VineyardFs::ProbePassthrough(const std::string& dir, std::string* why) {
 void VineyardFs::Attach(fuse_session* se) {
   state_->session = se;
   state_->notifier.Start(se);
+  FsState* fs = state_.get();
+  PluginHostOptions popts{fs->opts.plugins, fs->opts.builtin_plugins};
+  fs->plugins = std::make_unique<PluginHost>(fs->table, fs->store, popts);
+  // Views and resolvers/ entries the kernel caches may have changed: drop them.
+  fs->plugins->OnChange([fs] { InvalidatePluginNodes(fs); });
+  fs->plugins->Start();
 }
 
 void VineyardFs::Detach() {
   if (!state_->session) return;
+  state_->plugins.reset();  // stops the watcher first: it may notify
   state_->notifier.Stop();
   state_->session = nullptr;
 }

@@ -32,6 +32,10 @@ struct FsOptions {
   // (the cached path), auto (passthrough when the kernel and privileges allow).
   // Default: auto.
   PassthroughMode passthrough = PassthroughMode::kAuto;
+  // The user plugin directory (resolvers/ shows it; watched with inotify) and the
+  // builtin plugins' directory ("" for none). Set by tools/.
+  std::string plugins;
+  std::string builtin_plugins;
 };
 
 class FsState;

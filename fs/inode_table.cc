@@ -86,6 +86,15 @@ size_t InodeTable::size() const {
   return nodes_.size();
 }
 
+std::vector<std::pair<fuse_ino_t, NodeKey>> InodeTable::OfKind(Kind k) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<fuse_ino_t, NodeKey>> out;
+  for (auto& [ino, node] : nodes_) {
+    if (node.key.kind == k) out.push_back({ino, node.key});
+  }
+  return out;
+}
+
 // ---- NewDir ----
 
 std::shared_ptr<Upload> NewDir::Find(const std::string& name) const {

@@ -7,6 +7,8 @@
 //   xattr.cc   user.vineyard.* attributes
 //   special.cc status.json, metrics, instances/<n>.json
 //   notify.cc  kernel cache invalidation, off the request threads
+//   plugins.cc resolvers/ (installing and removing plugins) and views/
+//   plugin_host.cc, plugin_calls.cc: the plugin host itself (plugin_host.h)
 //
 // Lock order (outermost first): Upload::mu, NewDir::mu_, InodeTable::mu_, then the
 // ObjectTable's and the Store's own locks. No fs/ lock is held while replying.
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "fs/fs.h"
+#include "fs/plugin_host.h"
 #include "meta/object_table.h"
 #include "store/store.h"
 
@@ -40,7 +43,7 @@ enum class Kind : uint8_t {
   kObjects,       // objects/
   kNames,         // names/
   kNew,           // new/
-  kResolvers,     // resolvers/ (plugins; empty until the plugin host lands)
+  kResolvers,     // resolvers/ (the plugins)
   kInstances,     // instances/
   kStatus,        // status.json
   kMetrics,       // metrics
@@ -53,6 +56,10 @@ enum class Kind : uint8_t {
   kNameLink,      // names/<name>                  name = name
   kUpload,        // new/<file> being written      num = upload serial
   kNewLink,       // new/<file> once sealed        num = upload serial
+  kPluginFile,    // resolvers/<file>.so           name = file
+  kPluginError,   // resolvers/<stem>.error        name = the .so's file
+  kViewsDir,      // objects/<id>/views/           num = id
+  kViewFile,      // objects/<id>/views/<file>     num = id, name = file
 };
 
 struct NodeKey {
@@ -87,6 +94,8 @@ class InodeTable {
   // (replaced by the rename) keeps its number but no longer names anything.
   void Rekey(const NodeKey& from, const NodeKey& to);
   size_t size() const;
+  // Every live inode of kind `k`, with its key.
+  std::vector<std::pair<fuse_ino_t, NodeKey>> OfKind(Kind k) const;
 
   static constexpr fuse_ino_t kRootIno = FUSE_ROOT_ID;  // 1
   static fuse_ino_t FixedIno(Kind k);                   // 0 if `k` is not fixed
@@ -167,6 +176,11 @@ struct FileHandle {
   bool writer = false;             // kUpload: opened for writing
   bool passthrough = false;        // reads/writes go to the backing file, not to us
   std::string content;             // generated files: the snapshot taken at open
+  // kViewFile: the resolved view and a read-only mapping of each blob it uses.
+  std::shared_ptr<const ResolvedView> view;
+  std::map<ObjectID, std::pair<const char*, uint64_t>> view_maps;  // (map, length)
+  // kPluginFile: the .so (read-only), or the part file an install writes.
+  std::string install_part;  // "" unless this handle installs a plugin
 };
 
 // ---- Invalidation -----------------------------------------------------------------
@@ -229,6 +243,9 @@ class FsState {
   Counters counters;
   Passthrough passthrough;
   BlobBackings backings;
+  std::unique_ptr<PluginHost> plugins;
+  std::mutex installs_mu;
+  std::map<std::string, std::string> installs;  // protected by installs_mu: file -> part
   std::string io_path_reason;  // set once at mount
   int64_t start_ms = 0;
   fuse_session* session = nullptr;
@@ -265,6 +282,30 @@ Status SealUpload(FsState* fs, Upload* up, fuse_ino_t ino);
 // the FUSE file, or of its backing file `backing` (passthrough maps that one).
 bool ProcessStillHolds(FsState* fs, pid_t pid, fuse_ino_t ino, const std::string& path,
                        bool check_maps, const struct stat& backing);
+
+// plugins.cc: resolvers/ and views/.
+// Drops the kernel's cached views and resolvers/ entries (the plugin set changed).
+void InvalidatePluginNodes(FsState* fs);
+// Attributes of kPluginFile, kPluginError, kViewsDir and kViewFile nodes.
+Status StatPluginNode(FsState* fs, const NodeKey& key, struct stat* st, double* timeout);
+// The child `name` of resolvers/ or of objects/<id>/views/.
+Status PluginChild(FsState* fs, const NodeKey& parent, const std::string& name, NodeKey* child);
+// The entries of resolvers/ or of a views/ directory.
+void ListPluginDir(FsState* fs, const NodeKey& dir, std::vector<std::string>* out);
+// open() of a view or a resolvers/ file; fills fh (and fi's cache flags).
+Status OpenPluginFile(FsState* fs, fuse_req_t req, const NodeKey& key, fuse_file_info* fi,
+                      FileHandle* fh);
+// read() of an open view or plugin file.
+void ReadPluginFile(fuse_req_t req, FileHandle* fh, size_t size, off_t off);
+// create() in resolvers/: starts installing a plugin.
+Status CreatePlugin(FsState* fs, fuse_req_t req, const std::string& name, FileHandle* fh);
+// The last close of an installing handle: moves the file into place and loads it.
+Status FinishPluginInstall(FsState* fs, FileHandle* fh);
+// release() of a view or plugin file.
+void ClosePluginFile(FsState* fs, FileHandle* fh);
+// unlink() in resolvers/: removes and unloads a user plugin.
+Status RemovePlugin(FsState* fs, fuse_req_t req, const std::string& name);
+bool MayWritePlugins(fuse_req_t req);
 
 // The id named by a symlink target: "../objects/<id>", "<id>", or any path whose last
 // component is an id.

@@ -130,6 +130,16 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
       *timeout = fs->opts.name_timeout;
       return Status::OK();
     }
+    case Kind::kPluginFile:
+    case Kind::kPluginError:
+    case Kind::kViewsDir:
+    case Kind::kViewFile:
+      if (fs->table->Get(id) || key.num == 0) {
+        bool ok = true;
+        if (key.num) ok = fs->table->With(id, [&](const ObjectRecord& r) { SetTime(st, r.timestamp_ms); });
+        if (!ok) return Status::NotFound(id.ToString());
+      }
+      return StatPluginNode(fs, key, st, timeout);
     case Kind::kUpload:
     case Kind::kNewLink: {
       auto up = fs->uploads.BySerial(key.num);
@@ -188,6 +198,8 @@ Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
         child = NodeKey{Kind::kDataFile, parent.num, {}};
       } else if (name == "members") {
         child = NodeKey{Kind::kMembersDir, parent.num, {}};
+      } else if (name == "views") {
+        child = NodeKey{Kind::kViewsDir, parent.num, {}};
       } else {
         return Status::NotFound(name);
       }
@@ -205,6 +217,10 @@ Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
       child = NodeKey{up->sealed.valid() ? Kind::kNewLink : Kind::kUpload, up->serial, {}};
       break;
     }
+    case Kind::kResolvers:
+    case Kind::kViewsDir:
+      VY_RETURN_IF_ERROR(PluginChild(fs, parent, name, &child));
+      break;
     case Kind::kInstances: {
       if (name.size() < 6 || name.compare(name.size() - 5, 5, ".json") != 0) {
         return Status::NotFound(name);

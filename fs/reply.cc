@@ -23,7 +23,7 @@ int ErrnoFor(const Status& s) {
     case C::kNoSpace:
       return ENOSPC;
     case C::kIOError:
-      return s.sys_errno() == ENOSPC ? ENOSPC : EIO;
+      return s.sys_errno() == ENOSPC || s.sys_errno() == EACCES ? s.sys_errno() : EIO;
     case C::kPermissionDenied:
       return EPERM;
     case C::kNotSupported:

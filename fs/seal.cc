@@ -2,7 +2,7 @@
 // writer lets go. In order:
 //   1. new/<file>.meta.json -> a metadata object (the bytes are create-form JSON)
 //   2. a file a builder plugin claims (by suffix or magic) -> a typed object
-//      [builders arrive with the plugin host; they hook in at TryBuilders below]
+//      (PluginHost::Build; the builder's error fails close() with EIO)
 //   3. anything else -> a vineyard::Blob holding exactly the bytes written
 // On failure the file stays as written and user.vineyard.error says why.
 #include <dirent.h>
@@ -67,9 +67,15 @@ Result<ObjectID> SealBlob(FsState* fs, Upload* up, uint64_t size) {
   return *id;
 }
 
-// The hook for builder plugins (DESIGN.md §8). Returns nullopt when no builder
-// claims the file, so the default rules apply.
-std::optional<Result<ObjectID>> TryBuilders(FsState*, Upload*, uint64_t) { return std::nullopt; }
+// Builder plugins (DESIGN.md §8). Returns nullopt when no builder claims the file,
+// so the default rules apply. On success the upload's bytes live on in the objects
+// the builder made: its staging file goes (the open fd stays valid until release).
+std::optional<Result<ObjectID>> TryBuilders(FsState* fs, Upload* up, uint64_t size) {
+  if (!fs->plugins) return std::nullopt;
+  auto built = fs->plugins->Build(up->name, up->fd, size, up->owner);
+  if (built && built->ok()) fs->store->DropUpload(up->key);
+  return built;
+}
 
 }  // namespace
 

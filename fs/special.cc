@@ -50,6 +50,17 @@ std::string RenderStatus(FsState* fs) {
                    {"seal", k.seals.load()},
                    {"seal_errors", k.seal_errors.load()},
                    {"delete", k.deletes.load()}};
+  if (fs->plugins) {
+    ojson loaded = ojson::array(), refused = ojson::object();
+    for (auto& e : fs->plugins->List()) {
+      if (e.loaded) loaded.push_back(e.file);
+      else refused[e.file] = e.error;
+    }
+    j["plugins"] = {{"dir", fs->plugins->dir()},
+                    {"builtin_dir", fs->opts.builtin_plugins},
+                    {"loaded", loaded},
+                    {"refused", refused}};
+  }
   j["io_path"] = {{"mode", fs->passthrough.enabled() ? "passthrough" : "fallback"},
                   {"reason", fs->io_path_reason}};
   ojson opts = ojson::object();
@@ -74,6 +85,9 @@ std::string RenderMetrics(FsState* fs) {
   metric("vineyardfs_blobs", "gauge", "Blobs visible on this node.", c.blobs);
   metric("vineyardfs_persisted_objects", "gauge", "Persisted objects.", c.persisted);
   metric("vineyardfs_names", "gauge", "Names in names/.", c.names);
+  if (fs->plugins) {
+    metric("vineyardfs_plugins_loaded", "gauge", "Plugins loaded.", fs->plugins->loaded_count());
+  }
   metric("vineyardfs_resident_blobs", "gauge", "Blobs whose payload is in the arena.", st.resident);
   metric("vineyardfs_pending_durable_blobs", "gauge", "Payloads waiting to be made durable.",
          st.pending_durable);

@@ -18,7 +18,7 @@ constexpr const char* kErrorKey = "user.vineyard.error";
 
 bool IsObjectNode(Kind k) {
   return k == Kind::kObjectDir || k == Kind::kMetaFile || k == Kind::kDataFile ||
-         k == Kind::kMembersDir;
+         k == Kind::kMembersDir || k == Kind::kViewsDir || k == Kind::kViewFile;
 }
 
 // The value of `key` for `key`'s node, or NoData.

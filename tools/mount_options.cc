@@ -1,5 +1,7 @@
 #include "tools/mount_options.h"
 
+#include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -65,11 +67,17 @@ Status Apply(MountConfig* c, const std::string& key, const std::string& value, b
       return Status::InvalidArgument("instance must be 1..32767, not '" + value + "'");
     }
     c->instance = static_cast<InstanceId>(v);
-  } else if (key == "listen" || key == "peer" || key == "plugins") {
+  } else if (key == "plugins") {
+    VY_RETURN_IF_ERROR(need());
+    c->plugins = value;
+  } else if (key == "builtin_plugins") {
+    VY_RETURN_IF_ERROR(need());
+    c->builtin_plugins = value;
+  } else if (key == "listen" || key == "peer") {
     // Accepted by name so that a config written for a later version fails loudly
-    // rather than silently running a single node without plugins.
+    // rather than silently running a single node.
     return Status::NotSupported("option '" + key +
-                                "' is not supported by this version (single node, no plugins)");
+                                "' is not supported by this version (single node)");
   } else if (key == "remote") {
     if (value != "fetch" && value != "error") {
       return Status::InvalidArgument("remote must be fetch or error, not '" + value + "'");
@@ -199,7 +207,9 @@ const char* MountUsage() {
          "                     (default: within_size, payloads collapsed after the seal)\n"
          "  listen=ENDPOINT    replication endpoint (cluster)\n"
          "  peer=ENDPOINT      a peer's listen endpoint; repeat once per peer\n"
-         "  plugins=DIR        plugin directory\n"
+         "  plugins=DIR        plugin directory, shown as resolvers/ and watched\n"
+         "                     (default: <state>/resolvers, <arena>/resolvers if state=none)\n"
+         "  builtin_plugins=DIR|none  the builtin plugins (numpy, json, csv)\n"
          "  remote=fetch|error reading a payload that lives on another node\n"
          "  passthrough=MODE   on | off | auto: FUSE passthrough for payloads and uploads\n"
          "                     (auto: when the kernel and CAP_SYS_ADMIN allow; default)\n"
@@ -207,6 +217,22 @@ const char* MountUsage() {
          "  config=FILE        read options from FILE\n"
          "  ro,nosuid,nodev,noexec,...  passed to the kernel; fstab-only options\n"
          "                     (defaults, noauto, _netdev, nofail, x-*) are ignored\n";
+}
+
+std::string BuiltinPluginDir(const std::string& given) {
+  if (given == "none") return "";
+  if (!given.empty()) return given;
+  // The build tree keeps them beside the daemon; an install under <libdir>.
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    std::string dir(exe);
+    dir = dir.substr(0, dir.rfind('/')) + "/plugins";
+    struct stat st;
+    if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return dir;
+  }
+  return VINEYARDFS_PLUGIN_DIR;
 }
 
 Result<MountConfig> ParseMountArgs(int argc, char** argv) {
@@ -282,7 +308,12 @@ Result<MountConfig> ParseMountArgs(int argc, char** argv) {
   c.shown["default_permissions"] = "1";
   if (!c.listen.empty()) c.shown["listen"] = c.listen;
   for (size_t i = 0; i < c.peers.size(); ++i) c.shown["peer." + std::to_string(i)] = c.peers[i];
-  if (!c.plugins.empty()) c.shown["plugins"] = c.plugins;
+  if (c.plugins.empty()) {
+    c.plugins = (c.store.state == "none" ? c.store.arena : c.store.state) + "/resolvers";
+  }
+  c.shown["plugins"] = c.plugins;
+  c.builtin_plugins = BuiltinPluginDir(c.builtin_plugins);
+  c.shown["builtin_plugins"] = c.builtin_plugins.empty() ? "none" : c.builtin_plugins;
   return c;
 }
 

@@ -29,7 +29,10 @@ struct MountConfig {
   StoreOptions store;
   std::string listen;                        // replication endpoint (cluster issue)
   std::vector<std::string> peers;            // peer endpoints, one per peer= option
-  std::string plugins;                       // plugin directory (plugin issue)
+  std::string plugins;          // user plugin directory. Default: <state>/resolvers
+                                // (<arena>/resolvers with state=none)
+  std::string builtin_plugins;  // builtin plugins ("none": none). Default: beside the
+                                // daemon (build tree) or <libdir>/vineyardfs/plugins
   std::string remote = "fetch";              // fetch | error
   std::string passthrough = "auto";          // on | off | auto
   std::vector<std::string> fuse_opts;        // passed to the kernel (ro, nosuid, ...)
@@ -41,5 +44,7 @@ Result<MountConfig> ParseMountArgs(int argc, char** argv);
 // "512M", "8G", "4096" -> bytes (binary units).
 Result<uint64_t> ParseSize(const std::string& text);
 const char* MountUsage();
+// The builtin plugins' directory: `given`, "" for "none", else the default.
+std::string BuiltinPluginDir(const std::string& given);
 
 }  // namespace vineyard

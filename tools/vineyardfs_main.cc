@@ -106,6 +106,16 @@ void SetReadAhead(const std::string& device, int kb) {
   if (!out) VY_LOG_INFO("could not set %s (not root?)", path.c_str());
 }
 
+// mkdir -p, mode 0755 (root owns it as root: a plugin is code the daemon runs).
+bool MakePluginDir(const std::string& dir) {
+  for (size_t pos = 1; pos != std::string::npos;) {
+    pos = dir.find('/', pos + 1);
+    std::string cur = dir.substr(0, pos);
+    if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return false;
+  }
+  return true;
+}
+
 int Run(int argc, char** argv) {
   auto parsed = ParseMountArgs(argc, argv);
   if (!parsed.ok()) {
@@ -169,6 +179,9 @@ int Run(int argc, char** argv) {
   fs_opts.passthrough = cfg.passthrough == "on"    ? PassthroughMode::kOn
                         : cfg.passthrough == "off" ? PassthroughMode::kOff
                                                    : PassthroughMode::kAuto;
+  fs_opts.plugins = cfg.plugins;
+  fs_opts.builtin_plugins = cfg.builtin_plugins;
+  if (!MakePluginDir(cfg.plugins)) return fail("cannot create the plugin directory " + cfg.plugins);
   VineyardFs fs(store->get(), &table, fs_opts);
 
   std::string opts = "fsname=" + cfg.source + ",subtype=vineyardfs,default_permissions";

@@ -87,7 +87,7 @@ TEST_F(Objects, PairMetaShowsMembersExpandedAndMemberLinks) {
   std::string p = WriteMeta("p", PairJson(a, b, R"(,"note":{"k":[1,2]})"));
   ASSERT_TRUE(IsObjectId(p)) << p;
   EXPECT_FALSE(IsBlobId(p)) << "a metadata object must not have the blob bit: " << p;
-  EXPECT_EQ(ListDir(ObjPath(p)), (std::vector<std::string>{"members", "meta.json"}));
+  EXPECT_EQ(ListDir(ObjPath(p)), (std::vector<std::string>{"members", "meta.json", "views"}));
 
   std::string text = ChildRead(ObjPath(p, "meta.json"));
   json m = json::parse(text, nullptr, false);

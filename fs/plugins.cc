@@ -1,0 +1,364 @@
+// resolvers/ and objects/<id>/views/: the filesystem face of the plugin host.
+//
+// resolvers/ lists the plugins the host knows: <file>.so for each (loaded or
+// refused) and <stem>.error beside a refused one, holding the reason. Writing
+// resolvers/<file>.so (root or the mount owner only) writes a hidden part file in
+// the plugin directory; the last close moves it into place and loads it before
+// close() returns. unlink removes and unloads it. Builtin plugins can be shadowed
+// by a user plugin of the same name but not removed.
+//
+// views/<file> is a view a resolver describes as segments (plugin_host.h); open()
+// resolves it and maps the blobs it uses, read() stitches the segments into one
+// reply without copying blob bytes. Views are cached by the kernel (keep_cache) and
+// invalidated whenever the plugin set changes.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "fs/ops.h"
+#include "meta/log.h"
+
+namespace vineyard {
+
+namespace {
+
+constexpr double kPluginTimeout = 1;  // views and plugin entries change with the plugin set
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// "x.so" for "x.error", "" if `name` is not an error file.
+std::string ErrorOf(const std::string& name) {
+  if (!EndsWith(name, ".error") || name.size() <= 6) return "";
+  return name.substr(0, name.size() - 6) + ".so";
+}
+
+bool IsPluginName(const std::string& name) {
+  return name.size() > 3 && name[0] != '.' && EndsWith(name, ".so") && ValidateName(name).ok();
+}
+
+std::string PartPath(FsState* fs, const std::string& file) {
+  return fs->plugins->dir() + "/." + file + ".part";
+}
+
+void Fill(struct stat* st, mode_t mode, uint64_t size, Owner owner) {
+  st->st_mode = mode;
+  st->st_nlink = S_ISDIR(mode) ? 2 : 1;
+  st->st_size = static_cast<off_t>(size);
+  st->st_blocks = static_cast<blkcnt_t>((size + 511) / 512);
+  st->st_uid = owner.uid;
+  st->st_gid = owner.gid;
+}
+
+Owner MountOwner() { return Owner{getuid(), getgid()}; }
+
+}  // namespace
+
+bool MayWritePlugins(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return ctx->uid == 0 || ctx->uid == getuid();
+}
+
+void InvalidatePluginNodes(FsState* fs) {
+  for (auto& [ino, key] : fs->inodes.OfKind(Kind::kViewFile)) {
+    fs->notifier.InvalInode(ino);
+    if (auto dir = fs->inodes.Find(NodeKey{Kind::kViewsDir, key.num, {}})) {
+      fs->notifier.InvalEntry(*dir, key.name);
+    }
+  }
+  for (auto& [ino, key] : fs->inodes.OfKind(Kind::kViewsDir)) fs->notifier.InvalInode(ino);
+  const fuse_ino_t resolvers = InodeTable::FixedIno(Kind::kResolvers);
+  for (auto& [ino, key] : fs->inodes.OfKind(Kind::kPluginFile)) {
+    fs->notifier.InvalInode(ino);
+    fs->notifier.InvalEntry(resolvers, key.name);
+  }
+  for (auto& [ino, key] : fs->inodes.OfKind(Kind::kPluginError)) {
+    fs->notifier.InvalInode(ino);
+    fs->notifier.InvalEntry(resolvers, key.name.substr(0, key.name.size() - 3) + ".error");
+  }
+}
+
+Status StatPluginNode(FsState* fs, const NodeKey& key, struct stat* st, double* timeout) {
+  *timeout = kPluginTimeout;
+  if (!fs->plugins) return Status::NotFound("no plugin host");
+  switch (key.kind) {
+    case Kind::kPluginFile: {
+      std::string path;
+      bool builtin = false;
+      {
+        std::lock_guard<std::mutex> lock(fs->installs_mu);
+        auto it = fs->installs.find(key.name);
+        if (it != fs->installs.end()) path = it->second;
+      }
+      if (path.empty()) {
+        auto e = fs->plugins->Find(key.name);
+        if (!e) return Status::NotFound("resolvers/" + key.name);
+        path = e->path;
+        builtin = e->builtin;
+      }
+      struct stat real;
+      if (stat(path.c_str(), &real) != 0) return Status::NotFound("resolvers/" + key.name);
+      Fill(st, S_IFREG | (builtin ? 0444 : 0644), static_cast<uint64_t>(real.st_size),
+           MountOwner());
+      st->st_mtim = real.st_mtim;
+      st->st_ctim = real.st_ctim;
+      *timeout = 0;
+      return Status::OK();
+    }
+    case Kind::kPluginError: {
+      auto e = fs->plugins->Find(key.name);
+      if (!e || e->loaded) return Status::NotFound("resolvers/" + key.name);
+      Fill(st, S_IFREG | 0444, e->error.size() + 1, MountOwner());
+      *timeout = 0;
+      return Status::OK();
+    }
+    case Kind::kViewsDir: {
+      auto rec = fs->table->Get(ObjectID(key.num));
+      if (!rec) return Status::NotFound(ObjectID(key.num).ToString());
+      Fill(st, S_IFDIR | 0555, 0, rec->owner);
+      return Status::OK();
+    }
+    case Kind::kViewFile: {
+      auto rec = fs->table->Get(ObjectID(key.num));
+      if (!rec) return Status::NotFound(ObjectID(key.num).ToString());
+      auto view = fs->plugins->Resolve(rec->id, key.name);
+      if (!view.ok()) return view.status();
+      Fill(st, S_IFREG | 0444, (*view)->size, rec->owner);
+      return Status::OK();
+    }
+    default:
+      return Status::NotFound("not a plugin node");
+  }
+}
+
+Status PluginChild(FsState* fs, const NodeKey& parent, const std::string& name, NodeKey* child) {
+  if (!fs->plugins) return Status::NotFound(name);
+  if (parent.kind == Kind::kViewsDir) {
+    *child = NodeKey{Kind::kViewFile, parent.num, name};
+    return Status::OK();
+  }
+  std::string so = ErrorOf(name);
+  if (!so.empty()) {
+    *child = NodeKey{Kind::kPluginError, 0, so};
+    return Status::OK();
+  }
+  *child = NodeKey{Kind::kPluginFile, 0, name};
+  return Status::OK();
+}
+
+void ListPluginDir(FsState* fs, const NodeKey& dir, std::vector<std::string>* out) {
+  if (!fs->plugins) return;
+  if (dir.kind == Kind::kViewsDir) {
+    auto rec = fs->table->Get(ObjectID(dir.num));
+    if (!rec) return;
+    for (auto& n : fs->plugins->ViewNames(*rec)) out->push_back(n);
+    return;
+  }
+  std::vector<std::string> names;
+  for (auto& e : fs->plugins->List()) {
+    names.push_back(e.file);
+    if (!e.loaded) names.push_back(e.file.substr(0, e.file.size() - 3) + ".error");
+  }
+  {
+    std::lock_guard<std::mutex> lock(fs->installs_mu);
+    for (auto& [file, part] : fs->installs) names.push_back(file);
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  out->insert(out->end(), names.begin(), names.end());
+}
+
+namespace {
+
+Status StartInstall(FsState* fs, const std::string& name, const std::string& copy_from,
+                    FileHandle* fh) {
+  const std::string part = PartPath(fs, name);
+  int fd = open(part.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("create " + part, errno);
+  if (!copy_from.empty()) {  // opened for writing without O_TRUNC: start from the file
+    int in = open(copy_from.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in >= 0) {
+      while (copy_file_range(in, nullptr, fd, nullptr, 1 << 30, 0) > 0) {
+      }
+      close(in);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(fs->installs_mu);
+    fs->installs[name] = part;
+  }
+  fh->kind = Kind::kPluginFile;
+  fh->fd = fd;
+  fh->writer = true;
+  fh->install_part = part;
+  return Status::OK();
+}
+
+}  // namespace
+
+Status CreatePlugin(FsState* fs, fuse_req_t req, const std::string& name, FileHandle* fh) {
+  if (!fs->plugins || fs->plugins->dir().empty()) return Status::PermissionDenied("no plugin dir");
+  if (!MayWritePlugins(req)) {
+    return Status::FromErrno("only root or the mount owner may install plugins", EACCES);
+  }
+  if (!IsPluginName(name)) {
+    return Status::InvalidArgument("a plugin's file name ends in .so and does not start with '.'");
+  }
+  return StartInstall(fs, name, "", fh);
+}
+
+Status OpenPluginFile(FsState* fs, fuse_req_t req, const NodeKey& key, fuse_file_info* fi,
+                      FileHandle* fh) {
+  const bool write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+  if (!fs->plugins) return Status::NotFound("no plugin host");
+  switch (key.kind) {
+    case Kind::kViewFile: {
+      if (write) return Status::PermissionDenied("views are read-only");
+      auto view = fs->plugins->Resolve(ObjectID(key.num), key.name);
+      if (!view.ok()) return view.status();
+      fh->kind = Kind::kViewFile;
+      fh->view = *view;
+      fh->size = (*view)->size;
+      for (auto& seg : (*view)->segments) {
+        if (!seg.blob.valid() || fh->view_maps.count(seg.blob)) continue;
+        auto fd = fs->store->OpenBlob(seg.blob);
+        const char* p = nullptr;
+        uint64_t size = 0;
+        Status s = fd.status();
+        if (fd.ok()) {
+          fs->table->With(seg.blob, [&](const ObjectRecord& r) { size = r.size; });
+          void* m = size ? mmap(nullptr, size, PROT_READ, MAP_SHARED, *fd, 0) : nullptr;
+          if (m == MAP_FAILED) s = Status::FromErrno("map " + seg.blob.ToString(), errno);
+          p = m == MAP_FAILED ? nullptr : static_cast<const char*>(m);
+          close(*fd);
+          if (!s.ok()) fs->store->CloseBlob(seg.blob);
+        }
+        if (!s.ok()) {
+          ClosePluginFile(fs, fh);
+          return s;
+        }
+        fh->view_maps[seg.blob] = {p, size};
+      }
+      fi->keep_cache = 1;  // dropped by InvalidatePluginNodes when the plugin set changes
+      return Status::OK();
+    }
+    case Kind::kPluginError: {
+      if (write) return Status::PermissionDenied("resolvers/*.error is read-only");
+      auto e = fs->plugins->Find(key.name);
+      if (!e || e->loaded) return Status::NotFound(key.name);
+      fh->kind = Kind::kPluginError;
+      fh->content = e->error + "\n";
+      fi->direct_io = 1;
+      return Status::OK();
+    }
+    case Kind::kPluginFile: {
+      auto e = fs->plugins->Find(key.name);
+      if (write) {
+        if (!MayWritePlugins(req)) {
+          return Status::FromErrno("only root or the mount owner may install plugins", EACCES);
+        }
+        if (e && e->builtin && fs->plugins->dir().empty()) {
+          return Status::PermissionDenied("builtin plugin");
+        }
+        std::string from = (fi->flags & O_TRUNC) || !e ? "" : e->path;
+        return StartInstall(fs, key.name, from, fh);
+      }
+      if (!e) return Status::NotFound(key.name);
+      int fd = open(e->path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return Status::FromErrno("open " + e->path, errno);
+      fh->kind = Kind::kPluginFile;
+      fh->fd = fd;
+      fi->direct_io = 1;
+      return Status::OK();
+    }
+    default:
+      return Status::NotFound("not a plugin file");
+  }
+}
+
+void ReadPluginFile(fuse_req_t req, FileHandle* fh, size_t size, off_t off) {
+  const uint64_t uoff = static_cast<uint64_t>(off);
+  if (fh->kind == Kind::kPluginFile) {
+    std::string buf(size, '\0');
+    ssize_t n = pread(fh->fd, buf.data(), size, off);
+    if (n < 0) return (void)fuse_reply_err(req, errno);
+    fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+    return;
+  }
+  // A view: the iovecs of the segments overlapping [off, off+size).
+  std::vector<iovec> iov;
+  uint64_t pos = 0, want = size;
+  for (auto& seg : fh->view->segments) {
+    if (want == 0) break;
+    const uint64_t end = pos + seg.length;
+    if (end > uoff && pos < uoff + size) {
+      const uint64_t from = std::max(uoff, pos) - pos;
+      const uint64_t n = std::min<uint64_t>(seg.length - from, want);
+      const char* base = seg.blob.valid() ? fh->view_maps[seg.blob].first + seg.blob_offset
+                                          : seg.bytes.data();
+      iov.push_back(iovec{const_cast<char*>(base + from), n});
+      want -= n;
+    }
+    pos = end;
+  }
+  fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+}
+
+Status FinishPluginInstall(FsState* fs, FileHandle* fh) {
+  if (fh->install_part.empty()) return Status::OK();
+  const std::string part = fh->install_part;
+  fh->install_part.clear();
+  std::string file = part.substr(part.rfind('/') + 2);  // "/.x.so.part" -> "x.so.part"
+  file.resize(file.size() - 5);
+  const std::string final_path = fs->plugins->dir() + "/" + file;
+  Status s = Status::OK();
+  if (rename(part.c_str(), final_path.c_str()) != 0) {
+    s = Status::FromErrno("install " + final_path, errno);
+    unlink(part.c_str());
+  }
+  {
+    std::lock_guard<std::mutex> lock(fs->installs_mu);
+    fs->installs.erase(file);
+  }
+  fs->plugins->Refresh(file);  // loads it (or records why not) before close() returns
+  return s;
+}
+
+void ClosePluginFile(FsState* fs, FileHandle* fh) {
+  if (!fh->install_part.empty()) {
+    Status s = FinishPluginInstall(fs, fh);
+    if (!s.ok()) VY_LOG_WARN("%s", s.ToString().c_str());
+  }
+  if (fh->fd >= 0) close(fh->fd);
+  fh->fd = -1;
+  for (auto& [id, m] : fh->view_maps) {
+    if (m.first) munmap(const_cast<char*>(m.first), m.second);
+    fs->store->CloseBlob(id);
+  }
+  fh->view_maps.clear();
+}
+
+Status RemovePlugin(FsState* fs, fuse_req_t req, const std::string& name) {
+  if (!fs->plugins) return Status::NotFound(name);
+  if (!ErrorOf(name).empty()) {
+    return Status::PermissionDenied("remove the plugin (" + ErrorOf(name) + "), not its error");
+  }
+  auto e = fs->plugins->Find(name);
+  if (!e) return Status::NotFound("resolvers/" + name);
+  if (!MayWritePlugins(req)) {
+    return Status::FromErrno("only root or the mount owner may remove plugins", EACCES);
+  }
+  if (e->builtin) return Status::PermissionDenied(name + " is a builtin plugin");
+  if (unlink(e->path.c_str()) != 0) return Status::FromErrno("remove " + e->path, errno);
+  fs->plugins->Refresh(name);
+  return Status::OK();
+}
+
+}  // namespace vineyard
