@@ -257,7 +257,7 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 // Valid replies: fuse_reply_attr, fuse_reply_err
-void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FsState* fs = State(req);
   ++fs->counters.getattrs;
   auto key = NodeOrReply(req, ino);
@@ -265,6 +265,17 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   struct stat st;
   double timeout;
   Status s = StatNode(fs, *key, ino, &st, &timeout);
+  auto* fh = fi && key->kind == Kind::kViewFile ? reinterpret_cast<FileHandle*>(fi->fh) : nullptr;
+  if (!s.ok() && fh && fh->view) {
+    // An open view whose plugin went away keeps the view it opened (and its size).
+    std::memset(&st, 0, sizeof st);
+    st.st_ino = ino;
+    st.st_mode = S_IFREG | 0444;
+    st.st_nlink = 1;
+    st.st_size = static_cast<off_t>(fh->view->size);
+    timeout = 0;
+    s = Status::OK();
+  }
   if (!s.ok()) return ReplyStatus(req, s);
   fuse_reply_attr(req, &st, timeout);
 }

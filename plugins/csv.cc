@@ -1,0 +1,395 @@
+// csv.so: vineyard::DataFrame <-> CSV.
+//
+// Resolver: vineyard::DataFrame -> dataframe.csv, a header row of the column names
+// (__values_-key-<i>) and one row per index position, read from each column's
+// Tensor (__values_-value-<i>, Vineyard's layout). Columns may hold bool, integers,
+// float32/64 and fixed-width strings; NaN is written as an empty field, floats in
+// their shortest exact form. The index (index_) is not written.
+//
+// Builder: a *.csv file with a header row dropped into new/ becomes a DataFrame
+// whose columns are 1-D Tensors. Each column's type is inferred from its cells:
+// int64 if every cell is an integer, double if every cell is a number or empty
+// (NaN), bool if every cell is True/False, else a fixed-width string (<U n).
+// Fields follow RFC 4180 (quotes, doubled quotes, CRLF).
+#include <vineyardfs/plugin.h>
+
+#include <charconv>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "tensor_util.h"
+
+namespace {
+
+using namespace vy_plugins;
+
+const vy_host* host;
+
+// ---- writing CSV ----
+
+void AppendField(std::string* out, const std::string& f) {
+  if (f.find_first_of(",\"\r\n") == std::string::npos &&
+      (f.empty() || (f.front() != ' ' && f.back() != ' '))) {
+    *out += f;
+    return;
+  }
+  *out += '"';
+  for (char c : f) {
+    if (c == '"') *out += '"';
+    *out += c;
+  }
+  *out += '"';
+}
+
+void AppendUtf8(std::string* out, uint32_t c) {
+  if (c < 0x80) {
+    *out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    *out += static_cast<char>(0xc0 | (c >> 6));
+    *out += static_cast<char>(0x80 | (c & 0x3f));
+  } else if (c < 0x10000) {
+    *out += static_cast<char>(0xe0 | (c >> 12));
+    *out += static_cast<char>(0x80 | ((c >> 6) & 0x3f));
+    *out += static_cast<char>(0x80 | (c & 0x3f));
+  } else {
+    *out += static_cast<char>(0xf0 | (c >> 18));
+    *out += static_cast<char>(0x80 | ((c >> 12) & 0x3f));
+    *out += static_cast<char>(0x80 | ((c >> 6) & 0x3f));
+    *out += static_cast<char>(0x80 | (c & 0x3f));
+  }
+}
+
+template <typename T>
+T Load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <typename F>
+std::string Float(F v) {
+  if (std::isnan(v)) return "";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+struct Column {
+  std::string name, descr;
+  uint64_t itemsize = 0, length = 0;
+  const uint8_t* data = nullptr;
+};
+
+// One cell as text; false if the dtype cannot be written as CSV.
+bool Cell(const Column& c, uint64_t row, std::string* out) {
+  const uint8_t* p = c.data + row * c.itemsize;
+  const char kind = c.descr[1];
+  switch (kind) {
+    case 'b':
+      *out = *p ? "True" : "False";
+      return true;
+    case 'i':
+      *out = c.itemsize == 1   ? std::to_string(Load<int8_t>(p))
+             : c.itemsize == 2 ? std::to_string(Load<int16_t>(p))
+             : c.itemsize == 4 ? std::to_string(Load<int32_t>(p))
+                               : std::to_string(Load<int64_t>(p));
+      return true;
+    case 'u':
+      *out = c.itemsize == 1   ? std::to_string(Load<uint8_t>(p))
+             : c.itemsize == 2 ? std::to_string(Load<uint16_t>(p))
+             : c.itemsize == 4 ? std::to_string(Load<uint32_t>(p))
+                               : std::to_string(Load<uint64_t>(p));
+      return true;
+    case 'f':
+      if (c.itemsize == 4) *out = Float(Load<float>(p));
+      if (c.itemsize == 8) *out = Float(Load<double>(p));
+      return c.itemsize == 4 || c.itemsize == 8;
+    case 'U':
+      out->clear();
+      for (uint64_t i = 0; i < c.itemsize / 4; ++i) {
+        uint32_t ch = Load<uint32_t>(p + 4 * i);
+        if (ch == 0) break;
+        AppendUtf8(out, ch);
+      }
+      return true;
+    case 'S':
+      out->assign(reinterpret_cast<const char*>(p), strnlen(reinterpret_cast<const char*>(p), c.itemsize));
+      return true;
+    default:
+      return false;
+  }
+}
+
+int ResolveDataFrame(void*, vy_call* call, const vy_object* obj) {
+  int64_t n = 0;
+  if (host->get_int(call, obj, "__values_-size", &n) != 0 || n < 0) {
+    host->set_error(call, "__values_-size is missing or not a count");
+    return -EINVAL;
+  }
+  std::vector<Column> cols;
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string key = "__values_-key-" + std::to_string(i);
+    const std::string value = "__values_-value-" + std::to_string(i);
+    Column c;
+    nlohmann::json name = JsonField(host, call, obj, key.c_str());
+    c.name = name.is_string() ? name.get<std::string>() : name.dump();
+    vy_object col, buffer;
+    if (host->get_member(call, obj, value.c_str(), &col) != 0) {
+      host->set_error(call, "column %lld (%s) is missing", static_cast<long long>(i), value.c_str());
+      return -EINVAL;
+    }
+    if (!ElementType(host, call, &col, &c.descr, &c.itemsize)) return -EINVAL;
+    nlohmann::json shape = JsonField(host, call, &col, "shape_");
+    if (!shape.is_array() || shape.size() != 1 || !shape[0].is_number_unsigned()) {
+      host->set_error(call, "column %s is not a 1-D tensor", c.name.c_str());
+      return -EINVAL;
+    }
+    c.length = shape[0].get<uint64_t>();
+    uint64_t size = 0;
+    if (c.length > 0) {
+      if (host->get_member(call, &col, "buffer_", &buffer) != 0 ||
+          host->map_blob(call, buffer.id, &c.data, &size) != 0 || size / c.itemsize < c.length) {
+        host->set_error(call, "column %s: its buffer_ is missing or too short", c.name.c_str());
+        return -EINVAL;
+      }
+    }
+    if (!cols.empty() && c.length != cols[0].length) {
+      host->set_error(call, "column %s has %llu rows, column %s has %llu", c.name.c_str(),
+                      static_cast<unsigned long long>(c.length), cols[0].name.c_str(),
+                      static_cast<unsigned long long>(cols[0].length));
+      return -EINVAL;
+    }
+    cols.push_back(c);
+  }
+  std::string out, cell;
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (i) out += ',';
+    AppendField(&out, cols[i].name);
+  }
+  out += '\n';
+  const uint64_t rows = cols.empty() ? 0 : cols[0].length;
+  for (uint64_t r = 0; r < rows; ++r) {
+    for (size_t i = 0; i < cols.size(); ++i) {
+      if (i) out += ',';
+      if (!Cell(cols[i], r, &cell)) {
+        host->set_error(call, "column %s has dtype %s, which CSV cannot show",
+                        cols[i].name.c_str(), cols[i].descr.c_str());
+        return -EINVAL;
+      }
+      AppendField(&out, cell);
+    }
+    out += '\n';
+  }
+  return host->add_bytes(call, out.data(), out.size());
+}
+
+// ---- reading CSV ----
+
+// Splits RFC 4180 text into records; false (with *why) on an unterminated quote.
+bool ParseCsv(const char* p, size_t n, std::vector<std::vector<std::string>>* rows,
+              std::string* why) {
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false, any = false;
+  size_t line = 1;
+  for (size_t i = 0; i < n; ++i) {
+    char c = p[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < n && p[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        if (c == '\n') ++line;
+        field += c;
+      }
+      continue;
+    }
+    if (c == '"' && field.empty()) {
+      quoted = any = true;
+    } else if (c == ',') {
+      row.push_back(std::move(field));
+      field.clear();
+      any = true;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < n && p[i + 1] == '\n') ++i;
+      if (any || !field.empty()) {
+        row.push_back(std::move(field));
+        rows->push_back(std::move(row));
+      }
+      row.clear();
+      field.clear();
+      any = false;
+      ++line;
+    } else {
+      field += c;
+      any = true;
+    }
+  }
+  if (quoted) {
+    *why = "unterminated quoted field (from line " + std::to_string(line) + ")";
+    return false;
+  }
+  if (any || !field.empty()) {
+    row.push_back(std::move(field));
+    rows->push_back(std::move(row));
+  }
+  return true;
+}
+
+bool IsInt(const std::string& s, int64_t* v) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *v);
+  return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+bool IsDouble(const std::string& s, double* v) {
+  if (s.empty()) {
+    *v = std::nan("");
+    return true;
+  }
+  char* end = nullptr;
+  *v = std::strtod(s.c_str(), &end);
+  return *end == '\0' && s.front() != ' ';
+}
+
+std::vector<uint32_t> Ucs4(const std::string& s) {
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    int extra = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+    uint32_t ch = extra ? c & (0x3f >> extra) : c;
+    for (int k = 1; k <= extra && i + k < s.size(); ++k) {
+      ch = (ch << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
+    }
+    out.push_back(ch);
+    i += 1 + extra;
+  }
+  return out;
+}
+
+std::string IdText(vy_id id) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "o%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+// Builds column `c` of `rows` (row 0 is the header) into a Tensor.
+int BuildColumn(vy_call* call, const std::vector<std::vector<std::string>>& rows, size_t c,
+                vy_id* out) {
+  const size_t n = rows.size() - 1;
+  bool ints = n > 0, doubles = true, bools = n > 0;
+  size_t width = 1;
+  for (size_t r = 1; r <= n; ++r) {
+    const std::string& s = rows[r][c];
+    int64_t iv;
+    double dv;
+    ints = ints && IsInt(s, &iv);
+    doubles = doubles && IsDouble(s, &dv);
+    bools = bools && (s == "True" || s == "False" || s == "true" || s == "false");
+    width = std::max(width, Ucs4(s).size());
+  }
+  std::string bytes, descr;
+  if (ints) {
+    descr = "<i8";
+    for (size_t r = 1; r <= n; ++r) {
+      int64_t v;
+      IsInt(rows[r][c], &v);
+      bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
+    }
+  } else if (bools) {
+    descr = "|b1";
+    for (size_t r = 1; r <= n; ++r) bytes += static_cast<char>(rows[r][c][0] == 'T' || rows[r][c][0] == 't');
+  } else if (doubles) {
+    descr = "<f8";
+    for (size_t r = 1; r <= n; ++r) {
+      double v;
+      IsDouble(rows[r][c], &v);
+      bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
+    }
+  } else {
+    descr = "<U" + std::to_string(width);
+    for (size_t r = 1; r <= n; ++r) {
+      std::vector<uint32_t> u = Ucs4(rows[r][c]);
+      u.resize(width, 0);
+      bytes.append(reinterpret_cast<const char*>(u.data()), u.size() * 4);
+    }
+  }
+  vy_id buffer;
+  if (int rc = host->create_blob(call, bytes.data(), bytes.size(), &buffer)) return rc;
+  std::string descr_norm, why, vy, np;
+  uint64_t itemsize;
+  ParseDescr(descr, &descr_norm, &itemsize, &why);
+  NamesOf(descr_norm, itemsize, &vy, &np);
+  nlohmann::ordered_json meta = {
+      {"typename", "vineyard::Tensor<" + vy + ">"},
+      {"value_type_", np},
+      {"value_type_meta_", descr_norm},
+      {"shape_", "[" + std::to_string(n) + "]"},
+      {"partition_index_", "[]"},
+      {"order_", "\"C\""},
+      {"nbytes", bytes.size()},
+      {"buffer_", {{"id", IdText(buffer)}}},
+  };
+  std::string text = meta.dump();
+  return host->create_object(call, text.data(), text.size(), out);
+}
+
+int BuildCsv(void*, vy_call* call, const vy_upload* up, vy_id* result) {
+  std::vector<std::vector<std::string>> rows;
+  std::string why;
+  if (!ParseCsv(reinterpret_cast<const char*>(up->data), up->size, &rows, &why)) {
+    host->set_error(call, "%s", why.c_str());
+    return -EINVAL;
+  }
+  if (rows.empty()) {
+    host->set_error(call, "empty file: a CSV needs a header row");
+    return -EINVAL;
+  }
+  const size_t ncols = rows[0].size();
+  for (size_t r = 1; r < rows.size(); ++r) {
+    if (rows[r].size() != ncols) {
+      host->set_error(call, "record %zu has %zu fields, the header has %zu", r + 1,
+                      rows[r].size(), ncols);
+      return -EINVAL;
+    }
+  }
+  nlohmann::ordered_json df = {{"typename", "vineyard::DataFrame"}};
+  std::string columns = "[";
+  uint64_t nbytes = 0;
+  for (size_t c = 0; c < ncols; ++c) {
+    vy_id col;
+    if (int rc = BuildColumn(call, rows, c, &col)) return rc;
+    vy_object o;
+    if (host->get_object(call, col, &o) == 0) nbytes += o.nbytes;
+    const std::string key = nlohmann::json(rows[0][c]).dump();
+    columns += (c ? ", " : "") + key;
+    df["__values_-key-" + std::to_string(c)] = key;
+    df["__values_-value-" + std::to_string(c)] = {{"id", IdText(col)}};
+  }
+  df["columns_"] = columns + "]";
+  df["__values_-size"] = ncols;
+  df["partition_index_row_"] = -1;
+  df["partition_index_column_"] = -1;
+  df["row_batch_index_"] = 0;
+  df["nbytes"] = nbytes;
+  std::string text = df.dump();
+  return host->create_object(call, text.data(), text.size(), result);
+}
+
+}  // namespace
+
+extern "C" {
+
+VY_PLUGIN_ABI;
+
+int vy_plugin_register(const vy_host* h, vy_registry* reg) {
+  host = h;
+  const vy_resolver df = {"vineyard::DataFrame", "dataframe.csv", ResolveDataFrame, nullptr};
+  if (int rc = h->register_resolver(reg, &df)) return rc;
+  const vy_builder csv = {"csv", ".csv", nullptr, 0, BuildCsv, nullptr};
+  return h->register_builder(reg, &csv);
+}
+
+}  // extern "C"
