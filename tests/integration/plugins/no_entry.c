@@ -1,0 +1,3 @@
+/* Has the ABI symbol but no vy_plugin_register. */
+#include <vineyardfs/plugin.h>
+VY_PLUGIN_ABI;
