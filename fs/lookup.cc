@@ -240,7 +240,9 @@ Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
   e->ino = fixed ? fixed : fs->inodes.Ref(child);
   e->attr.st_ino = e->ino;
   e->attr_timeout = e->entry_timeout = timeout;
-  if (child.kind == Kind::kUpload) e->entry_timeout = kNoCache;
+  // Uploads turn into links; views come and go with their plugins (without a round
+  // of invalidations that could race the unlink or install that changed them).
+  if (child.kind == Kind::kUpload || child.kind == Kind::kViewFile) e->entry_timeout = kNoCache;
   return Status::OK();
 }
 

@@ -367,35 +367,23 @@ const vy_host kVyHost = {
 
 namespace {
 
-bool StartsWith(const std::string& s, const std::string& p) {
-  return s.size() >= p.size() && s.compare(0, p.size(), p) == 0;
-}
-
 // The resolver that wins view `name` for `type_name`: the longest matching prefix.
 const ResolverReg* Winner(const PluginHost::Registry& reg, const std::string& type_name,
                           const std::string& name) {
-  const ResolverReg* best = nullptr;
-  for (auto& r : reg.resolvers) {
-    if (r.view != name || !StartsWith(type_name, r.prefix)) continue;
-    if (!best || r.prefix.size() > best->prefix.size()) best = &r;
-  }
-  return best;
+  auto it = reg.by_view.find(name);
+  if (it == reg.by_view.end()) return nullptr;
+  const size_t* i = it->second.Match(type_name);
+  return i ? &reg.resolvers[*i] : nullptr;
 }
 
 }  // namespace
 
 std::vector<std::string> PluginHost::ViewNames(const ObjectRecord& rec) {
   auto reg = registry();
-  std::vector<std::string> names;
-  for (auto& r : reg->resolvers) {
-    if (!StartsWith(rec.type_name, r.prefix)) continue;
-    if (std::find(names.begin(), names.end(), r.view) == names.end()) names.push_back(r.view);
+  std::vector<std::string> out;  // by_view is ordered: so is the listing
+  for (auto& [view, matcher] : reg->by_view) {
+    if (matcher.Match(rec.type_name) && Resolve(rec.id, view).ok()) out.push_back(view);
   }
-  std::vector<std::string> out;
-  for (auto& n : names) {
-    if (Resolve(rec.id, n).ok()) out.push_back(n);
-  }
-  std::sort(out.begin(), out.end());
   return out;
 }
 

@@ -125,6 +125,7 @@ PluginHost::Registry Without(const PluginHost::Registry& reg, const std::string&
   out.loaded.erase(file);
   out.refused = reg.refused;
   out.refused.erase(file);
+  out.Index();
   return out;
 }
 
@@ -307,6 +308,7 @@ Status PluginHost::LoadFile(const std::string& file, const std::string& path, bo
       next->builders.push_back(b);
     }
     next->loaded[file] = plugin;
+    next->Index();
     VY_LOG_INFO("plugin %s loaded from %s: %zu resolvers, %zu builders", file.c_str(),
                 path.c_str(), reg.resolvers.size(), reg.builders.size());
   } else {

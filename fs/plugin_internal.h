@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fs/plugin_host.h"
+#include "meta/typename.h"
 #include "vineyardfs/plugin.h"
 
 namespace vineyard {
@@ -65,6 +66,13 @@ struct PluginHost::Registry {
     uint64_t size = 0;
   };
   std::map<std::string, Refused> refused;  // file -> why
+  // view name -> typename prefix -> index in `resolvers` (Vineyard's longest-prefix
+  // rule, meta/typename.h). Rebuilt by Index() whenever `resolvers` changes.
+  std::map<std::string, PrefixMatcher<size_t>> by_view;
+  void Index() {
+    by_view.clear();
+    for (size_t i = 0; i < resolvers.size(); ++i) by_view[resolvers[i].view].Add(resolvers[i].prefix, i);
+  }
 };
 
 }  // namespace vineyard

@@ -67,22 +67,9 @@ bool MayWritePlugins(fuse_req_t req) {
 }
 
 void InvalidatePluginNodes(FsState* fs) {
-  for (auto& [ino, key] : fs->inodes.OfKind(Kind::kViewFile)) {
-    fs->notifier.InvalInode(ino);
-    if (auto dir = fs->inodes.Find(NodeKey{Kind::kViewsDir, key.num, {}})) {
-      fs->notifier.InvalEntry(*dir, key.name);
-    }
-  }
-  for (auto& [ino, key] : fs->inodes.OfKind(Kind::kViewsDir)) fs->notifier.InvalInode(ino);
-  const fuse_ino_t resolvers = InodeTable::FixedIno(Kind::kResolvers);
-  for (auto& [ino, key] : fs->inodes.OfKind(Kind::kPluginFile)) {
-    fs->notifier.InvalInode(ino);
-    fs->notifier.InvalEntry(resolvers, key.name);
-  }
-  for (auto& [ino, key] : fs->inodes.OfKind(Kind::kPluginError)) {
-    fs->notifier.InvalInode(ino);
-    fs->notifier.InvalEntry(resolvers, key.name.substr(0, key.name.size() - 3) + ".error");
-  }
+  // Entries of views/ and resolvers/ are never cached (LookupChild, StatPluginNode):
+  // only the attributes and pages of views already looked up need dropping.
+  for (auto& [ino, key] : fs->inodes.OfKind(Kind::kViewFile)) fs->notifier.InvalInode(ino);
 }
 
 Status StatPluginNode(FsState* fs, const NodeKey& key, struct stat* st, double* timeout) {
