@@ -334,9 +334,11 @@ int CreateBlobFromUpload(vy_call* call, uint64_t offset, uint64_t len, vy_id* ou
   return MakeBlob(
       call, len,
       [&](int fd, uint64_t n) -> Status {
+        // Sized first, so that a huge-page arena (huge=within_size) backs the whole
+        // range with huge pages as it is copied.
+        if (ftruncate(fd, static_cast<off_t>(n)) != 0) return Status::FromErrno("size blob", errno);
         loff_t in = static_cast<loff_t>(offset), to = 0;
-        uint64_t left = n;
-        while (left > 0) {
+        for (uint64_t left = n; left > 0;) {
           ssize_t c = copy_file_range(call->upload_fd, &in, fd, &to, left, 0);
           if (c < 0 && errno == EINTR) continue;
           if (c <= 0) return Status::FromErrno("copy upload range", c < 0 ? errno : EIO);

@@ -5,6 +5,8 @@
 //   vybench read FILE                 read() the whole file in 1 MiB reads: seconds
 //   vybench write PATH BYTES          create PATH, 1 MiB writes, close(); if PATH is in a
 //                                     vineyardfs new/, wait for the seal: seconds
+//   vybench copy SRC DST              write SRC's bytes (from an mmap) to a new DST in
+//                                     1 MiB writes, close(); seal as for write: seconds
 //   vybench create DIR N BYTES PREFIX N files DIR/PREFIX<i> of BYTES each
 //                                     (open+write+close): per second
 //   vybench openmap FILE N            open+mmap+munmap+close of FILE, N times: median us
@@ -69,6 +71,32 @@ int Write(const char* path, uint64_t bytes) {
   char link[256];
   bool sealed = readlink(path, link, sizeof link) > 0;  // vineyardfs: new/<f> -> objects/<id>
   std::printf("{\"seconds\": %.6f, \"sealed\": %s}\n", Since(t), sealed ? "true" : "false");
+  return 0;
+}
+
+int Copy(const char* src, const char* dst) {
+  int in = open(src, O_RDONLY);
+  if (in < 0) Die(src);
+  struct stat st;
+  if (fstat(in, &st) != 0) Die(src);
+  const uint64_t bytes = static_cast<uint64_t>(st.st_size);
+  auto* map = static_cast<const char*>(mmap(nullptr, bytes, PROT_READ, MAP_SHARED, in, 0));
+  if (map == MAP_FAILED) Die("mmap");
+  auto t = Clock::now();
+  int fd = open(dst, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  if (fd < 0) Die(dst);
+  for (uint64_t done = 0; done < bytes;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(1 << 20, bytes - done));
+    ssize_t w = write(fd, map + done, n);
+    if (w < 0) Die("write");
+    done += static_cast<uint64_t>(w);
+  }
+  if (close(fd) != 0) Die("close");
+  char link[256];
+  bool sealed = readlink(dst, link, sizeof link) > 0;
+  std::printf("{\"seconds\": %.6f, \"sealed\": %s}\n", Since(t), sealed ? "true" : "false");
+  munmap(const_cast<char*>(map), bytes);
+  close(in);
   return 0;
 }
 
@@ -146,6 +174,7 @@ int DropCache(const char* path) {
 int main(int argc, char** argv) {
   std::string cmd = argc > 1 ? argv[1] : "";
   if (cmd == "read" && argc == 3) return Read(argv[2]);
+  if (cmd == "copy" && argc == 4) return Copy(argv[2], argv[3]);
   if (cmd == "write" && argc == 4) return Write(argv[2], std::strtoull(argv[3], nullptr, 10));
   if (cmd == "create" && argc == 6) {
     return Create(argv[2], std::atoi(argv[3]), std::strtoull(argv[4], nullptr, 10), argv[5]);
