@@ -415,7 +415,8 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
 void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FsState* fs = State(req);
   auto* fh = reinterpret_cast<FileHandle*>(fi->fh);
-  if (fh->kind == Kind::kPluginFile && fh->writer) return ReplyStatus(req, FinishPluginInstall(fs, fh));
+  if (fh->kind == Kind::kPluginFile && fh->writer)
+    return ReplyStatus(req, FinishPluginInstall(fs, fh));
   if (fh->kind != Kind::kUpload || !fh->writer) return (void)fuse_reply_err(req, 0);
   Upload* up = fh->upload.get();
   std::unique_lock<std::mutex> lock(up->mu);

@@ -136,7 +136,8 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
     case Kind::kViewFile:
       if (fs->table->Get(id) || key.num == 0) {
         bool ok = true;
-        if (key.num) ok = fs->table->With(id, [&](const ObjectRecord& r) { SetTime(st, r.timestamp_ms); });
+        if (key.num)
+          ok = fs->table->With(id, [&](const ObjectRecord& r) { SetTime(st, r.timestamp_ms); });
         if (!ok) return Status::NotFound(id.ToString());
       }
       return StatPluginNode(fs, key, st, timeout);

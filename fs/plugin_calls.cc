@@ -42,7 +42,8 @@ bool ValidViewName(const std::string& n) { return ValidateName(n).ok() && n.size
 int RegisterResolver(vy_registry* reg, const vy_resolver* r) {
   if (!reg || !r) return -EINVAL;
   if (!r->type_prefix || !*r->type_prefix || !r->view_name || !r->resolve) {
-    if (reg->error.empty()) reg->error = "a resolver needs a type_prefix, a view_name and a function";
+    if (reg->error.empty())
+      reg->error = "a resolver needs a type_prefix, a view_name and a function";
     return -EINVAL;
   }
   if (!ValidViewName(r->view_name)) {
@@ -64,9 +65,8 @@ int RegisterResolver(vy_registry* reg, const vy_resolver* r) {
 int RegisterBuilder(vy_registry* reg, const vy_builder* b) {
   if (!reg || !b) return -EINVAL;
   std::string suffix = b->suffix ? b->suffix : "";
-  std::string magic = b->magic && b->magic_len ? std::string(static_cast<const char*>(b->magic),
-                                                             b->magic_len)
-                                               : "";
+  std::string magic =
+      b->magic && b->magic_len ? std::string(static_cast<const char*>(b->magic), b->magic_len) : "";
   if (!b->build || (suffix.empty() && magic.empty()) || magic.size() > 64) {
     if (reg->error.empty())
       reg->error = "a builder needs a function and a suffix or magic bytes (at most 64)";
@@ -359,10 +359,23 @@ int CreateObject(vy_call* call, const char* json, size_t len, vy_id* out) {
 }  // namespace
 
 const vy_host kVyHost = {
-    VY_PLUGIN_ABI_VERSION, sizeof(vy_host), RegisterResolver, RegisterBuilder,   HostLog,
-    SetError,              GetObject,       GetMember,        GetField,          GetString,
-    GetInt,                MapBlob,         AddBytes,         AddBlobRange,      CreateBlob,
-    CreateBlobFromUpload,  CreateObject,
+    VY_PLUGIN_ABI_VERSION,
+    sizeof(vy_host),
+    RegisterResolver,
+    RegisterBuilder,
+    HostLog,
+    SetError,
+    GetObject,
+    GetMember,
+    GetField,
+    GetString,
+    GetInt,
+    MapBlob,
+    AddBytes,
+    AddBlobRange,
+    CreateBlob,
+    CreateBlobFromUpload,
+    CreateObject,
 };
 
 // ---- calls into plugins ----
@@ -390,7 +403,7 @@ std::vector<std::string> PluginHost::ViewNames(const ObjectRecord& rec) {
 }
 
 Result<std::shared_ptr<const ResolvedView>> PluginHost::Resolve(ObjectID id,
-                                                                 const std::string& name) {
+                                                                const std::string& name) {
   std::shared_ptr<const Registry> reg;
   uint64_t gen;
   {

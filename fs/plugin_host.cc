@@ -57,7 +57,10 @@ Result<int> CopyToMemfd(const std::string& file, const std::string& path) {
   if (in < 0) return Status::FromErrno("open " + path, errno);
   char magic[4] = {0};
   ssize_t got = pread(in, magic, 4, 0);
-  if (got != 4 || std::memcmp(magic, "\x7f" "ELF", 4) != 0) {
+  if (got != 4 || std::memcmp(magic,
+                              "\x7f"
+                              "ELF",
+                              4) != 0) {
     close(in);
     return Status::InvalidArgument("not an ELF shared object");
   }
@@ -140,7 +143,8 @@ PluginHost::PluginHost(ObjectTable* table, Store* store, PluginHostOptions opts)
 PluginHost::~PluginHost() {
   if (watcher_.joinable()) {
     uint64_t one = 1;
-    if (write(stop_fd_, &one, sizeof one) < 0) VY_LOG_WARN("stop plugin watcher: %s", strerror(errno));
+    if (write(stop_fd_, &one, sizeof one) < 0)
+      VY_LOG_WARN("stop plugin watcher: %s", strerror(errno));
     watcher_.join();
   }
   if (inotify_fd_ >= 0) close(inotify_fd_);
@@ -275,8 +279,8 @@ Status PluginHost::LoadFile(const std::string& file, const std::string& path, bo
   }
   if (error.empty()) {
     auto* abi = static_cast<const uint32_t*>(dlsym(plugin->handle, "vy_plugin_abi_version"));
-    auto* entry =
-        reinterpret_cast<int (*)(const vy_host*, vy_registry*)>(dlsym(plugin->handle, "vy_plugin_register"));
+    auto* entry = reinterpret_cast<int (*)(const vy_host*, vy_registry*)>(
+        dlsym(plugin->handle, "vy_plugin_register"));
     if (!abi) {
       error = "missing symbol vy_plugin_abi_version (build it with VY_PLUGIN_ABI)";
     } else if (*abi != VY_PLUGIN_ABI_VERSION) {
@@ -309,8 +313,8 @@ Status PluginHost::LoadFile(const std::string& file, const std::string& path, bo
     }
     next->loaded[file] = plugin;
     next->Index();
-    VY_LOG_INFO("plugin %s loaded from %s: %zu resolvers, %zu builders", file.c_str(),
-                path.c_str(), reg.resolvers.size(), reg.builders.size());
+    VY_LOG_INFO("plugin %s loaded from %s: %zu resolvers, %zu builders", file.c_str(), path.c_str(),
+                reg.resolvers.size(), reg.builders.size());
   } else {
     next->refused[file] = Registry::Refused{path, error, builtin, *identity, size};
     VY_LOG_WARN("plugin %s refused: %s", file.c_str(), error.c_str());

@@ -71,7 +71,8 @@ struct PluginHost::Registry {
   std::map<std::string, PrefixMatcher<size_t>> by_view;
   void Index() {
     by_view.clear();
-    for (size_t i = 0; i < resolvers.size(); ++i) by_view[resolvers[i].view].Add(resolvers[i].prefix, i);
+    for (size_t i = 0; i < resolvers.size(); ++i)
+      by_view[resolvers[i].view].Add(resolvers[i].prefix, i);
   }
 };
 
@@ -88,9 +89,9 @@ struct vy_registry {
 struct vy_call {
   vineyard::ObjectTable* table = nullptr;
   vineyard::Store* store = nullptr;
-  std::string error;                                    // set_error
-  std::deque<std::string> strings;                      // returned char pointers
-  std::map<vy_id, nlohmann::json> metas;                // parsed meta.json by id
+  std::string error;                      // set_error
+  std::deque<std::string> strings;        // returned char pointers
+  std::map<vy_id, nlohmann::json> metas;  // parsed meta.json by id
   std::vector<std::pair<vineyard::ObjectID, std::pair<void*, size_t>>> maps;  // map_blob
   // Resolving: the view being described.
   vineyard::ResolvedView* view = nullptr;

@@ -288,8 +288,8 @@ void ReadPluginFile(fuse_req_t req, FileHandle* fh, size_t size, off_t off) {
     if (end > uoff && pos < uoff + size) {
       const uint64_t from = std::max(uoff, pos) - pos;
       const uint64_t n = std::min<uint64_t>(seg.length - from, want);
-      const char* base = seg.blob.valid() ? fh->view_maps[seg.blob].first + seg.blob_offset
-                                          : seg.bytes.data();
+      const char* base =
+          seg.blob.valid() ? fh->view_maps[seg.blob].first + seg.blob_offset : seg.bytes.data();
       iov.push_back(iovec{const_cast<char*>(base + from), n});
       want -= n;
     }

@@ -53,8 +53,10 @@ std::string RenderStatus(FsState* fs) {
   if (fs->plugins) {
     ojson loaded = ojson::array(), refused = ojson::object();
     for (auto& e : fs->plugins->List()) {
-      if (e.loaded) loaded.push_back(e.file);
-      else refused[e.file] = e.error;
+      if (e.loaded)
+        loaded.push_back(e.file);
+      else
+        refused[e.file] = e.error;
     }
     j["plugins"] = {{"dir", fs->plugins->dir()},
                     {"builtin_dir", fs->opts.builtin_plugins},

@@ -114,7 +114,8 @@ bool Cell(const Column& c, uint64_t row, std::string* out) {
       }
       return true;
     case 'S':
-      out->assign(reinterpret_cast<const char*>(p), strnlen(reinterpret_cast<const char*>(p), c.itemsize));
+      out->assign(reinterpret_cast<const char*>(p),
+                  strnlen(reinterpret_cast<const char*>(p), c.itemsize));
       return true;
     default:
       return false;
@@ -136,7 +137,8 @@ int ResolveDataFrame(void*, vy_call* call, const vy_object* obj) {
     c.name = name.is_string() ? name.get<std::string>() : name.dump();
     vy_object col, buffer;
     if (host->get_member(call, obj, value.c_str(), &col) != 0) {
-      host->set_error(call, "column %lld (%s) is missing", static_cast<long long>(i), value.c_str());
+      host->set_error(call, "column %lld (%s) is missing", static_cast<long long>(i),
+                      value.c_str());
       return -EINVAL;
     }
     if (!ElementType(host, call, &col, &c.descr, &c.itemsize)) return -EINVAL;
@@ -173,8 +175,8 @@ int ResolveDataFrame(void*, vy_call* call, const vy_object* obj) {
     for (size_t i = 0; i < cols.size(); ++i) {
       if (i) out += ',';
       if (!Cell(cols[i], r, &cell)) {
-        host->set_error(call, "column %s has dtype %s, which CSV cannot show",
-                        cols[i].name.c_str(), cols[i].descr.c_str());
+        host->set_error(call, "column %s has dtype %s, which CSV cannot show", cols[i].name.c_str(),
+                        cols[i].descr.c_str());
         return -EINVAL;
       }
       AppendField(&out, cell);
@@ -300,7 +302,8 @@ int BuildColumn(vy_call* call, const std::vector<std::vector<std::string>>& rows
     }
   } else if (bools) {
     descr = "|b1";
-    for (size_t r = 1; r <= n; ++r) bytes += static_cast<char>(rows[r][c][0] == 'T' || rows[r][c][0] == 't');
+    for (size_t r = 1; r <= n; ++r)
+      bytes += static_cast<char>(rows[r][c][0] == 'T' || rows[r][c][0] == 't');
   } else if (doubles) {
     descr = "<f8";
     for (size_t r = 1; r <= n; ++r) {
@@ -350,8 +353,8 @@ int BuildCsv(void*, vy_call* call, const vy_upload* up, vy_id* result) {
   const size_t ncols = rows[0].size();
   for (size_t r = 1; r < rows.size(); ++r) {
     if (rows[r].size() != ncols) {
-      host->set_error(call, "record %zu has %zu fields, the header has %zu", r + 1,
-                      rows[r].size(), ncols);
+      host->set_error(call, "record %zu has %zu fields, the header has %zu", r + 1, rows[r].size(),
+                      ncols);
       return -EINVAL;
     }
   }

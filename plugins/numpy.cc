@@ -19,13 +19,13 @@
 // (int32 -> int, float32 -> float, float64 -> double, others as NumPy names them).
 #include <vineyardfs/plugin.h>
 
-#include "tensor_util.h"
-
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "tensor_util.h"
 
 namespace {
 
@@ -34,8 +34,8 @@ using namespace vy_plugins;
 const vy_host* host;
 
 std::string NpyHeader(const std::string& descr, bool fortran, const std::vector<uint64_t>& shape) {
-  std::string dict = "{'descr': '" + descr + "', 'fortran_order': " +
-                     (fortran ? "True" : "False") + ", 'shape': (";
+  std::string dict = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") +
+                     ", 'shape': (";
   for (size_t i = 0; i < shape.size(); ++i) {
     dict += std::to_string(shape[i]);
     if (shape.size() == 1 || i + 1 < shape.size()) dict += i + 1 < shape.size() ? ", " : ",";
@@ -193,8 +193,9 @@ int BuildNpy(void*, vy_call* call, const vy_upload* up, vy_id* result) {
   uint64_t itemsize;
   if (!DictValue(dict, "descr", &descr_text) || !DictValue(dict, "fortran_order", &fortran_text) ||
       !DictValue(dict, "shape", &shape_text)) {
-    host->set_error(call, "the .npy header lacks descr, fortran_order or shape (or the dtype is "
-                          "structured, which is not supported)");
+    host->set_error(call,
+                    "the .npy header lacks descr, fortran_order or shape (or the dtype is "
+                    "structured, which is not supported)");
     return -EINVAL;
   }
   if (!ParseDescr(descr_text, &descr, &itemsize, &why)) {
@@ -231,8 +232,7 @@ int BuildNpy(void*, vy_call* call, const vy_upload* up, vy_id* result) {
   }
   const uint64_t bytes = count * itemsize, start = prefix + hlen;
   if (up->size - start != bytes) {
-    host->set_error(call,
-                    "%s .npy: the header promises %llu bytes of data, the file has %llu",
+    host->set_error(call, "%s .npy: the header promises %llu bytes of data, the file has %llu",
                     up->size - start < bytes ? "truncated" : "overlong",
                     static_cast<unsigned long long>(bytes),
                     static_cast<unsigned long long>(up->size - start));

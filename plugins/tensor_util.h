@@ -33,17 +33,31 @@ inline const DType kTypes[] = {
 
 // Other spellings of typename arguments (C++ and Vineyard's normalize_dtype).
 inline const std::pair<const char*, const char*> kAliases[] = {
-    {"int32", "<i4"},      {"int32_t", "<i4"},         {"i32", "<i4"},
-    {"uint", "<u4"},       {"uint32_t", "<u4"},        {"u32", "<u4"},
-    {"int64_t", "<i8"},    {"long long", "<i8"},       {"i64", "<i8"},
-    {"uint64_t", "<u8"},   {"u64", "<u8"},             {"float32", "<f4"},
-    {"float64", "<f8"},    {"int8_t", "|i1"},          {"uint8_t", "|u1"},
-    {"int16_t", "<i2"},    {"uint16_t", "<u2"},        {"half", "<f2"},
-    {"std::complex<float>", "<c8"}, {"std::complex<double>", "<c16"},
+    {"int32", "<i4"},
+    {"int32_t", "<i4"},
+    {"i32", "<i4"},
+    {"uint", "<u4"},
+    {"uint32_t", "<u4"},
+    {"u32", "<u4"},
+    {"int64_t", "<i8"},
+    {"long long", "<i8"},
+    {"i64", "<i8"},
+    {"uint64_t", "<u8"},
+    {"u64", "<u8"},
+    {"float32", "<f4"},
+    {"float64", "<f8"},
+    {"int8_t", "|i1"},
+    {"uint8_t", "|u1"},
+    {"int16_t", "<i2"},
+    {"uint16_t", "<u2"},
+    {"half", "<f2"},
+    {"std::complex<float>", "<c8"},
+    {"std::complex<double>", "<c16"},
 };
 
 // A dtype as a .npy descr: validated ([<|=] kind size) and normalised.
-inline bool ParseDescr(const std::string& d, std::string* out, uint64_t* itemsize, std::string* why) {
+inline bool ParseDescr(const std::string& d, std::string* out, uint64_t* itemsize,
+                       std::string* why) {
   if (d.size() < 3 || (d[0] != '<' && d[0] != '|' && d[0] != '=' && d[0] != '>')) {
     *why = "dtype '" + d + "' is not a simple NumPy dtype";
     return false;
@@ -102,7 +116,8 @@ inline std::string TemplateArg(const std::string& type_name) {
 }
 
 // A field stored as a JSON string holding JSON (Vineyard's to_json), or as JSON.
-inline nlohmann::json JsonField(const vy_host* host, vy_call* call, const vy_object* obj, const char* key) {
+inline nlohmann::json JsonField(const vy_host* host, vy_call* call, const vy_object* obj,
+                                const char* key) {
   size_t len = 0;
   const char* text = host->get_field(call, obj, key, &len);
   if (!text) return nullptr;
@@ -116,7 +131,8 @@ inline nlohmann::json JsonField(const vy_host* host, vy_call* call, const vy_obj
 
 // The element type of a tensor-like object: value_type_meta_ (NumPy's dtype.str),
 // else value_type_ (a dtype name), else the typename's template argument.
-inline bool ElementType(const vy_host* host, vy_call* call, const vy_object* obj, std::string* descr, uint64_t* itemsize) {
+inline bool ElementType(const vy_host* host, vy_call* call, const vy_object* obj,
+                        std::string* descr, uint64_t* itemsize) {
   std::string why, given;
   if (const char* meta = host->get_string(call, obj, "value_type_meta_", nullptr)) {
     given = meta;

@@ -52,8 +52,8 @@ class Plugins : public MountTest {
   std::string Compile(const std::string& src) {
     const std::string prefix = tmp() + "/prefix";
     if (access((prefix + "/include/vineyardfs/plugin.h").c_str(), R_OK) != 0) {
-      auto r = RunCommand({"/usr/bin/cmake", "--install", VINEYARDFS_BUILD_DIR, "--component", "plugin-dev",
-                           "--prefix", prefix});
+      auto r = RunCommand({"/usr/bin/cmake", "--install", VINEYARDFS_BUILD_DIR, "--component",
+                           "plugin-dev", "--prefix", prefix});
       EXPECT_EQ(r.exit_code, 0) << r.output;
     }
     const std::string out = tmp() + "/" + src.substr(0, src.rfind('.')) + ".so";
@@ -92,7 +92,9 @@ TEST_F(Plugins, BuiltinPluginsAreLoadedAndListed) {
   struct stat sb;
   ASSERT_EQ(stat(Path("resolvers/numpy.so").c_str(), &sb), 0);
   EXPECT_GT(sb.st_size, 1000);
-  EXPECT_EQ(ReadAll(Path("resolvers/numpy.so")).substr(0, 4), "\x7f" "ELF");
+  EXPECT_EQ(ReadAll(Path("resolvers/numpy.so")).substr(0, 4),
+            "\x7f"
+            "ELF");
 }
 
 TEST_F(Plugins, NumpyViewsEqualTheArrayForEveryDtypeAndOrder) {
@@ -173,8 +175,8 @@ TEST_F(Plugins, JsonViewsShowScalarsInlineAndMembersById) {
   EXPECT_EQ(json::parse(ReadAll(View(p, "value.json"))),
             json::parse(R"([42, {"id":")" + b + R"(","typename":"vineyard::Blob"}])"));
   std::string t = WriteMeta("t", R"({"typename":"vineyard::Tuple","__elements_-size":2,)"
-                                 R"("__elements_-0":{"id":")" + s + R"("},"__elements_-1":{"id":")" +
-                                     n + "\"}}");
+                                 R"("__elements_-0":{"id":")" +
+                                     s + R"("},"__elements_-1":{"id":")" + n + "\"}}");
   EXPECT_EQ(json::parse(ReadAll(View(t, "value.json"))), json::parse(R"(["hi", 42])"));
   // A view whose resolver cannot make sense of the object is not shown.
   std::string broken = WriteMeta("x", R"({"typename":"vineyard::List","__elements_-size":"x"})");
@@ -233,10 +235,11 @@ TEST_F(Plugins, OnlyRootOrTheMountOwnerMayWriteResolvers) {
   std::string so = Compile("hello.c");
   ASSERT_EQ(Install(so, "hello.so"), 0);
   const std::string path = Path("resolvers/evil.so");
-  EXPECT_EQ(RunAs(65534, [&] {
-              int fd = open(path.c_str(), O_CREAT | O_WRONLY, 0644);
-              return fd < 0 ? errno : 0;
-            }),
+  EXPECT_EQ(RunAs(65534,
+                  [&] {
+                    int fd = open(path.c_str(), O_CREAT | O_WRONLY, 0644);
+                    return fd < 0 ? errno : 0;
+                  }),
             EACCES);
   const std::string hello = Path("resolvers/hello.so");
   EXPECT_EQ(RunAs(65534, [&] { return unlink(hello.c_str()) == 0 ? 0 : errno; }), EACCES);
