@@ -17,7 +17,7 @@ fi
 export VINEYARDFS_MOUNT=$MNT
 set -x
 ls "$MNT"
-rm -f "$MNT/new/hello.txt" "$MNT/new/pair.meta.json"  # links left by an earlier tour
+rm -f "$MNT/new/hello.txt" "$MNT/new/pair.meta.json" "$MNT/new/tour.csv"  # links left by an earlier tour
 printf 'Hello, World!' > "$MNT/new/hello.txt"
 readlink "$MNT/new/hello.txt"
 blob=$(basename "$(readlink "$MNT/new/hello.txt")")
@@ -29,6 +29,10 @@ pair=$(basename "$(readlink "$MNT/new/pair.meta.json")")
 cat "$MNT/objects/$pair/meta.json"
 ln -sfn "../objects/$pair" "$MNT/names/tour-pair"
 setfattr -n user.vineyard.persist -v 1 "$MNT/objects/$pair"
+ls "$MNT/resolvers"                                   # the builtin plugins
+printf 'x,y\n1,2.5\n2,3.5\n' > "$MNT/new/tour.csv"  # the csv builder makes a DataFrame
+df=$(basename "$(readlink "$MNT/new/tour.csv")")
+cat "$MNT/objects/$df/views/dataframe.csv"
 "$BIN/vyctl" ls -l
 "$BIN/vyctl" status
 df -h "$MNT"
