@@ -382,6 +382,20 @@ const vy_host kVyHost = {
 
 namespace {
 
+// Calls into a plugin. The ABI is C, but a C++ plugin may still let an exception
+// escape: it fails the call instead of ending the daemon.
+template <typename Fn>
+int Guarded(vy_call* call, Fn fn) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    call->error = std::string("the plugin threw: ") + e.what();
+  } catch (...) {
+    call->error = "the plugin threw an exception";
+  }
+  return -EIO;
+}
+
 // The resolver that wins view `name` for `type_name`: the longest matching prefix.
 const ResolverReg* Winner(const PluginHost::Registry& reg, const std::string& type_name,
                           const std::string& name) {
@@ -426,7 +440,7 @@ Result<std::shared_ptr<const ResolvedView>> PluginHost::Resolve(ObjectID id,
   auto view = std::make_shared<ResolvedView>();
   view->plugin = r->plugin->file;
   call.view = view.get();
-  int rc = r->fn(r->arg, &call, &obj);
+  int rc = Guarded(&call, [&] { return r->fn(r->arg, &call, &obj); });
   std::shared_ptr<const ResolvedView> result;
   Status status = Status::OK();
   if (rc == -ENOENT) {
@@ -496,7 +510,7 @@ std::optional<Result<ObjectID>> PluginHost::Build(const std::string& name, int f
   }
   vy_upload up{name.c_str(), static_cast<const uint8_t*>(map), size};
   vy_id result = 0;
-  int rc = chosen->fn(chosen->arg, &call, &up, &result);
+  int rc = Guarded(&call, [&] { return chosen->fn(chosen->arg, &call, &up, &result); });
   if (map) munmap(map, size);
   const std::string who = "builder " + chosen->name + " (" + chosen->plugin->file + ")";
   Status status = Status::OK();

@@ -289,7 +289,13 @@ Status PluginHost::LoadFile(const std::string& file, const std::string& path, bo
     } else if (!entry) {
       error = "missing symbol vy_plugin_register";
     } else {
-      int rc = entry(&kVyHost, &reg);
+      int rc;
+      try {
+        rc = entry(&kVyHost, &reg);
+      } catch (...) {
+        rc = -EIO;
+        reg.error = "vy_plugin_register threw an exception";
+      }
       if (rc != 0) {
         error = "vy_plugin_register returned " + std::to_string(rc) +
                 (reg.error.empty() ? "" : ": " + reg.error);

@@ -24,8 +24,6 @@ namespace {
 
 using namespace vy_plugins;
 
-const vy_host* host;
-
 // ---- writing CSV ----
 
 void AppendField(std::string* out, const std::string& f) {
@@ -388,10 +386,11 @@ extern "C" {
 VY_PLUGIN_ABI;
 
 int vy_plugin_register(const vy_host* h, vy_registry* reg) {
-  host = h;
-  const vy_resolver df = {"vineyard::DataFrame", "dataframe.csv", ResolveDataFrame, nullptr};
+  vy_plugins::host = h;
+  const vy_resolver df = {"vineyard::DataFrame", "dataframe.csv", SafeResolve<ResolveDataFrame>,
+                          nullptr};
   if (int rc = h->register_resolver(reg, &df)) return rc;
-  const vy_builder csv = {"csv", ".csv", nullptr, 0, BuildCsv, nullptr};
+  const vy_builder csv = {"csv", ".csv", nullptr, 0, SafeBuild<BuildCsv>, nullptr};
   return h->register_builder(reg, &csv);
 }
 

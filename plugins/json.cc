@@ -15,10 +15,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tensor_util.h"
+
 namespace {
 
-const vy_host* host;
-
+using vy_plugins::host;
+using vy_plugins::SafeResolve;
 using json = nlohmann::ordered_json;
 
 bool StartsWith(const char* s, const char* prefix) {
@@ -102,13 +104,13 @@ extern "C" {
 VY_PLUGIN_ABI;
 
 int vy_plugin_register(const vy_host* h, vy_registry* reg) {
-  host = h;
+  vy_plugins::host = h;
   const vy_resolver resolvers[] = {
-      {"vineyard::Scalar", "value.json", ResolveScalar, nullptr},
-      {"vineyard::Pair", "value.json", ResolvePair, nullptr},
-      {"vineyard::Tuple", "value.json", ResolveSequence, nullptr},
-      {"vineyard::List", "value.json", ResolveSequence, nullptr},
-      {"vineyard::Sequence", "value.json", ResolveSequence, nullptr},
+      {"vineyard::Scalar", "value.json", SafeResolve<ResolveScalar>, nullptr},
+      {"vineyard::Pair", "value.json", SafeResolve<ResolvePair>, nullptr},
+      {"vineyard::Tuple", "value.json", SafeResolve<ResolveSequence>, nullptr},
+      {"vineyard::List", "value.json", SafeResolve<ResolveSequence>, nullptr},
+      {"vineyard::Sequence", "value.json", SafeResolve<ResolveSequence>, nullptr},
   };
   for (auto& r : resolvers) {
     if (int rc = h->register_resolver(reg, &r)) return rc;

@@ -31,8 +31,6 @@ namespace {
 
 using namespace vy_plugins;
 
-const vy_host* host;
-
 std::string NpyHeader(const std::string& descr, bool fortran, const std::vector<uint64_t>& shape) {
   std::string dict = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") +
                      ", 'shape': (";
@@ -270,16 +268,16 @@ extern "C" {
 VY_PLUGIN_ABI;
 
 int vy_plugin_register(const vy_host* h, vy_registry* reg) {
-  host = h;
+  vy_plugins::host = h;
   const vy_resolver resolvers[] = {
-      {"vineyard::Tensor", "tensor.npy", ResolveTensor, nullptr},
-      {"vineyard::NumericArray", "array.npy", ResolveArray, nullptr},
-      {"vineyard::Array", "array.npy", ResolveArray, nullptr},
+      {"vineyard::Tensor", "tensor.npy", SafeResolve<ResolveTensor>, nullptr},
+      {"vineyard::NumericArray", "array.npy", SafeResolve<ResolveArray>, nullptr},
+      {"vineyard::Array", "array.npy", SafeResolve<ResolveArray>, nullptr},
   };
   for (auto& r : resolvers) {
     if (int rc = h->register_resolver(reg, &r)) return rc;
   }
-  const vy_builder npy = {"npy", ".npy", "\x93NUMPY", 6, BuildNpy, nullptr};
+  const vy_builder npy = {"npy", ".npy", "\x93NUMPY", 6, SafeBuild<BuildNpy>, nullptr};
   return h->register_builder(reg, &npy);
 }
 

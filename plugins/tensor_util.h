@@ -1,4 +1,4 @@
-// Helpers shared by the builtin plugins that handle tensors (numpy.so, csv.so):
+// Helpers shared by the builtin plugins (numpy.so, csv.so, json.so):
 // NumPy dtypes and Vineyard's names for them, and Vineyard's JSON-in-a-string
 // fields. Header-only and internal to plugins/: each plugin compiles its own copy,
 // and still depends on nothing of vineyardfs but the public plugin header.
@@ -14,6 +14,9 @@
 #include <utility>
 
 namespace vy_plugins {
+
+// The daemon's host table, set by vy_plugin_register (each .so has its own copy).
+inline const vy_host* host = nullptr;
 
 struct DType {
   const char* descr;     // NumPy's dtype.str on a little-endian machine
@@ -146,6 +149,28 @@ inline bool ElementType(const vy_host* host, vy_call* call, const vy_object* obj
     return false;
   }
   return true;
+}
+
+// Callbacks wrapped for registration: an exception (nlohmann throws on invalid UTF-8, for one)
+// becomes the call's error instead of crossing the C ABI.
+template <int (*F)(void*, vy_call*, const vy_object*)>
+int SafeResolve(void* arg, vy_call* call, const vy_object* obj) {
+  try {
+    return F(arg, call, obj);
+  } catch (const std::exception& e) {
+    host->set_error(call, "%s", e.what());
+    return -EINVAL;
+  }
+}
+
+template <int (*F)(void*, vy_call*, const vy_upload*, vy_id*)>
+int SafeBuild(void* arg, vy_call* call, const vy_upload* up, vy_id* result) {
+  try {
+    return F(arg, call, up, result);
+  } catch (const std::exception& e) {
+    host->set_error(call, "%s", e.what());
+    return -EINVAL;
+  }
 }
 
 }  // namespace vy_plugins

@@ -160,6 +160,11 @@ TEST_F(Plugins, CsvRoundTripsThroughADataFrame) {
   EXPECT_EQ(TryWriteNew("quote.csv", "a\n\"open\n"), EIO);
   EXPECT_NE(Error(Path("new/quote.csv")).find("unterminated"), std::string::npos);
   EXPECT_EQ(TryWriteNew("empty.csv", ""), EIO);
+  // Bytes that are not UTF-8 in a column name: refused (the JSON library throws inside
+  // the plugin; the call fails, the daemon stays up).
+  EXPECT_EQ(TryWriteNew("bytes.csv", "a\xff\xfe,b\n1,2\n"), EIO);
+  EXPECT_NE(Error(Path("new/bytes.csv")).find("UTF-8"), std::string::npos)
+      << Error(Path("new/bytes.csv"));
   ExpectUntouched(before);
 }
 
