@@ -269,12 +269,6 @@ std::vector<uint32_t> Ucs4(const std::string& s) {
   return out;
 }
 
-std::string IdText(vy_id id) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "o%016llx", static_cast<unsigned long long>(id));
-  return buf;
-}
-
 // Builds column `c` of `rows` (row 0 is the header) into a Tensor.
 int BuildColumn(vy_call* call, const std::vector<std::vector<std::string>>& rows, size_t c,
                 vy_id* out) {
@@ -319,22 +313,10 @@ int BuildColumn(vy_call* call, const std::vector<std::vector<std::string>>& rows
   }
   vy_id buffer;
   if (int rc = host->create_blob(call, bytes.data(), bytes.size(), &buffer)) return rc;
-  std::string descr_norm, why, vy, np;
+  std::string normal, why;
   uint64_t itemsize;
-  ParseDescr(descr, &descr_norm, &itemsize, &why);
-  NamesOf(descr_norm, itemsize, &vy, &np);
-  nlohmann::ordered_json meta = {
-      {"typename", "vineyard::Tensor<" + vy + ">"},
-      {"value_type_", np},
-      {"value_type_meta_", descr_norm},
-      {"shape_", "[" + std::to_string(n) + "]"},
-      {"partition_index_", "[]"},
-      {"order_", "\"C\""},
-      {"nbytes", bytes.size()},
-      {"buffer_", {{"id", IdText(buffer)}}},
-  };
-  std::string text = meta.dump();
-  return host->create_object(call, text.data(), text.size(), out);
+  ParseDescr(descr, &normal, &itemsize, &why);
+  return CreateTensor(call, normal, itemsize, {n}, false, buffer, bytes.size(), out);
 }
 
 int BuildCsv(void*, vy_call* call, const vy_upload* up, vy_id* result) {
@@ -375,8 +357,7 @@ int BuildCsv(void*, vy_call* call, const vy_upload* up, vy_id* result) {
   df["partition_index_column_"] = -1;
   df["row_batch_index_"] = 0;
   df["nbytes"] = nbytes;
-  std::string text = df.dump();
-  return host->create_object(call, text.data(), text.size(), result);
+  return CreateObject(call, df, result);
 }
 
 }  // namespace

@@ -47,9 +47,7 @@ json ScalarValue(vy_call* call, const vy_object* obj) {
 
 json Element(vy_call* call, const vy_object* member) {
   if (StartsWith(member->type_name, "vineyard::Scalar")) return ScalarValue(call, member);
-  char id[24];
-  std::snprintf(id, sizeof id, "o%016llx", static_cast<unsigned long long>(member->id));
-  return json{{"id", id}, {"typename", member->type_name}};
+  return json{{"id", vy_plugins::IdText(member->id)}, {"typename", member->type_name}};
 }
 
 int Emit(vy_call* call, const json& value) {
@@ -112,10 +110,7 @@ int vy_plugin_register(const vy_host* h, vy_registry* reg) {
       {"vineyard::List", "value.json", SafeResolve<ResolveSequence>, nullptr},
       {"vineyard::Sequence", "value.json", SafeResolve<ResolveSequence>, nullptr},
   };
-  for (auto& r : resolvers) {
-    if (int rc = h->register_resolver(reg, &r)) return rc;
-  }
-  return 0;
+  return vy_plugins::RegisterResolvers(reg, resolvers);
 }
 
 }  // extern "C"

@@ -239,26 +239,7 @@ int BuildNpy(void*, vy_call* call, const vy_upload* up, vy_id* result) {
   vy_id buffer;
   int rc = host->create_blob_from_upload(call, start, bytes, &buffer);
   if (rc) return rc;
-  std::string vy, np;
-  NamesOf(descr, itemsize, &vy, &np);
-  char id[24];
-  std::snprintf(id, sizeof id, "o%016llx", static_cast<unsigned long long>(buffer));
-  nlohmann::ordered_json meta = {
-      {"typename", "vineyard::Tensor<" + vy + ">"},
-      {"value_type_", np},
-      {"value_type_meta_", descr},
-      {"shape_", ""},
-      {"partition_index_", "[]"},
-      {"order_", fortran_text == "True" ? "\"F\"" : "\"C\""},
-      {"nbytes", bytes},
-      {"buffer_", {{"id", id}}},
-  };
-  // Vineyard's to_json is Python's json.dumps: "[2, 3]".
-  std::string s = "[";
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-  meta["shape_"] = s + "]";
-  std::string text = meta.dump();
-  return host->create_object(call, text.data(), text.size(), result);
+  return CreateTensor(call, descr, itemsize, dims, fortran_text == "True", buffer, bytes, result);
 }
 
 }  // namespace
@@ -274,9 +255,7 @@ int vy_plugin_register(const vy_host* h, vy_registry* reg) {
       {"vineyard::NumericArray", "array.npy", SafeResolve<ResolveArray>, nullptr},
       {"vineyard::Array", "array.npy", SafeResolve<ResolveArray>, nullptr},
   };
-  for (auto& r : resolvers) {
-    if (int rc = h->register_resolver(reg, &r)) return rc;
-  }
+  if (int rc = RegisterResolvers(reg, resolvers)) return rc;
   const vy_builder npy = {"npy", ".npy", "\x93NUMPY", 6, SafeBuild<BuildNpy>, nullptr};
   return h->register_builder(reg, &npy);
 }

@@ -7,11 +7,13 @@
 #include <vineyardfs/plugin.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace vy_plugins {
 
@@ -149,6 +151,50 @@ inline bool ElementType(const vy_host* host, vy_call* call, const vy_object* obj
     return false;
   }
   return true;
+}
+
+// "o" + 16 hex digits, as ids print.
+inline std::string IdText(vy_id id) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "o%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+// Creates a metadata object from create-form JSON.
+inline int CreateObject(vy_call* call, const nlohmann::ordered_json& meta, vy_id* out) {
+  const std::string text = meta.dump();
+  return host->create_object(call, text.data(), text.size(), out);
+}
+
+// Creates a vineyard::Tensor<T> in Vineyard's layout over the blob `buffer`, which
+// holds the elements (`descr`, a normalised .npy descr) in C or Fortran order.
+inline int CreateTensor(vy_call* call, const std::string& descr, uint64_t itemsize,
+                        const std::vector<uint64_t>& dims, bool fortran, vy_id buffer,
+                        uint64_t nbytes, vy_id* out) {
+  std::string vy, np;
+  NamesOf(descr, itemsize, &vy, &np);
+  std::string shape = "[";  // Vineyard's to_json is Python's json.dumps: "[2, 3]"
+  for (size_t i = 0; i < dims.size(); ++i) shape += (i ? ", " : "") + std::to_string(dims[i]);
+  nlohmann::ordered_json meta = {
+      {"typename", "vineyard::Tensor<" + vy + ">"},
+      {"value_type_", np},
+      {"value_type_meta_", descr},
+      {"shape_", shape + "]"},
+      {"partition_index_", "[]"},
+      {"order_", fortran ? "\"F\"" : "\"C\""},
+      {"nbytes", nbytes},
+      {"buffer_", {{"id", IdText(buffer)}}},
+  };
+  return CreateObject(call, meta, out);
+}
+
+// Registers every resolver of `resolvers`; the first failure's errno.
+template <size_t N>
+int RegisterResolvers(vy_registry* reg, const vy_resolver (&resolvers)[N]) {
+  for (auto& r : resolvers) {
+    if (int rc = host->register_resolver(reg, &r)) return rc;
+  }
+  return 0;
 }
 
 // Callbacks wrapped for registration: an exception (nlohmann throws on invalid UTF-8, for one)
