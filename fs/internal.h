@@ -178,9 +178,9 @@ struct FileHandle {
   std::string content;             // generated files: the snapshot taken at open
   // kViewFile: the resolved view and a read-only mapping of each blob it uses.
   std::shared_ptr<const ResolvedView> view;
-  std::map<ObjectID, std::pair<const char*, uint64_t>> view_maps;  // (map, length)
-  // kPluginFile: the .so (read-only), or the part file an install writes.
-  std::string install_part;  // "" unless this handle installs a plugin
+  std::map<ObjectID, PinnedBlob> view_maps;
+  // kPluginFile: fd is the .so (read-only), or the part file an install writes.
+  std::string installing;  // the plugin file this handle installs ("" if none)
 };
 
 // ---- Invalidation -----------------------------------------------------------------
@@ -246,7 +246,7 @@ class FsState {
   std::unique_ptr<PluginHost> plugins;
   std::mutex installs_mu;
   std::map<std::string, std::string> installs;  // protected by installs_mu: file -> part
-  std::string io_path_reason;  // set once at mount
+  std::string io_path_reason;                   // set once at mount
   int64_t start_ms = 0;
   fuse_session* session = nullptr;
 };
@@ -260,6 +260,15 @@ int ErrnoFor(const Status& s);
 // Replies with the errno for `s`; logs unexpected failures.
 void ReplyStatus(fuse_req_t req, const Status& s);
 Owner Caller(fuse_req_t req);
+// The daemon's own uid/gid: owner of the fixed tree.
+Owner MountOwner();
+// Fill a stat for a directory / regular file of `owner`.
+void FillDir(struct stat* st, mode_t perm, Owner owner);
+void FillFile(struct stat* st, mode_t perm, uint64_t size, Owner owner);
+inline bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
 
 // Attributes and timeouts of a node, from memory only. NotFound if it vanished.
 Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st, double* timeout);

@@ -19,22 +19,6 @@ void SetTime(struct stat* st, int64_t ms) {
   st->st_mtim.tv_nsec = st->st_ctim.tv_nsec = st->st_atim.tv_nsec = (ms % 1000) * 1000000;
 }
 
-void Dir(struct stat* st, mode_t perm, Owner owner) {
-  st->st_mode = S_IFDIR | perm;
-  st->st_nlink = 2;
-  st->st_uid = owner.uid;
-  st->st_gid = owner.gid;
-}
-
-void File(struct stat* st, mode_t perm, uint64_t size, Owner owner) {
-  st->st_mode = S_IFREG | perm;
-  st->st_nlink = 1;
-  st->st_size = static_cast<off_t>(size);
-  st->st_blocks = static_cast<blkcnt_t>((size + 511) / 512);
-  st->st_uid = owner.uid;
-  st->st_gid = owner.gid;
-}
-
 void Link(struct stat* st, size_t target_len, Owner owner) {
   st->st_mode = S_IFLNK | 0777;
   st->st_nlink = 1;
@@ -48,9 +32,25 @@ const char* const kRootEntries[] = {"objects",   "names",       "new",    "resol
 const Kind kRootKinds[] = {Kind::kObjects,   Kind::kNames,  Kind::kNew,    Kind::kResolvers,
                            Kind::kInstances, Kind::kStatus, Kind::kMetrics};
 
+}  // namespace
+
 Owner MountOwner() { return Owner{getuid(), getgid()}; }
 
-}  // namespace
+void FillDir(struct stat* st, mode_t perm, Owner owner) {
+  st->st_mode = S_IFDIR | perm;
+  st->st_nlink = 2;
+  st->st_uid = owner.uid;
+  st->st_gid = owner.gid;
+}
+
+void FillFile(struct stat* st, mode_t perm, uint64_t size, Owner owner) {
+  st->st_mode = S_IFREG | perm;
+  st->st_nlink = 1;
+  st->st_size = static_cast<off_t>(size);
+  st->st_blocks = static_cast<blkcnt_t>((size + 511) / 512);
+  st->st_uid = owner.uid;
+  st->st_gid = owner.gid;
+}
 
 Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st, double* timeout) {
   std::memset(st, 0, sizeof *st);
@@ -62,7 +62,7 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
   switch (key.kind) {
     case Kind::kRoot:
     case Kind::kResolvers:
-      Dir(st, 0755, MountOwner());
+      FillDir(st, 0755, MountOwner());
       return Status::OK();
     case Kind::kObjects:
     case Kind::kNames:
@@ -71,22 +71,22 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
       // an entry (or root) may remove or rename it.
       // Their mode and owner never change, so a long timeout spares a GETATTR per
       // path walk (permission checks); their mtime and nlink are not maintained.
-      Dir(st, 01777, MountOwner());
+      FillDir(st, 01777, MountOwner());
       return Status::OK();
     case Kind::kInstances:
-      Dir(st, 0555, MountOwner());
+      FillDir(st, 0555, MountOwner());
       return Status::OK();
     case Kind::kStatus:
-      File(st, 0444, RenderStatus(fs).size(), MountOwner());
+      FillFile(st, 0444, RenderStatus(fs).size(), MountOwner());
       *timeout = kNoCache;
       return Status::OK();
     case Kind::kMetrics:
-      File(st, 0444, RenderMetrics(fs).size(), MountOwner());
+      FillFile(st, 0444, RenderMetrics(fs).size(), MountOwner());
       *timeout = kNoCache;
       return Status::OK();
     case Kind::kInstanceFile:
       if (key.num != fs->table->instance()) return Status::NotFound("no such instance");
-      File(st, 0444, RenderInstance(fs, static_cast<InstanceId>(key.num)).size(), MountOwner());
+      FillFile(st, 0444, RenderInstance(fs, static_cast<InstanceId>(key.num)).size(), MountOwner());
       *timeout = kNoCache;
       return Status::OK();
     case Kind::kObjectDir:
@@ -96,13 +96,13 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
       bool ok = fs->table->With(id, [&](const ObjectRecord& r) {
         SetTime(st, r.timestamp_ms);
         if (key.kind == Kind::kObjectDir) {
-          Dir(st, 0755, r.owner);
+          FillDir(st, 0755, r.owner);
         } else if (key.kind == Kind::kDataFile) {
           if (!r.is_blob()) return;
-          File(st, 0444, r.size, r.owner);
+          FillFile(st, 0444, r.size, r.owner);
         } else if (key.kind == Kind::kMembersDir) {
           if (r.is_blob()) return;
-          Dir(st, 0555, r.owner);
+          FillDir(st, 0555, r.owner);
         } else {
           for (auto& m : r.members) {
             if (m.first == key.name) Link(st, 6 + 17, r.owner);  // "../../" + id
@@ -117,7 +117,7 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
       if (!text.ok()) return text.status();
       fs->table->With(id, [&](const ObjectRecord& r) {
         SetTime(st, r.timestamp_ms);
-        File(st, 0444, text->size(), r.owner);
+        FillFile(st, 0444, text->size(), r.owner);
       });
       *timeout = 1;  // "transient" flips when the object is persisted
       return Status::OK();
@@ -134,12 +134,8 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
     case Kind::kPluginError:
     case Kind::kViewsDir:
     case Kind::kViewFile:
-      if (fs->table->Get(id) || key.num == 0) {
-        bool ok = true;
-        if (key.num)
-          ok = fs->table->With(id, [&](const ObjectRecord& r) { SetTime(st, r.timestamp_ms); });
-        if (!ok) return Status::NotFound(id.ToString());
-      }
+      // Views carry their object's time; StatPluginNode checks that things exist.
+      fs->table->With(id, [&](const ObjectRecord& r) { SetTime(st, r.timestamp_ms); });
       return StatPluginNode(fs, key, st, timeout);
     case Kind::kUpload:
     case Kind::kNewLink: {
@@ -160,7 +156,7 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
         struct stat real;  // writes through mmap may have grown it behind our back
         if (fstat(up->fd, &real) == 0) size = static_cast<uint64_t>(real.st_size);
       }
-      File(st, up->mode, size, up->owner);
+      FillFile(st, up->mode, size, up->owner);
       st->st_mtim = up->mtime;
       st->st_atim = up->mtime;
       st->st_ctim = up->ctime;

@@ -12,17 +12,39 @@
 #include <cstdio>
 #include <cstring>
 
+#include "fs/internal.h"
 #include "fs/plugin_internal.h"
 #include "meta/log.h"
 
 vy_call::~vy_call() {
-  for (auto& [id, m] : maps) {
-    if (m.first) munmap(m.first, m.second);
-    store->CloseBlob(id);
-  }
+  for (auto& b : maps) vineyard::UnpinBlob(store, b);
 }
 
 namespace vineyard {
+
+Result<PinnedBlob> PinBlob(Store* store, ObjectTable* table, ObjectID id) {
+  PinnedBlob b;
+  b.id = id;
+  if (!table->With(id, [&](const ObjectRecord& r) { b.size = r.size; }) || !id.is_blob()) {
+    return Status::NotFound("no blob " + id.ToString());
+  }
+  auto fd = store->OpenBlob(id);
+  if (!fd.ok()) return fd.status();
+  void* p = b.size ? mmap(nullptr, b.size, PROT_READ, MAP_SHARED, *fd, 0) : nullptr;
+  const int err = errno;
+  close(*fd);  // the mapping holds the file
+  if (p == MAP_FAILED) {
+    store->CloseBlob(id);
+    return Status::FromErrno("map " + id.ToString(), err);
+  }
+  b.data = static_cast<const char*>(p);
+  return b;
+}
+
+void UnpinBlob(Store* store, const PinnedBlob& b) {
+  if (b.data) munmap(const_cast<char*>(b.data), b.size);
+  store->CloseBlob(b.id);
+}
 namespace {
 
 std::string VFormat(const char* fmt, va_list ap) {
@@ -194,25 +216,11 @@ int GetInt(vy_call* call, const vy_object* obj, const char* key, int64_t* out) {
 
 int MapBlob(vy_call* call, vy_id raw, const uint8_t** data, uint64_t* size) {
   if (!call || !data || !size) return -EINVAL;
-  ObjectID id(raw);
-  auto rec = call->table->Get(id);
-  if (!rec || !rec->is_blob()) return Fail(call, ENOENT, "no blob " + id.ToString());
-  auto fd = call->store->OpenBlob(id);
-  if (!fd.ok()) return Fail(call, EIO, fd.status().message());
-  void* p = nullptr;
-  if (rec->size > 0) {
-    p = mmap(nullptr, rec->size, PROT_READ, MAP_SHARED, *fd, 0);
-    if (p == MAP_FAILED) {
-      int err = errno;
-      close(*fd);
-      call->store->CloseBlob(id);
-      return Fail(call, err, "map " + id.ToString() + ": " + std::strerror(err));
-    }
-  }
-  close(*fd);
-  call->maps.push_back({id, {p, rec->size}});
-  *data = static_cast<const uint8_t*>(p);
-  *size = rec->size;
+  auto b = PinBlob(call->store, call->table, ObjectID(raw));
+  if (!b.ok()) return Fail(call, ErrnoFor(b.status()), b.status().message());
+  call->maps.push_back(*b);
+  *data = reinterpret_cast<const uint8_t*>(b->data);
+  *size = b->size;
   return 0;
 }
 
@@ -255,7 +263,7 @@ int AddBlobRange(vy_call* call, vy_id raw, uint64_t offset, uint64_t len) {
 int Created(vy_call* call, Result<ObjectRecord> rec, vy_id* out) {
   if (!rec.ok()) {
     if (rec.status().code() == Status::Code::kNoSpace) call->no_space = true;
-    return Fail(call, ErrnoLike(rec.status()), rec.status().message());
+    return Fail(call, ErrnoFor(rec.status()), rec.status().message());
   }
   call->created.push_back(rec->id);
   if (out) *out = rec->id.raw();
@@ -263,21 +271,6 @@ int Created(vy_call* call, Result<ObjectRecord> rec, vy_id* out) {
 }
 
 }  // namespace
-
-int ErrnoLike(const Status& s) {
-  switch (s.code()) {
-    case Status::Code::kNotFound:
-      return ENOENT;
-    case Status::Code::kInvalidArgument:
-      return EINVAL;
-    case Status::Code::kNoSpace:
-      return ENOSPC;
-    case Status::Code::kTooLarge:
-      return EFBIG;
-    default:
-      return EIO;
-  }
-}
 
 namespace {
 
@@ -299,7 +292,7 @@ int MakeBlob(vy_call* call, uint64_t len, Fill fill, vy_id* out) {
   if (!s.ok()) {
     call->store->DropUpload(up->key);
     if (s.code() == Status::Code::kNoSpace) call->no_space = true;
-    return Fail(call, ErrnoLike(s), s.message());
+    return Fail(call, ErrnoFor(s), s.message());
   }
   auto rec = call->table->AddBlob(*id, len, call->owner);
   if (!rec.ok()) call->store->DeleteBlob(*id);
@@ -352,7 +345,7 @@ int CreateBlobFromUpload(vy_call* call, uint64_t offset, uint64_t len, vy_id* ou
 int CreateObject(vy_call* call, const char* json, size_t len, vy_id* out) {
   if (!call || !call->building || !json) return -EINVAL;
   auto spec = ParseCreateMeta(std::string_view(json, len));
-  if (!spec.ok()) return Fail(call, ErrnoLike(spec.status()), spec.status().message());
+  if (!spec.ok()) return Fail(call, ErrnoFor(spec.status()), spec.status().message());
   return Created(call, call->table->Create(*spec, call->owner), out);
 }
 

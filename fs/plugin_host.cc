@@ -26,10 +26,6 @@ PluginHost::Plugin::~Plugin() {
 
 namespace {
 
-bool IsPluginFile(const std::string& name) {
-  return name.size() > 3 && name[0] != '.' && name.compare(name.size() - 3, 3, ".so") == 0;
-}
-
 std::optional<FileIdentity> Identify(const std::string& path, uint64_t* size) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
@@ -44,7 +40,7 @@ std::vector<std::string> ListPlugins(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
   if (!d) return out;
   while (dirent* e = readdir(d)) {
-    if (IsPluginFile(e->d_name)) out.push_back(e->d_name);
+    if (PluginHost::IsPluginFile(e->d_name)) out.push_back(e->d_name);
   }
   closedir(d);
   std::sort(out.begin(), out.end());
@@ -133,6 +129,11 @@ PluginHost::Registry Without(const PluginHost::Registry& reg, const std::string&
 }
 
 }  // namespace
+
+bool PluginHost::IsPluginFile(const std::string& name) {
+  return name.size() > 3 && name[0] != '.' && name.compare(name.size() - 3, 3, ".so") == 0 &&
+         ValidateName(name).ok();
+}
 
 PluginHost::PluginHost(ObjectTable* table, Store* store, PluginHostOptions opts)
     : table_(table),

@@ -49,6 +49,16 @@ struct ResolvedView {
   std::vector<ViewSegment> segments;
 };
 
+// A blob pinned in the arena and mapped read-only: what views and plugin calls read.
+struct PinnedBlob {
+  ObjectID id;
+  const char* data = nullptr;  // null for an empty blob
+  uint64_t size = 0;
+};
+// NotFound if `id` is not a blob; the store's error if it cannot be loaded.
+Result<PinnedBlob> PinBlob(Store* store, ObjectTable* table, ObjectID id);
+void UnpinBlob(Store* store, const PinnedBlob& blob);
+
 struct PluginHostOptions {
   // The user directory: loaded at start, watched, and shown as resolvers/.
   std::string dir;
@@ -82,6 +92,8 @@ class PluginHost {
   // (Re)loads / unloads the user plugin `file` ("x.so") after its file changed.
   void Refresh(const std::string& file);
   const std::string& dir() const { return opts_.dir; }
+  // A plugin's file name: "<name>.so", not hidden, a valid file name.
+  static bool IsPluginFile(const std::string& name);
 
   // ---- views/ ----
   // The view names an object has, each with the resolver that wins it.

@@ -89,10 +89,10 @@ struct vy_registry {
 struct vy_call {
   vineyard::ObjectTable* table = nullptr;
   vineyard::Store* store = nullptr;
-  std::string error;                      // set_error
-  std::deque<std::string> strings;        // returned char pointers
-  std::map<vy_id, nlohmann::json> metas;  // parsed meta.json by id
-  std::vector<std::pair<vineyard::ObjectID, std::pair<void*, size_t>>> maps;  // map_blob
+  std::string error;                       // set_error
+  std::deque<std::string> strings;         // returned char pointers
+  std::map<vy_id, nlohmann::json> metas;   // parsed meta.json by id
+  std::vector<vineyard::PinnedBlob> maps;  // map_blob
   // Resolving: the view being described.
   vineyard::ResolvedView* view = nullptr;
   // Building: the upload and what the call created, in order.
@@ -108,7 +108,5 @@ struct vy_call {
 
 namespace vineyard {
 extern const vy_host kVyHost;
-// The errno a plugin sees for a failed host call.
-int ErrnoLike(const Status& s);
 std::string PluginLogPrefix();
 }  // namespace vineyard

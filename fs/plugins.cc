@@ -12,7 +12,6 @@
 // reply without copying blob bytes. Views are cached by the kernel (keep_cache) and
 // invalidated whenever the plugin set changes.
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -29,35 +28,15 @@ namespace {
 
 constexpr double kPluginTimeout = 1;  // views and plugin entries change with the plugin set
 
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // "x.so" for "x.error", "" if `name` is not an error file.
 std::string ErrorOf(const std::string& name) {
   if (!EndsWith(name, ".error") || name.size() <= 6) return "";
   return name.substr(0, name.size() - 6) + ".so";
 }
 
-bool IsPluginName(const std::string& name) {
-  return name.size() > 3 && name[0] != '.' && EndsWith(name, ".so") && ValidateName(name).ok();
-}
-
 std::string PartPath(FsState* fs, const std::string& file) {
   return fs->plugins->dir() + "/." + file + ".part";
 }
-
-void Fill(struct stat* st, mode_t mode, uint64_t size, Owner owner) {
-  st->st_mode = mode;
-  st->st_nlink = S_ISDIR(mode) ? 2 : 1;
-  st->st_size = static_cast<off_t>(size);
-  st->st_blocks = static_cast<blkcnt_t>((size + 511) / 512);
-  st->st_uid = owner.uid;
-  st->st_gid = owner.gid;
-}
-
-Owner MountOwner() { return Owner{getuid(), getgid()}; }
 
 }  // namespace
 
@@ -92,8 +71,7 @@ Status StatPluginNode(FsState* fs, const NodeKey& key, struct stat* st, double* 
       }
       struct stat real;
       if (stat(path.c_str(), &real) != 0) return Status::NotFound("resolvers/" + key.name);
-      Fill(st, S_IFREG | (builtin ? 0444 : 0644), static_cast<uint64_t>(real.st_size),
-           MountOwner());
+      FillFile(st, (builtin ? 0444 : 0644), static_cast<uint64_t>(real.st_size), MountOwner());
       st->st_mtim = real.st_mtim;
       st->st_ctim = real.st_ctim;
       *timeout = 0;
@@ -102,14 +80,14 @@ Status StatPluginNode(FsState* fs, const NodeKey& key, struct stat* st, double* 
     case Kind::kPluginError: {
       auto e = fs->plugins->Find(key.name);
       if (!e || e->loaded) return Status::NotFound("resolvers/" + key.name);
-      Fill(st, S_IFREG | 0444, e->error.size() + 1, MountOwner());
+      FillFile(st, 0444, e->error.size() + 1, MountOwner());
       *timeout = 0;
       return Status::OK();
     }
     case Kind::kViewsDir: {
       auto rec = fs->table->Get(ObjectID(key.num));
       if (!rec) return Status::NotFound(ObjectID(key.num).ToString());
-      Fill(st, S_IFDIR | 0555, 0, rec->owner);
+      FillDir(st, 0555, rec->owner);
       return Status::OK();
     }
     case Kind::kViewFile: {
@@ -117,7 +95,7 @@ Status StatPluginNode(FsState* fs, const NodeKey& key, struct stat* st, double* 
       if (!rec) return Status::NotFound(ObjectID(key.num).ToString());
       auto view = fs->plugins->Resolve(rec->id, key.name);
       if (!view.ok()) return view.status();
-      Fill(st, S_IFREG | 0444, (*view)->size, rec->owner);
+      FillFile(st, 0444, (*view)->size, rec->owner);
       return Status::OK();
     }
     default:
@@ -184,7 +162,7 @@ Status StartInstall(FsState* fs, const std::string& name, const std::string& cop
   fh->kind = Kind::kPluginFile;
   fh->fd = fd;
   fh->writer = true;
-  fh->install_part = part;
+  fh->installing = name;
   return Status::OK();
 }
 
@@ -195,7 +173,7 @@ Status CreatePlugin(FsState* fs, fuse_req_t req, const std::string& name, FileHa
   if (!MayWritePlugins(req)) {
     return Status::FromErrno("only root or the mount owner may install plugins", EACCES);
   }
-  if (!IsPluginName(name)) {
+  if (!PluginHost::IsPluginFile(name)) {
     return Status::InvalidArgument("a plugin's file name ends in .so and does not start with '.'");
   }
   return StartInstall(fs, name, "", fh);
@@ -215,23 +193,12 @@ Status OpenPluginFile(FsState* fs, fuse_req_t req, const NodeKey& key, fuse_file
       fh->size = (*view)->size;
       for (auto& seg : (*view)->segments) {
         if (!seg.blob.valid() || fh->view_maps.count(seg.blob)) continue;
-        auto fd = fs->store->OpenBlob(seg.blob);
-        const char* p = nullptr;
-        uint64_t size = 0;
-        Status s = fd.status();
-        if (fd.ok()) {
-          fs->table->With(seg.blob, [&](const ObjectRecord& r) { size = r.size; });
-          void* m = size ? mmap(nullptr, size, PROT_READ, MAP_SHARED, *fd, 0) : nullptr;
-          if (m == MAP_FAILED) s = Status::FromErrno("map " + seg.blob.ToString(), errno);
-          p = m == MAP_FAILED ? nullptr : static_cast<const char*>(m);
-          close(*fd);
-          if (!s.ok()) fs->store->CloseBlob(seg.blob);
-        }
-        if (!s.ok()) {
+        auto pinned = PinBlob(fs->store, fs->table, seg.blob);
+        if (!pinned.ok()) {
           ClosePluginFile(fs, fh);
-          return s;
+          return pinned.status();
         }
-        fh->view_maps[seg.blob] = {p, size};
+        fh->view_maps[seg.blob] = *pinned;
       }
       fi->keep_cache = 1;  // dropped by InvalidatePluginNodes when the plugin set changes
       return Status::OK();
@@ -289,7 +256,7 @@ void ReadPluginFile(fuse_req_t req, FileHandle* fh, size_t size, off_t off) {
       const uint64_t from = std::max(uoff, pos) - pos;
       const uint64_t n = std::min<uint64_t>(seg.length - from, want);
       const char* base =
-          seg.blob.valid() ? fh->view_maps[seg.blob].first + seg.blob_offset : seg.bytes.data();
+          seg.blob.valid() ? fh->view_maps[seg.blob].data + seg.blob_offset : seg.bytes.data();
       iov.push_back(iovec{const_cast<char*>(base + from), n});
       want -= n;
     }
@@ -299,12 +266,10 @@ void ReadPluginFile(fuse_req_t req, FileHandle* fh, size_t size, off_t off) {
 }
 
 Status FinishPluginInstall(FsState* fs, FileHandle* fh) {
-  if (fh->install_part.empty()) return Status::OK();
-  const std::string part = fh->install_part;
-  fh->install_part.clear();
-  std::string file = part.substr(part.rfind('/') + 2);  // "/.x.so.part" -> "x.so.part"
-  file.resize(file.size() - 5);
-  const std::string final_path = fs->plugins->dir() + "/" + file;
+  if (fh->installing.empty()) return Status::OK();
+  const std::string file = std::move(fh->installing);
+  fh->installing.clear();
+  const std::string part = PartPath(fs, file), final_path = fs->plugins->dir() + "/" + file;
   Status s = Status::OK();
   if (rename(part.c_str(), final_path.c_str()) != 0) {
     s = Status::FromErrno("install " + final_path, errno);
@@ -319,16 +284,13 @@ Status FinishPluginInstall(FsState* fs, FileHandle* fh) {
 }
 
 void ClosePluginFile(FsState* fs, FileHandle* fh) {
-  if (!fh->install_part.empty()) {
+  if (!fh->installing.empty()) {
     Status s = FinishPluginInstall(fs, fh);
     if (!s.ok()) VY_LOG_WARN("%s", s.ToString().c_str());
   }
   if (fh->fd >= 0) close(fh->fd);
   fh->fd = -1;
-  for (auto& [id, m] : fh->view_maps) {
-    if (m.first) munmap(const_cast<char*>(m.first), m.second);
-    fs->store->CloseBlob(id);
-  }
+  for (auto& [id, pinned] : fh->view_maps) UnpinBlob(fs->store, pinned);
   fh->view_maps.clear();
 }
 
