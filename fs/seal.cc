@@ -1,9 +1,11 @@
 // The seal path of DESIGN.md §4: an upload in new/ becomes an object when its last
 // writer lets go. In order:
 //   1. new/<file>.meta.json -> a metadata object (the bytes are create-form JSON)
-//   2. a file a builder plugin claims (by suffix or magic) -> a typed object
+//   2. new/<file>.blob -> a vineyard::Blob of exactly the bytes: no builder is asked
+//      (how a writer stores bytes that a builder would claim, e.g. an .npy file as is)
+//   3. a file a builder plugin claims (by suffix or magic) -> a typed object
 //      (PluginHost::Build; the builder's error fails close() with EIO)
-//   3. anything else -> a vineyard::Blob holding exactly the bytes written
+//   4. anything else -> a vineyard::Blob holding exactly the bytes written
 // On failure the file stays as written and user.vineyard.error says why.
 #include <dirent.h>
 #include <fcntl.h>
@@ -91,6 +93,8 @@ Status SealUpload(FsState* fs, Upload* up, fuse_ino_t ino) {
                          " was written: the file may be incomplete (rewrite it)");
   } else if (EndsWith(up->name, ".meta.json")) {
     id = SealMeta(fs, up, size);
+  } else if (EndsWith(up->name, ".blob")) {
+    id = SealBlob(fs, up, size);  // the writer's word: exactly these bytes, no builder
   } else if (auto built = TryBuilders(fs, up, size)) {
     id = std::move(*built);
   } else {

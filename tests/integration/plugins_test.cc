@@ -119,6 +119,11 @@ TEST_F(Plugins, NpyBuildsATensorWhoseBufferHoldsTheArrayBytes) {
   std::string by_magic = WriteNew("raw.bin", Npy("<i8", "(2,)", Int64s({7, 8})));
   ASSERT_FALSE(by_magic.empty());
   EXPECT_EQ(ReadMeta(by_magic)["typename"], "vineyard::Tensor<int64>");
+  // A *.blob name keeps the bytes as they are: no builder is asked.
+  const std::string npy = Npy("<i8", "(2,)", Int64s({7, 8}));
+  std::string raw = WriteNew("x.npy.blob", npy);
+  ASSERT_TRUE(IsBlobId(raw));
+  EXPECT_EQ(ChildRead(ObjPath(raw, "data")), npy);
 }
 
 TEST_F(Plugins, TruncatedNpyFailsCloseWithEioAndKeepsTheFile) {
