@@ -458,12 +458,17 @@ class Client:
             pending = [_id_of(i) for i in object_ids]
         else:
             pending = [_id_of(object_ids)]
+        for object_id in pending:
+            if not self.exists(object_id):
+                raise ObjectNotExists("delete %s: no such object" % object_id)
         while pending:
             busy, error = [], None
             for object_id in pending:
                 try:
                     self._delete_one(object_id, deep)
                 except VineyardError as e:
+                    if e.errno == errno.ENOENT:
+                        continue  # went with an object deleted before it (deep)
                     if e.errno != errno.EBUSY:
                         raise
                     busy.append(object_id)

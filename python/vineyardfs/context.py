@@ -185,8 +185,6 @@ def as_object_id(result, client):
         if result.id is None:
             return client.create_metadata(result).id
         return result.id
-    if isinstance(result, (str, int)) and not isinstance(result, bool):
-        return ObjectID(result)
     raise TypeError("a builder returned %r: expected an ObjectID, ObjectMeta or Object"
                     % (result,))
 
