@@ -135,14 +135,14 @@ class BlobBuilder:
         self._final = size
 
     def _unmap(self):
-        self._view.release()
-        if self._map is not None:
-            try:
+        try:
+            self._view.release()
+            if self._map is not None:
                 self._map.close()
-            except BufferError:
-                raise VineyardError("seal(): views of the blob's buffer are still alive; "
-                                    "release them (del the arrays/memoryviews) first") from None
-            self._map = None
+                self._map = None
+        except BufferError:
+            raise VineyardError("seal(): views of the blob's buffer are still alive; "
+                                "release them (del the arrays/memoryviews) first") from None
 
     def seal(self, client=None):
         """Seals the blob and returns it as an Object."""

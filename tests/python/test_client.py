@@ -133,9 +133,14 @@ def test_create_blob_writes_through_a_mapping_and_seals(client, mount):
     view = np.frombuffer(builder.buffer, dtype=np.uint32)
     view[:] = np.arange(1024)
     builder.copy(0, b"\xff\xff\xff\xff")
-    with pytest.raises(vineyardfs.VineyardError, match="still alive"):
-        builder.seal(client)  # `view` still exports the buffer
-    del view
+    raw = memoryview(builder.buffer)
+    for holder in ("view", "raw"):
+        with pytest.raises(vineyardfs.VineyardError, match="still alive"):
+            builder.seal(client)  # a view still exports the buffer
+        if holder == "view":
+            del view
+        else:
+            raw.release()
     blob = builder.seal(client)
     assert blob.id == builder.id and blob.id.is_blob and blob.size == 4096
     got = np.frombuffer(blob.buffer, dtype=np.uint32)
@@ -273,6 +278,18 @@ def test_a_full_arena_is_not_enough_memory_and_loses_nothing(fresh_mount):
     np.testing.assert_array_equal(client.get(kept), np.arange(1000.0))
     assert client.status["objects"]["total"] == 2  # the tensor and its buffer, nothing else
     assert client.get(client.put(b"y" * 1000)) == b"y" * 1000  # and it keeps working
+
+
+def test_a_dead_daemon_is_connection_failed(fresh_mount):
+    mount = fresh_mount.start()
+    client = vineyardfs.connect(mount.path)
+    object_id = client.put(b"before")
+    mount.proc.kill()  # our own child: kill -9 leaves a dead mount behind
+    mount.proc.wait()
+    with pytest.raises(vineyardfs.ConnectionFailed, match="daemon is gone"):
+        client.get(object_id)
+    with pytest.raises(vineyardfs.ConnectionFailed):
+        vineyardfs.connect(mount.path)
 
 
 def run_as_nobody(fn):
