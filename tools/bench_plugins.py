@@ -15,7 +15,6 @@ dir and measures, alternating targets within each run, several runs, medians:
 Usage: sudo tools/bench_plugins.py [--runs 5] [--gib 1] [--out bench-results/plugins.json]
 """
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -96,9 +95,7 @@ def main():
         mine = vals["view" if case != "build" else "tensor"]
         print(f"{case:<10} {mine:>8.2f} GiB/s {vals[base]:>6.2f} GiB/s "
               f"{res['ratios'][case]:>7.2f} {targets[case]:>7.2f}")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(res, f, indent=2)
+    bz.save_results(res, args.out)
     print("results:", args.out)
 
 

@@ -15,7 +15,6 @@ to RocksDB competes for the 2 CPUs) in a temp dir and measures, in this process:
 Usage: sudo tools/bench_python.py [--runs 5] [--gets 300] [--out bench-results/python.json]
 """
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -97,9 +96,7 @@ def main():
     v = c["put"]["values"]
     print(f"{'put 1G':<8} {v['put']:>7.2f} vs tofile {v['tofile']:.2f} GiB/s = "
           f"{res['ratios']['put']:.2f} {'>= 0.80':>14}")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(res, f, indent=2)
+    bz.save_results(res, args.out)
     print("results:", args.out)
 
 

@@ -60,6 +60,13 @@ def status(mnt):
         return json.load(f)
 
 
+def save_results(res, path):
+    """Writes a benchmark's results as JSON (bench-results/<name>.json)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(res, f, indent=2)
+
+
 def wait_until(pred, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -254,9 +261,7 @@ def main():
             if case["unit"] == "MiB" or t == "dev_shm":
                 continue
             case["ratio_to_dev_shm"][t] = (x / base) if case["higher"] else (base / x if x else None)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(res, f, indent=2)
+    save_results(res, args.out)
     print_table(res)
     hp = res.get("huge_policy", {})
     if hp:

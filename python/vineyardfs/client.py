@@ -49,6 +49,13 @@ def _id_of(value):
     return ObjectID(value)
 
 
+def _matcher(pattern, regex):
+    """A predicate: the whole string matches the glob, or the regex with regex=True."""
+    if regex:
+        return re.compile(pattern).fullmatch
+    return lambda text: fnmatch.fnmatchcase(text, pattern)
+
+
 class InstanceStatus(dict):
     """status.json as a dict, with Vineyard's attribute names for the usual figures."""
 
@@ -294,8 +301,7 @@ class Client:
         view = memoryview(data)
         if not view.contiguous:
             view = memoryview(view.tobytes())
-        return self._create_file(".blob", view.cast("B") if view.ndim != 1 or view.format != "B"
-                                 else view, "put blob of %d bytes" % view.nbytes)
+        return self._create_file(".blob", view.cast("B"), "put blob of %d bytes" % view.nbytes)
 
     def create_blob(self, size):
         """A BlobBuilder of `size` bytes."""
@@ -398,10 +404,7 @@ class Client:
 
     def _listed(self, pattern, regex, limit):
         """(id, typename) of the objects whose typename matches, in id order."""
-        if regex:
-            match = re.compile(pattern).fullmatch
-        else:
-            match = lambda t: fnmatch.fnmatchcase(t, pattern)  # noqa: E731
+        match = _matcher(pattern, regex)
         found = []
         try:
             names = sorted(os.listdir(self._objects))
@@ -558,8 +561,7 @@ class Client:
 
     def list_names(self, pattern="*", regex=False, limit=5):
         """{name: ObjectID} of the names matching `pattern`, at most `limit`."""
-        match = re.compile(pattern).fullmatch if regex else \
-            (lambda n: fnmatch.fnmatchcase(n, pattern))
+        match = _matcher(pattern, regex)
         out = {}
         try:
             entries = sorted(os.listdir(self._names))

@@ -55,107 +55,99 @@ def call_flexibly(fn, args, kw):
     return fn(*args, **given), set(kw) - set(given)
 
 
-class BuilderContext:
+class _Registry:
+    """Callbacks by key, copied from a parent context on creation."""
+
+    def __init__(self, entries=None, parent=None):
+        self._callbacks = dict(parent._callbacks) if parent is not None else {}
+        if entries:
+            for key, fn in _entries(entries):
+                self.register(key, fn)
+
+    def register(self, key, fn):
+        self._check_key(key)
+        if not callable(fn):
+            raise TypeError("the callback for %r is not callable" % (key,))
+        self._callbacks[key] = fn
+
+    def unregister(self, key):
+        self._callbacks.pop(key, None)
+
+    def __contains__(self, key):
+        return key in self._callbacks
+
+    def __getitem__(self, key):
+        return self._callbacks[key]
+
+    def extend(self, entries=None):
+        return type(self)(entries, parent=self)
+
+
+class BuilderContext(_Registry):
     """Builders by Python type; see the module comment."""
 
-    def __init__(self, builders=None, parent=None):
-        self._builders = dict(parent._builders) if parent is not None else {}
-        if builders:
-            for type_, builder in _entries(builders):
-                self.register(type_, builder)
-
-    def register(self, type_, builder):
+    @staticmethod
+    def _check_key(type_):
         if not isinstance(type_, type):
             raise TypeError("builders are registered for a type, not %r" % (type_,))
-        if not callable(builder):
-            raise TypeError("builder for %s is not callable" % type_.__name__)
-        self._builders[type_] = builder
-
-    def unregister(self, type_):
-        self._builders.pop(type_, None)
-
-    def __contains__(self, type_):
-        return type_ in self._builders
-
-    def __getitem__(self, type_):
-        return self._builders[type_]
 
     def builder_for(self, value):
         for cls in type(value).__mro__:
-            builder = self._builders.get(cls)
+            builder = self._callbacks.get(cls)
             if builder is not None:
                 return builder
         return None
 
-    def extend(self, builders=None):
-        return BuilderContext(builders, parent=self)
-
     def run(self, client, value, **meta):
         """Builds `value` and returns the new object's ObjectID."""
-        return self.run_with(client, value, self, meta)
-
-    def run_with(self, client, value, members, meta):
-        """Builds `value` with this context's builder; `members` is the context
-        handed to the builder for building members."""
         builder = self.builder_for(value)
         if builder is None:
             raise TypeError("no builder for %s" % type(value).__name__)
-        result, unused = call_flexibly(builder, (client, value, members), meta)
-        if unused:
-            raise TypeError("builder %s for %s takes no metadata keywords %s"
-                            % (getattr(builder, "__name__", builder), type(value).__name__,
-                               sorted(unused)))
-        return as_object_id(result, client)
+        return build(builder, client, value, self, meta)
 
 
-class ResolverContext:
+class ResolverContext(_Registry):
     """Resolvers by typename prefix; see the module comment."""
 
-    def __init__(self, resolvers=None, parent=None):
-        self._resolvers = dict(parent._resolvers) if parent is not None else {}
-        if resolvers:
-            for prefix, resolver in _entries(resolvers):
-                self.register(prefix, resolver)
-
-    def register(self, typename_prefix, resolver):
-        if not isinstance(typename_prefix, str) or not typename_prefix:
-            raise TypeError("resolvers are registered for a typename prefix, not %r"
-                            % (typename_prefix,))
-        if not callable(resolver):
-            raise TypeError("resolver for %s is not callable" % typename_prefix)
-        self._resolvers[typename_prefix] = resolver
-
-    def unregister(self, typename_prefix):
-        self._resolvers.pop(typename_prefix, None)
-
-    def __contains__(self, prefix):
-        return prefix in self._resolvers
-
-    def __getitem__(self, prefix):
-        return self._resolvers[prefix]
+    @staticmethod
+    def _check_key(prefix):
+        if not isinstance(prefix, str) or not prefix:
+            raise TypeError("resolvers are registered for a typename prefix, not %r" % (prefix,))
 
     def resolver_for(self, typename):
         """The resolver of the longest registered prefix of `typename`."""
         best, best_len = None, -1
-        for prefix, resolver in self._resolvers.items():
+        for prefix, resolver in self._callbacks.items():
             if len(prefix) > best_len and typename.startswith(prefix):
                 best, best_len = resolver, len(prefix)
         return best
-
-    def extend(self, resolvers=None):
-        return ResolverContext(resolvers, parent=self)
 
     def run(self, obj, **kw):
         """Resolves `obj` (an Object): its value, None when its payload is on
         another node and fetch=True was not given, or the Object itself when no
         resolver knows its typename."""
-        if not kw.get("fetch", False) and not obj._client._payload_is_here(obj):
-            return None
-        resolver = self.resolver_for(obj.typename or "")
-        if resolver is None:
-            return obj
-        result, _ = call_flexibly(resolver, (obj,), dict(kw, resolver=self))
-        return result
+        return resolve(self.resolver_for(obj.typename or ""), obj, self, kw)
+
+
+def build(builder, client, value, members, meta):
+    """Runs `builder` on `value`; `members` is the context it builds members with."""
+    result, unused = call_flexibly(builder, (client, value, members), meta)
+    if unused:
+        raise TypeError("builder %s for %s takes no metadata keywords %s"
+                        % (getattr(builder, "__name__", builder), type(value).__name__,
+                           sorted(unused)))
+    return as_object_id(result, client)
+
+
+def resolve(resolver, obj, members, kw):
+    """Runs `resolver` (None: none known) on `obj`; `members` is the context it
+    resolves members with."""
+    if not kw.get("fetch", False) and not obj._client._payload_is_here(obj):
+        return None
+    if resolver is None:
+        return obj
+    result, _ = call_flexibly(resolver, (obj,), dict(kw, resolver=members))
+    return result
 
 
 def _entries(mapping):
@@ -230,54 +222,32 @@ def resolver_context(resolvers=None, base=None):
 
 
 def as_builder_context(builder):
-    """A per-call ``builder=``: a context, a {type: fn} dict, or one function."""
+    """A per-call ``builder=``: a context, a {type: fn} dict, or one function (for
+    the top-level value; its members are built with the current context)."""
     if builder is None:
         return get_current_builders()
     if isinstance(builder, BuilderContext):
         return builder
     if callable(builder):
-        return _Single(builder)
+        return _OneFunction(lambda client, value, **meta: build(
+            builder, client, value, get_current_builders(), meta))
     return get_current_builders().extend(builder)
 
 
 def as_resolver_context(resolver):
     """A per-call ``resolver=``: a context, a {prefix: fn} dict, or one function
-    (used for the top-level object; its members resolve with the current context)."""
+    (for the top-level object; its members are resolved with the current context)."""
     if resolver is None:
         return get_current_resolvers()
     if isinstance(resolver, ResolverContext):
         return resolver
     if callable(resolver):
-        return _SingleResolver(resolver)
+        return _OneFunction(lambda obj, **kw: resolve(resolver, obj, get_current_resolvers(), kw))
     return get_current_resolvers().extend(resolver)
 
 
-class _Single(BuilderContext):
-    """One builder function for the top-level value; its members are built with
-    the current context."""
+class _OneFunction:
+    """What put()/get() need of a context (``run``), for a single function."""
 
-    def __init__(self, fn):
-        super().__init__(parent=get_current_builders())
-        self._fn = fn
-        self._members = get_current_builders()
-
-    def run(self, client, value, **meta):
-        return BuilderContext({object: self._fn}).run_with(client, value, self._members, meta)
-
-
-class _SingleResolver(ResolverContext):
-    """One resolver function for the top-level object; its members are resolved
-    with the current context."""
-
-    def __init__(self, fn):
-        super().__init__(parent=get_current_resolvers())
-        self._fn = fn
-
-    def resolver_for(self, typename):
-        return self._fn
-
-    def run(self, obj, **kw):
-        if not kw.get("fetch", False) and not obj._client._payload_is_here(obj):
-            return None
-        result, _ = call_flexibly(self._fn, (obj,), dict(kw, resolver=get_current_resolvers()))
-        return result
+    def __init__(self, run):
+        self.run = run
