@@ -70,7 +70,7 @@ void Snapshot(FsState* fs, const NodeKey& dir, std::vector<std::string>* out) {
       for (auto& [name, up] : fs->uploads.List()) out->push_back(name);
       break;
     case Kind::kInstances:
-      out->push_back(std::to_string(fs->table->instance()) + ".json");
+      for (InstanceId n : KnownInstances(fs)) out->push_back(std::to_string(n) + ".json");
       break;
     default:
       break;

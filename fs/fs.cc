@@ -97,10 +97,24 @@ void VineyardFs::Attach(fuse_session* se) {
   // Views and resolvers/ entries the kernel caches may have changed: drop them.
   fs->plugins->OnChange([fs] { InvalidatePluginNodes(fs); });
   fs->plugins->Start();
+  if (fs->opts.cluster) {
+    const fuse_ino_t objects = InodeTable::FixedIno(Kind::kObjects);
+    const fuse_ino_t names = InodeTable::FixedIno(Kind::kNames);
+    fs->opts.cluster->SetListener([fs, objects, names](const ObjectTable::Applied& a) {
+      for (ObjectID id : a.objects) {
+        if (fs->table->Exists(id)) continue;  // created or replaced: nothing cached to drop
+        // Deleted by its owner: drop our cached copy and the kernel's entries.
+        if (id.is_blob()) fs->store->DeleteBlob(id);
+        fs->notifier.InvalEntry(objects, id.ToString());
+      }
+      for (auto& name : a.names) fs->notifier.InvalEntry(names, name);
+    });
+  }
 }
 
 void VineyardFs::Detach() {
   if (!state_->session) return;
+  if (state_->opts.cluster) state_->opts.cluster->SetListener(nullptr);
   state_->plugins.reset();  // stops the watcher first: it may notify
   state_->notifier.Stop();
   state_->session = nullptr;

@@ -11,6 +11,7 @@
 
 #include "fs/passthrough.h"
 #include "meta/object_table.h"
+#include "meta/replicator.h"
 #include "store/store.h"
 
 namespace vineyard {
@@ -36,6 +37,8 @@ struct FsOptions {
   // builtin plugins' directory ("" for none). Set by tools/.
   std::string plugins;
   std::string builtin_plugins;
+  // The cluster (null for a single node). Must outlive the filesystem's Detach().
+  Replicator* cluster = nullptr;
 };
 
 class FsState;

@@ -282,6 +282,9 @@ std::optional<NodeKey> NodeOrReply(fuse_req_t req, fuse_ino_t ino);
 std::string RenderStatus(FsState* fs);
 std::string RenderMetrics(FsState* fs);
 std::string RenderInstance(FsState* fs, InstanceId n);
+// This node and the peers that said who they are, sorted.
+std::vector<InstanceId> KnownInstances(FsState* fs);
+bool KnownInstance(FsState* fs, InstanceId n);
 
 // seal.cc: seals `up` (whose mu the caller holds; `ino` is its inode). On failure
 // records the reason in up->error and leaves the file as written.

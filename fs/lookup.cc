@@ -85,7 +85,9 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
       *timeout = kNoCache;
       return Status::OK();
     case Kind::kInstanceFile:
-      if (key.num != fs->table->instance()) return Status::NotFound("no such instance");
+      if (!KnownInstance(fs, static_cast<InstanceId>(key.num))) {
+        return Status::NotFound("no such instance");
+      }
       FillFile(st, 0444, RenderInstance(fs, static_cast<InstanceId>(key.num)).size(), MountOwner());
       *timeout = kNoCache;
       return Status::OK();
@@ -224,7 +226,9 @@ Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
       }
       char* end = nullptr;
       unsigned long n = std::strtoul(name.c_str(), &end, 10);
-      if (*end != '.' || n != fs->table->instance()) return Status::NotFound(name);
+      if (*end != '.' || n > kMaxInstance || !KnownInstance(fs, static_cast<InstanceId>(n))) {
+        return Status::NotFound(name);
+      }
       child = NodeKey{Kind::kInstanceFile, n, {}};
       break;
     }

@@ -32,6 +32,10 @@ int ErrnoFor(const Status& s) {
       return ENODATA;
     case C::kTooLarge:
       return EFBIG;
+    case C::kRemote:
+      return EREMOTE;
+    case C::kUnavailable:
+      return EHOSTDOWN;
   }
   return EIO;
 }

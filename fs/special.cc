@@ -1,6 +1,7 @@
 // Generated files: status.json (this node), metrics (the same figures in Prometheus
-// text format) and instances/<n>.json (one per known node; only this one until
-// replication lands). Field names follow the mount options (DESIGN.md §2).
+// text format) and instances/<n>.json (this node and every peer that has said who
+// it is). Field names follow the mount options (DESIGN.md §2).
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "fs/ops.h"
@@ -8,6 +9,57 @@
 namespace vineyard {
 
 using ojson = nlohmann::ordered_json;
+
+std::vector<InstanceId> KnownInstances(FsState* fs) {
+  std::vector<InstanceId> out{fs->table->instance()};
+  if (fs->opts.cluster) {
+    for (auto& p : fs->opts.cluster->Peers()) {
+      if (p.instance != 0 && p.status != "refused") out.push_back(p.instance);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool KnownInstance(FsState* fs, InstanceId n) {
+  auto all = KnownInstances(fs);
+  return std::find(all.begin(), all.end(), n) != all.end();
+}
+
+namespace {
+
+ojson ClusterStatus(FsState* fs) {
+  Replicator* r = fs->opts.cluster;
+  ojson peers = ojson::array();
+  for (auto& p : r->Peers()) {
+    ojson j{{"endpoint", p.endpoint},
+            {"instance", p.instance == 0 ? ojson(nullptr) : ojson(p.instance)},
+            {"status", p.status}};
+    if (!p.reason.empty()) j["reason"] = p.reason;
+    peers.push_back(std::move(j));
+  }
+  const ClusterCounters& k = r->counters();
+  return ojson{{"listen", r->options().listen.empty()
+                              ? ojson(nullptr)
+                              : ojson(ParseEndpoint(r->options().listen)->pub)},
+               {"curve", r->curve()},
+               {"published_seq", fs->table->published_seq()},
+               {"peers", peers},
+               {"published", k.published.load()},
+               {"applied", k.applied.load()},
+               {"snapshots_served", k.snapshots_served.load()},
+               {"snapshots_taken", k.snapshots_taken.load()},
+               {"gaps", k.gaps.load()},
+               {"malformed", k.malformed.load()},
+               {"rejected", k.rejected.load()},
+               {"refused_peers", k.refused_peers.load()},
+               {"auth_refused", k.auth_refused.load()},
+               {"fetches", k.fetches.load()},
+               {"fetch_bytes", k.fetch_bytes.load()},
+               {"fetch_errors", k.fetch_errors.load()}};
+}
+
+}  // namespace
 
 std::string RenderStatus(FsState* fs) {
   Store::Stats st = fs->store->stats();
@@ -35,7 +87,9 @@ std::string RenderStatus(FsState* fs) {
                 {"durable_errors", st.durable_errors}};
   j["objects"] = {{"total", c.objects},         {"blobs", c.blobs},
                   {"blob_bytes", c.blob_bytes}, {"persisted", c.persisted},
-                  {"names", c.names},           {"uploads", fs->uploads.List().size()}};
+                  {"names", c.names},           {"uploads", fs->uploads.List().size()},
+                  {"remote", c.remote},         {"cached_payloads", st.cached}};
+  if (fs->opts.cluster) j["cluster"] = ClusterStatus(fs);
   const Counters& k = fs->counters;
   j["requests"] = {{"lookup", k.lookups.load()},
                    {"getattr", k.getattrs.load()},
@@ -109,6 +163,35 @@ std::string RenderMetrics(FsState* fs) {
     out += std::string("vineyardfs_fuse_requests_total{op=\"") + op + "\"} " + std::to_string(v) +
            "\n";
   }
+  if (Replicator* r = fs->opts.cluster) {
+    const ClusterCounters& q = r->counters();
+    metric("vineyardfs_cluster_remote_objects", "gauge", "Objects replicated from other nodes.",
+           c.remote);
+    metric("vineyardfs_cluster_published_total", "counter", "Changes published to peers.",
+           q.published);
+    metric("vineyardfs_cluster_applied_total", "counter", "Peer updates applied.", q.applied);
+    metric("vineyardfs_cluster_snapshots_taken_total", "counter", "Snapshots taken from peers.",
+           q.snapshots_taken);
+    metric("vineyardfs_cluster_snapshots_served_total", "counter", "Snapshots served to peers.",
+           q.snapshots_served);
+    metric("vineyardfs_cluster_gaps_total", "counter", "Sequence gaps seen (each resynced).",
+           q.gaps);
+    metric("vineyardfs_cluster_malformed_total", "counter",
+           "Messages dropped as malformed or not allowed.", q.malformed);
+    metric("vineyardfs_cluster_rejected_total", "counter",
+           "Changes refused by the object table (bad records).", q.rejected);
+    metric("vineyardfs_cluster_refused_peers_total", "counter",
+           "Peers refused (they claimed a taken instance id).", q.refused_peers);
+    metric("vineyardfs_cluster_auth_refused_total", "counter",
+           "CURVE clients refused (unknown key).", q.auth_refused);
+    metric("vineyardfs_cluster_fetches_total", "counter", "Remote payloads fetched.", q.fetches);
+    metric("vineyardfs_cluster_fetch_bytes_total", "counter", "Bytes fetched.", q.fetch_bytes);
+    metric("vineyardfs_cluster_fetch_errors_total", "counter", "Fetches that failed.",
+           q.fetch_errors);
+    metric("vineyardfs_cluster_served_bytes_total", "counter", "Payload bytes served to peers.",
+           q.bytes_served);
+    metric("vineyardfs_cached_payloads", "gauge", "Cached copies of remote payloads.", st.cached);
+  }
   metric("vineyardfs_read_bytes_total", "counter", "Bytes served by READ requests.", k.read_bytes);
   metric("vineyardfs_write_bytes_total", "counter", "Bytes received by WRITE requests.",
          k.write_bytes);
@@ -119,12 +202,29 @@ std::string RenderInstance(FsState* fs, InstanceId n) {
   ojson j;
   j["instance"] = n;
   j["self"] = n == fs->table->instance();
-  auto listen = fs->opts.shown_options.find("listen");
-  j["endpoint"] = listen == fs->opts.shown_options.end() ? ojson(nullptr) : ojson(listen->second);
-  j["status"] = "up";
-  j["last_seen"] = NowMs();
-  j["replication_lag"] = 0;
-  j["objects"] = fs->table->counts().objects;
+  const int64_t now = NowMs();
+  if (n == fs->table->instance()) {
+    auto listen = fs->opts.shown_options.find("listen");
+    j["endpoint"] = listen == fs->opts.shown_options.end() ? ojson(nullptr) : ojson(listen->second);
+    j["status"] = "up";
+    j["last_seen"] = now;
+    j["last_seen_ms_ago"] = 0;
+    j["replication_lag"] = 0;
+    j["published_seq"] = fs->table->published_seq();
+    return j.dump(2) + "\n";
+  }
+  for (auto& p : fs->opts.cluster ? fs->opts.cluster->Peers() : std::vector<PeerInfo>{}) {
+    if (p.instance != n || p.status == "refused") continue;
+    j["endpoint"] = p.endpoint;
+    j["status"] = p.status;
+    j["last_seen"] = p.last_heard_ms;
+    j["last_seen_ms_ago"] = p.last_heard_ms ? now - p.last_heard_ms : -1;
+    // Changes it announced that are not applied here yet.
+    j["replication_lag"] = p.published_seq > p.applied_seq ? p.published_seq - p.applied_seq : 0;
+    j["published_seq"] = p.published_seq;
+    j["applied_seq"] = p.applied_seq;
+    j["snapshots"] = p.snapshots;
+  }
   return j.dump(2) + "\n";
 }
 

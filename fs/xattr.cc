@@ -47,8 +47,9 @@ Result<std::string> XattrValue(FsState* fs, const NodeKey& node, const std::stri
   if (key == kKeys[4]) return std::string(r->transient ? "0" : "1");
   if (key == kKeys[5]) return std::string(r->global ? "1" : "0");
   if (key == kKeys[6]) {
-    // Local: made on this node, so its payload (if any) is in this node's store.
-    return std::string(r->instance == fs->table->instance() ? "1" : "0");
+    // Local: made on this node, or a blob whose payload was fetched and is cached here.
+    bool local = r->instance == fs->table->instance() || (r->is_blob() && fs->store->IsResident(r->id));
+    return std::string(local ? "1" : "0");
   }
   return Status::NoData(key);
 }

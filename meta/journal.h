@@ -19,6 +19,9 @@ struct JournalBatch {
   std::vector<ObjectID> delete_objects;
   std::vector<std::pair<std::string, NameRecord>> put_names;
   std::vector<std::string> drop_names;
+  // When non-zero: the last replication sequence number this node has published,
+  // saved with the batch that made those changes (meta/replicator.h).
+  uint64_t seq = 0;
   bool empty() const {
     return put_objects.empty() && delete_objects.empty() && put_names.empty() && drop_names.empty();
   }
@@ -37,6 +40,7 @@ class Journal {
   // `bad` and skipped, so one corrupt value never hides the rest.
   struct Contents {
     uint64_t id_limit = 0;
+    uint64_t seq = 0;  // the last saved JournalBatch::seq
     std::vector<ObjectRecord> objects;
     std::vector<std::pair<std::string, NameRecord>> names;
     std::vector<std::string> bad;  // one line per skipped entry

@@ -190,9 +190,10 @@ Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
 }
 
 std::string EncodeName(const NameRecord& n) {
-  return ojson{
-      {"id", n.id.ToString()}, {"uid", n.owner.uid}, {"gid", n.owner.gid}, {"ts", n.timestamp_ms}}
-      .dump();
+  ojson j{
+      {"id", n.id.ToString()}, {"uid", n.owner.uid}, {"gid", n.owner.gid}, {"ts", n.timestamp_ms}};
+  if (n.writer != 0) j["w"] = n.writer;
+  return j.dump();
 }
 
 Result<NameRecord> DecodeName(std::string_view bytes) {
@@ -206,6 +207,11 @@ Result<NameRecord> DecodeName(std::string_view bytes) {
     n.owner.uid = static_cast<uint32_t>(Unsigned(j, "uid"));
     n.owner.gid = static_cast<uint32_t>(Unsigned(j, "gid"));
     n.timestamp_ms = j.at("ts").get<int64_t>();
+    if (j.contains("w")) {
+      uint64_t w = Unsigned(j, "w");
+      if (w > kMaxInstance) return Status::InvalidArgument("name record: bad writer");
+      n.writer = static_cast<InstanceId>(w);
+    }
     return n;
   } catch (const ojson::exception& e) {
     return Status::InvalidArgument(std::string("name record: ") + e.what());

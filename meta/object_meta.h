@@ -79,10 +79,13 @@ std::string EncodeRecord(const ObjectRecord& r);
 Result<ObjectRecord> DecodeRecord(std::string_view bytes);
 
 // A name in names/: which object it points to, who put it, when.
+// Names are cluster-wide when their object is persisted: the last writer wins by
+// (timestamp_ms, writer), the instance that put it.
 struct NameRecord {
   ObjectID id;
   Owner owner;
   int64_t timestamp_ms = 0;
+  InstanceId writer = 0;  // the instance that put it (0 in records of older versions: this one)
 };
 std::string EncodeName(const NameRecord& n);
 Result<NameRecord> DecodeName(std::string_view bytes);

@@ -23,6 +23,7 @@ Status ObjectTable::Load(std::vector<std::string>* warnings) {
   VY_RETURN_IF_ERROR(journal_->Load(&c));
   std::unique_lock<std::shared_mutex> lock(mu_);
   for (auto& line : c.bad) warnings->push_back(line);
+  seq_ = c.seq;
   for (auto& r : c.objects) {
     ObjectID id = r.id;
     objects_.emplace(id, std::move(r));
@@ -33,6 +34,8 @@ Status ObjectTable::Load(std::vector<std::string>* warnings) {
     for (auto& [field, mid] : r.members) {
       auto it = objects_.find(mid);
       if (it == objects_.end()) {
+        ++pending_refs_[mid];
+        if (r.instance != instance_) continue;  // replicated: may arrive from its origin
         warnings->push_back("object " + id.ToString() + ": member '" + field + "' (" +
                             mid.ToString() + ") is missing");
       } else {
@@ -45,9 +48,11 @@ Status ObjectTable::Load(std::vector<std::string>* warnings) {
       counts_.blob_bytes += r.size;
     }
     if (!r.transient) ++counts_.persisted;
+    if (r.instance != instance_) ++counts_.remote;
   }
   for (auto& [name, n] : c.names) {
-    if (!objects_.count(n.id)) {
+    if (n.writer == 0) n.writer = instance_;
+    if (!objects_.count(n.id) && n.writer == instance_) {
       warnings->push_back("name '" + name + "' points at missing object " + n.id.ToString());
       continue;
     }
@@ -74,10 +79,7 @@ Result<ObjectRecord> ObjectTable::AddBlob(ObjectID id, uint64_t size, Owner owne
   std::unique_lock<std::shared_mutex> lock(mu_);
   if (objects_.count(id)) return Status::AlreadyExists("object " + id.ToString() + " exists");
   VY_RETURN_IF_ERROR(journal_->Commit(batch));
-  objects_.emplace(id, r);
-  ++counts_.objects;
-  ++counts_.blobs;
-  counts_.blob_bytes += size;
+  InsertLocked(r);
   return r;
 }
 
@@ -151,20 +153,321 @@ Result<ObjectRecord> ObjectTable::Create(const CreateSpec& spec, Owner owner) {
       for (auto& mm : mr.members) stack.push_back(mm.second);
     }
   }
-  VY_RETURN_IF_ERROR(journal_->Commit(batch));
+  std::vector<wire::Change> changes;
+  if (!r.transient) {
+    // Members first, so that a peer sees them before the object holding them.
+    for (auto m = batch.put_objects.rbegin(); m != batch.put_objects.rend(); ++m) {
+      changes.push_back(ObjectPut(*m));
+    }
+  }
+  VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   for (ObjectID m : to_persist) objects_.at(m).transient = false;
-  counts_.persisted += to_persist.size() + (r.transient ? 0 : 1);
-  auto [it, inserted] = objects_.emplace(r.id, r);
-  LinkMembers(it->second, +1);
-  ++counts_.objects;
+  counts_.persisted += to_persist.size();
+  InsertLocked(r);
   return r;
 }
 
 void ObjectTable::LinkMembers(const ObjectRecord& r, int delta) {
   for (auto& m : r.members) {
     auto it = objects_.find(m.second);
-    if (it != objects_.end()) it->second.referrers += delta;
+    if (it != objects_.end()) {
+      it->second.referrers += delta;
+      continue;
+    }
+    uint32_t& pending = pending_refs_[m.second];
+    pending += delta;
+    if (pending == 0) pending_refs_.erase(m.second);
   }
+}
+
+void ObjectTable::InsertLocked(ObjectRecord r) {
+  if (auto old = EraseLocked(r.id)) {
+    r.referrers = old->referrers;
+  } else if (auto p = pending_refs_.find(r.id); p != pending_refs_.end()) {
+    r.referrers = p->second;
+    pending_refs_.erase(p);
+  } else {
+    r.referrers = 0;
+  }
+  ++counts_.objects;
+  if (r.is_blob()) {
+    ++counts_.blobs;
+    counts_.blob_bytes += r.size;
+  }
+  if (!r.transient) ++counts_.persisted;
+  if (r.instance != instance_) ++counts_.remote;
+  auto [it, inserted] = objects_.emplace(r.id, std::move(r));
+  LinkMembers(it->second, +1);
+}
+
+// ---- Replication ----
+
+void ObjectTable::SetChangeSink(ChangeSink sink) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  sink_ = std::move(sink);
+}
+
+uint64_t ObjectTable::published_seq() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return seq_;
+}
+
+Status ObjectTable::CommitAndPublish(JournalBatch* batch, std::vector<wire::Change> changes) {
+  uint64_t seq = seq_;
+  for (auto& c : changes) {
+    c.origin = instance_;
+    c.seq = ++seq;
+  }
+  if (!changes.empty()) batch->seq = seq;
+  VY_RETURN_IF_ERROR(journal_->Commit(*batch));
+  seq_ = seq;
+  if (!changes.empty() && sink_) sink_(std::move(changes));
+  return Status::OK();
+}
+
+wire::Change ObjectTable::ObjectPut(const ObjectRecord& r) const {
+  wire::Change c;
+  c.op = wire::Op::kObjectPut;
+  c.id = r.id;
+  c.record = EncodeRecord(r);
+  return c;
+}
+
+wire::Change ObjectTable::NamePut(const std::string& name, const NameRecord& n) const {
+  wire::Change c;
+  c.op = wire::Op::kNamePut;
+  c.name = name;
+  c.id = n.id;
+  c.timestamp = static_cast<uint64_t>(n.timestamp_ms) * 1000000;
+  c.writer = n.writer != 0 ? n.writer : instance_;
+  return c;
+}
+
+wire::Change ObjectTable::NameDrop(const std::string& name, int64_t ts_ms) const {
+  wire::Change c;
+  c.op = wire::Op::kNameDrop;
+  c.name = name;
+  c.timestamp = static_cast<uint64_t>(ts_ms) * 1000000;
+  c.writer = instance_;
+  return c;
+}
+
+int64_t ObjectTable::NextNameStamp(const std::string& name) const {
+  // Later than anything this node has seen for the name, whatever the clocks say:
+  // a local write must win here and on every peer.
+  int64_t ts = NowMs();
+  if (auto it = names_.find(name); it != names_.end()) ts = std::max(ts, it->second.timestamp_ms + 1);
+  if (auto it = tombstones_.find(name); it != tombstones_.end()) {
+    ts = std::max(ts, it->second.first + 1);
+  }
+  return ts;
+}
+
+bool ObjectTable::Replicated(ObjectID id) const {
+  auto it = objects_.find(id);
+  return it == objects_.end() || !it->second.transient;
+}
+
+bool ObjectTable::ApplyNameLocked(const wire::Change& c, JournalBatch* batch) {
+  const auto stamp = std::make_pair(static_cast<int64_t>(c.timestamp / 1000000), c.writer);
+  auto cur = names_.find(c.name);
+  if (cur != names_.end() && stamp < std::make_pair(cur->second.timestamp_ms, cur->second.writer)) {
+    return false;  // ours is newer
+  }
+  auto tomb = tombstones_.find(c.name);
+  if (tomb != tombstones_.end() && stamp < tomb->second) return false;  // dropped later
+  if (c.op == wire::Op::kNamePut) {
+    NameRecord n{c.id, Owner{}, stamp.first, stamp.second};
+    if (auto target = objects_.find(c.id); target != objects_.end()) n.owner = target->second.owner;
+    if (cur != names_.end() && cur->second.id == n.id && cur->second.writer == n.writer &&
+        cur->second.timestamp_ms == n.timestamp_ms) {
+      return false;  // already applied
+    }
+    batch->put_names.emplace_back(c.name, n);
+    names_[c.name] = n;
+    if (tomb != tombstones_.end()) tombstones_.erase(tomb);
+    return true;
+  }
+  tombstones_[c.name] = stamp;
+  if (cur == names_.end()) return false;
+  batch->drop_names.push_back(c.name);
+  names_.erase(cur);
+  return true;
+}
+
+Result<ObjectRecord> ObjectTable::DecodeRemote(const wire::Change& c) {
+  auto r = DecodeRecord(c.record);
+  if (!r.ok()) return r.status();
+  if (r->id != c.id) {
+    return Status::InvalidArgument("record of " + r->id.ToString() + " sent as " + c.id.ToString());
+  }
+  if (c.id.instance() != c.origin || r->instance != c.origin) {
+    return Status::InvalidArgument("instance " + std::to_string(c.origin) + " sent " +
+                                   c.id.ToString() + ", made by instance " +
+                                   std::to_string(c.id.instance()));
+  }
+  if (r->transient) {
+    return Status::InvalidArgument(c.id.ToString() + " is transient: only persisted objects replicate");
+  }
+  return r;
+}
+
+void ObjectTable::EraseRemoteLocked(ObjectID id, JournalBatch* batch, Applied* out) {
+  if (!EraseLocked(id)) return;
+  batch->delete_objects.push_back(id);
+  out->objects.push_back(id);
+  for (auto it = names_.begin(); it != names_.end();) {
+    if (it->second.id == id) {
+      batch->drop_names.push_back(it->first);
+      out->names.push_back(it->first);
+      it = names_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+Result<ObjectTable::Applied> ObjectTable::ApplyRemote(const std::vector<wire::Change>& changes) {
+  // Remote changes go to memory as the batch is built. If the journal then refuses
+  // the batch, memory keeps them (the error is returned and logged): they are the
+  // origin's to repeat, and a restart takes the origin's snapshot again.
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  JournalBatch batch;
+  Applied out;
+  for (const wire::Change& c : changes) {
+    if (c.origin == instance_) {
+      out.rejected.push_back("a change from instance " + std::to_string(c.origin) +
+                             ", this node's own id");
+      continue;
+    }
+    switch (c.op) {
+      case wire::Op::kObjectPut: {
+        auto r = DecodeRemote(c);
+        if (!r.ok()) {
+          out.rejected.push_back(r.status().message());
+          break;
+        }
+        auto cur = objects_.find(r->id);
+        if (cur != objects_.end() && cur->second.signature == r->signature &&
+            !cur->second.transient) {
+          break;  // already here
+        }
+        batch.put_objects.push_back(*r);
+        out.objects.push_back(r->id);
+        InsertLocked(std::move(*r));
+        break;
+      }
+      case wire::Op::kObjectDelete:
+        if (c.id.instance() != c.origin) {
+          out.rejected.push_back("instance " + std::to_string(c.origin) + " deleted " +
+                                 c.id.ToString() + ", which it did not make");
+          break;
+        }
+        EraseRemoteLocked(c.id, &batch, &out);
+        break;
+      case wire::Op::kNamePut:
+      case wire::Op::kNameDrop:
+        if (c.writer != c.origin) {
+          out.rejected.push_back("instance " + std::to_string(c.origin) +
+                                 " sent a name written by " + std::to_string(c.writer));
+          break;
+        }
+        if (ApplyNameLocked(c, &batch)) out.names.push_back(c.name);
+        break;
+    }
+  }
+  if (!batch.empty()) VY_RETURN_IF_ERROR(journal_->Commit(batch));
+  return out;
+}
+
+Result<ObjectTable::Applied> ObjectTable::ApplySnapshot(InstanceId origin,
+                                                        const std::vector<wire::Change>& records) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (origin == instance_) return Status::InvalidArgument("a snapshot of this node itself");
+  JournalBatch batch;
+  Applied out;
+  std::unordered_set<ObjectID> ids;
+  std::unordered_set<std::string> named;
+  for (const wire::Change& c : records) {
+    if (c.origin != origin) {
+      out.rejected.push_back("a record of instance " + std::to_string(c.origin) +
+                             " in the snapshot of " + std::to_string(origin));
+      continue;
+    }
+    if (c.op == wire::Op::kObjectPut) {
+      auto r = DecodeRemote(c);
+      if (!r.ok()) {
+        out.rejected.push_back(r.status().message());
+        continue;
+      }
+      ids.insert(r->id);
+      auto cur = objects_.find(r->id);
+      if (cur != objects_.end() && cur->second.signature == r->signature &&
+          !cur->second.transient) {
+        continue;
+      }
+      batch.put_objects.push_back(*r);
+      out.objects.push_back(r->id);
+      InsertLocked(std::move(*r));
+    } else if (c.op == wire::Op::kNamePut || c.op == wire::Op::kNameDrop) {
+      if (c.writer != origin) {
+        out.rejected.push_back("a name written by " + std::to_string(c.writer) +
+                               " in the snapshot of " + std::to_string(origin));
+        continue;
+      }
+      named.insert(c.name);
+      if (ApplyNameLocked(c, &batch)) out.names.push_back(c.name);
+    } else {
+      out.rejected.push_back("a delete in a snapshot");
+    }
+  }
+  // What the origin no longer has: its objects (ids carry the creator in bits
+  // 62..48, so they lie in two ranges of the map, without and with the blob bit)...
+  std::vector<ObjectID> gone;
+  for (uint64_t blob : {uint64_t{0}, uint64_t{1} << 63}) {
+    const uint64_t lo = blob | (uint64_t{origin} << 48), hi = lo + (uint64_t{1} << 48);
+    for (auto it = objects_.lower_bound(ObjectID(lo)); it != objects_.end() && it->first.raw() < hi;
+         ++it) {
+      if (!ids.count(it->first)) gone.push_back(it->first);
+    }
+  }
+  for (ObjectID id : gone) EraseRemoteLocked(id, &batch, &out);
+  // ...and the names it wrote last.
+  for (auto it = names_.begin(); it != names_.end();) {
+    if (it->second.writer == origin && !named.count(it->first)) {
+      batch.drop_names.push_back(it->first);
+      out.names.push_back(it->first);
+      it = names_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (!batch.empty()) VY_RETURN_IF_ERROR(journal_->Commit(batch));
+  return out;
+}
+
+uint64_t ObjectTable::Snapshot(std::vector<wire::Change>* out) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  // Blobs first (they have no members), then the other objects in id order: an
+  // object's members were made before it, so they come first.
+  for (uint64_t blob : {uint64_t{1} << 63, uint64_t{0}}) {
+    const uint64_t lo = blob | (uint64_t{instance_} << 48), hi = lo + (uint64_t{1} << 48);
+    for (auto it = objects_.lower_bound(ObjectID(lo)); it != objects_.end() && it->first.raw() < hi;
+         ++it) {
+      if (!it->second.transient) out->push_back(ObjectPut(it->second));
+    }
+  }
+  for (auto& [name, n] : names_) {
+    if (n.writer == instance_ && Replicated(n.id)) out->push_back(NamePut(name, n));
+  }
+  for (auto& [name, stamp] : tombstones_) {
+    if (stamp.second == instance_) out->push_back(NameDrop(name, stamp.first));
+  }
+  for (auto& c : *out) {
+    c.origin = instance_;
+    c.seq = seq_;
+  }
+  return seq_;
 }
 
 bool ObjectTable::Exists(ObjectID id) const {
@@ -246,7 +549,16 @@ Status ObjectTable::Persist(ObjectID id, std::vector<ObjectID>* changed) {
     for (auto& m : it->second.members) stack.push_back(m.second);
   }
   if (flip.empty()) return Status::OK();
-  VY_RETURN_IF_ERROR(journal_->Commit(batch));
+  std::vector<wire::Change> changes;
+  for (auto m = batch.put_objects.rbegin(); m != batch.put_objects.rend(); ++m) {
+    changes.push_back(ObjectPut(*m));
+  }
+  // Names put on them while they were transient become cluster-wide now.
+  std::unordered_set<ObjectID> flipped(flip.begin(), flip.end());
+  for (auto& [name, n] : names_) {
+    if (flipped.count(n.id)) changes.push_back(NamePut(name, n));
+  }
+  VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   for (ObjectID f : flip) objects_.at(f).transient = false;
   counts_.persisted += flip.size();
   if (changed) *changed = std::move(flip);
@@ -257,6 +569,10 @@ Result<ObjectTable::Deleted> ObjectTable::Delete(ObjectID id) {
   std::unique_lock<std::shared_mutex> lock(mu_);
   auto it = objects_.find(id);
   if (it == objects_.end()) return Status::NotFound("object " + id.ToString() + " does not exist");
+  if (it->second.instance != instance_) {
+    return Status::Remote("object " + id.ToString() + " belongs to instance " +
+                          std::to_string(it->second.instance) + "; delete it there");
+  }
   if (it->second.referrers > 0) {
     return Status::Busy("object " + id.ToString() + " is a member of " +
                         std::to_string(it->second.referrers) + " other object(s)");
@@ -272,6 +588,7 @@ Result<ObjectTable::Deleted> ObjectTable::Delete(ObjectID id) {
     for (auto& m : objects_.at(doomed[i]).members) {
       auto mit = objects_.find(m.second);
       if (mit == objects_.end()) continue;
+      if (mit->second.instance != instance_) continue;  // another node's: not ours to delete
       auto [rit, fresh] = refs.emplace(m.second, mit->second.referrers);
       if (--rit->second == 0 && !named.count(m.second) &&
           std::find(doomed.begin(), doomed.end(), m.second) == doomed.end()) {
@@ -281,11 +598,30 @@ Result<ObjectTable::Deleted> ObjectTable::Delete(ObjectID id) {
   }
   JournalBatch batch;
   batch.delete_objects = doomed;
+  std::vector<wire::Change> changes;
   for (auto& [name, n] : names_) {
-    if (n.id == id) batch.drop_names.push_back(name);
+    if (n.id != id) continue;
+    batch.drop_names.push_back(name);
+    if (Replicated(id)) changes.push_back(NameDrop(name, NextNameStamp(name)));
   }
-  VY_RETURN_IF_ERROR(journal_->Commit(batch));
+  for (ObjectID d : doomed) {
+    if (!objects_.at(d).transient) {
+      wire::Change c;
+      c.op = wire::Op::kObjectDelete;
+      c.id = d;
+      changes.push_back(std::move(c));
+    }
+  }
+  std::vector<std::pair<std::string, std::pair<int64_t, InstanceId>>> stones;
+  for (auto& c : changes) {
+    if (c.op == wire::Op::kNameDrop) {
+      stones.emplace_back(c.name, std::make_pair(static_cast<int64_t>(c.timestamp / 1000000),
+                                                 instance_));
+    }
+  }
+  VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   for (auto& name : batch.drop_names) names_.erase(name);
+  for (auto& [name, stamp] : stones) tombstones_[name] = stamp;
   Deleted removed;
   removed.names = batch.drop_names;
   for (ObjectID d : doomed) {
@@ -306,6 +642,7 @@ std::optional<ObjectRecord> ObjectTable::EraseLocked(ObjectID id) {
     counts_.blob_bytes -= r.size;
   }
   if (!r.transient) --counts_.persisted;
+  if (r.instance != instance_) --counts_.remote;
   return r;
 }
 
@@ -328,21 +665,30 @@ Status ObjectTable::PutName(const std::string& name, ObjectID id, Owner owner, b
   std::unique_lock<std::shared_mutex> lock(mu_);
   if (!objects_.count(id)) return Status::NotFound("object " + id.ToString() + " does not exist");
   if (!replace && names_.count(name)) return Status::AlreadyExists("name '" + name + "' exists");
-  NameRecord n{id, owner, NowMs()};
+  NameRecord n{id, owner, NextNameStamp(name), instance_};
   JournalBatch batch;
   batch.put_names.emplace_back(name, n);
-  VY_RETURN_IF_ERROR(journal_->Commit(batch));
+  std::vector<wire::Change> changes;
+  if (Replicated(id)) changes.push_back(NamePut(name, n));
+  VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   names_[name] = n;
+  tombstones_.erase(name);
   return Status::OK();
 }
 
 Status ObjectTable::DropName(const std::string& name) {
   std::unique_lock<std::shared_mutex> lock(mu_);
-  if (!names_.count(name)) return Status::NotFound("name '" + name + "' does not exist");
+  auto it = names_.find(name);
+  if (it == names_.end()) return Status::NotFound("name '" + name + "' does not exist");
   JournalBatch batch;
   batch.drop_names.push_back(name);
-  VY_RETURN_IF_ERROR(journal_->Commit(batch));
+  std::vector<wire::Change> changes;
+  int64_t stamp = NextNameStamp(name);
+  bool replicated = Replicated(it->second.id);
+  if (replicated) changes.push_back(NameDrop(name, stamp));
+  VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   names_.erase(name);
+  if (replicated) tombstones_[name] = {stamp, instance_};
   return Status::OK();
 }
 
@@ -353,12 +699,23 @@ Status ObjectTable::RenameName(const std::string& from, const std::string& to) {
   if (it == names_.end()) return Status::NotFound("name '" + from + "' does not exist");
   if (from == to) return Status::OK();
   NameRecord n = it->second;
+  n.timestamp_ms = NextNameStamp(to);
+  n.writer = instance_;
   JournalBatch batch;
   batch.drop_names.push_back(from);
   batch.put_names.emplace_back(to, n);
-  VY_RETURN_IF_ERROR(journal_->Commit(batch));
+  std::vector<wire::Change> changes;
+  int64_t drop_stamp = NextNameStamp(from);
+  bool replicated = Replicated(n.id);
+  if (replicated) {
+    changes.push_back(NameDrop(from, drop_stamp));
+    changes.push_back(NamePut(to, n));
+  }
+  VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   names_.erase(from);
   names_[to] = n;
+  tombstones_.erase(to);
+  if (replicated) tombstones_[from] = {drop_stamp, instance_};
   return Status::OK();
 }
 

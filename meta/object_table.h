@@ -4,12 +4,20 @@
 // the journal. Every mutation builds one JournalBatch, commits it, and only then
 // changes memory, so memory never shows a state the journal could lose.
 //
+// Replication (DESIGN.md §7): the table numbers every change to this node's
+// cluster-visible state — its persisted objects and the names on persisted objects —
+// and hands it to the change sink in commit order; the sequence number is journaled
+// with the change. Objects and names of other nodes arrive through ApplyRemote and
+// ApplySnapshot; a node speaks only for the objects it created, and names resolve
+// last-writer-wins by (timestamp, writer instance), with tombstones for drops.
+//
 // Thread-safety: all methods are thread-safe. One reader/writer lock, mu_, protects
 // all state; the journal is called with mu_ held exclusively, so the journal sees
 // mutations in the same order as memory. Callbacks (With, ForEach*) run with mu_ held
 // shared: they must not call back into the table.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,6 +28,7 @@
 #include "meta/journal.h"
 #include "meta/object_id.h"
 #include "meta/object_meta.h"
+#include "meta/wire.h"
 
 namespace vineyard {
 
@@ -59,7 +68,7 @@ class ObjectTable {
   // receives the ids whose flag flipped.
   Status Persist(ObjectID id, std::vector<ObjectID>* changed = nullptr);
 
-  // Deletes `id`, every name pointing at it, and recursively each member that no
+  // Deletes `id` (Remote if another node created it), every name pointing at it, and recursively each member that no
   // other object references and no name points at. Busy if `id` is a member of
   // another object. Returns what went (the caller frees the blobs' payloads).
   struct Deleted {
@@ -85,15 +94,64 @@ class ObjectTable {
 
   struct Counts {
     uint64_t objects = 0, blobs = 0, persisted = 0, names = 0, blob_bytes = 0;
+    uint64_t remote = 0;  // objects created by other instances
   };
   Counts counts() const;
 
+  // ---- Replication ----
+  // Receives this node's changes, numbered, in commit order. Called with the table's
+  // lock held exclusively: it must only queue them.
+  using ChangeSink = std::function<void(std::vector<wire::Change>&&)>;
+  void SetChangeSink(ChangeSink sink);
+  // The last sequence number this node published (journaled).
+  uint64_t published_seq() const;
+  // This node's replicated state as snapshot records: its persisted objects (members
+  // before the objects holding them), the names it wrote last, and its name drops.
+  // Returns the sequence number the snapshot is at.
+  uint64_t Snapshot(std::vector<wire::Change>* out) const;
+  // What a remote change did, for the kernel's caches and the counters.
+  struct Applied {
+    std::vector<ObjectID> objects;      // created, replaced or deleted
+    std::vector<std::string> names;     // put or dropped
+    std::vector<std::string> rejected;  // one reason per change refused
+  };
+  // Applies updates of their origins in order. A change that is invalid (a record
+  // that does not decode, an id not created by its origin, a transient object) is
+  // refused with a reason in `rejected`; the others apply. Deleted objects drop the
+  // names pointing at them.
+  Result<Applied> ApplyRemote(const std::vector<wire::Change>& changes);
+  // Replaces everything `origin` speaks for — its objects, and the names whose last
+  // writer it is — by a snapshot of its records.
+  Result<Applied> ApplySnapshot(InstanceId origin, const std::vector<wire::Change>& records);
+
  private:
   void LinkMembers(const ObjectRecord& r, int delta);  // requires mu_ held exclusively
+  // Decodes and checks a remote object put: its id is the key and was made by the
+  // origin, and it is persisted. Requires nothing.
+  static Result<ObjectRecord> DecodeRemote(const wire::Change& c);
+  // Erases remote object `id` and drops the names on it, into `batch` and `out`;
+  // requires mu_ held exclusively.
+  void EraseRemoteLocked(ObjectID id, JournalBatch* batch, Applied* out);
   // Removes `id` from memory and the counts (already journaled); requires mu_ held
   // exclusively. Returns the record, or nullopt if there was none.
   std::optional<ObjectRecord> EraseLocked(ObjectID id);
   void CollectBlobs(ObjectID id, std::vector<ObjectID>* seen) const;  // requires mu_
+  // Adds `r` (replacing any record of its id) to memory and the counts; requires mu_
+  // held exclusively.
+  void InsertLocked(ObjectRecord r);
+  // Numbers `changes`, puts the last number into `batch`, commits, and hands them to
+  // the sink; requires mu_ held exclusively.
+  Status CommitAndPublish(JournalBatch* batch, std::vector<wire::Change> changes);
+  wire::Change ObjectPut(const ObjectRecord& r) const;
+  wire::Change NamePut(const std::string& name, const NameRecord& n) const;
+  wire::Change NameDrop(const std::string& name, int64_t ts_ms) const;
+  // The (timestamp, writer) a new local write of `name` must carry to win; requires mu_.
+  int64_t NextNameStamp(const std::string& name) const;
+  // Applies one remote name put or drop under last-writer-wins; requires mu_ held
+  // exclusively. True if the table changed.
+  bool ApplyNameLocked(const wire::Change& c, JournalBatch* batch);
+  // Whether names on `id` are cluster-wide (the object is persisted); requires mu_.
+  bool Replicated(ObjectID id) const;
   Status RenderInto(ObjectID id, void* json, int depth) const;        // requires mu_
 
   const InstanceId instance_;
@@ -104,6 +162,14 @@ class ObjectTable {
   std::map<ObjectID, ObjectRecord> objects_;  // protected by mu_
   std::map<std::string, NameRecord> names_;   // protected by mu_
   Counts counts_;                             // protected by mu_ (names taken from names_)
+  // Dropped names: (timestamp ms, writer) of the drop, so that an older put arriving
+  // later from another node does not bring the name back. Protected by mu_.
+  std::map<std::string, std::pair<int64_t, InstanceId>> tombstones_;
+  // Objects held as members before they arrived (replication order across origins):
+  // their referrer counts, handed over when they arrive. Protected by mu_.
+  std::map<ObjectID, uint32_t> pending_refs_;
+  uint64_t seq_ = 0;  // protected by mu_: the last sequence number published
+  ChangeSink sink_;   // protected by mu_
 };
 
 int64_t NowMs();

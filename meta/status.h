@@ -29,6 +29,8 @@ class [[nodiscard]] Status {
     kNotSupported,      // an operation this filesystem does not offer
     kNoData,            // an unknown xattr key
     kTooLarge,          // over a documented limit (16 MiB meta, depth 64)
+    kRemote,            // the payload lives on another node and remote=error
+    kUnavailable,       // the node that holds it is down or does not answer in time
   };
 
   Status() = default;
@@ -49,6 +51,8 @@ class [[nodiscard]] Status {
   static Status NotSupported(std::string m) { return Status(Code::kNotSupported, std::move(m)); }
   static Status NoData(std::string m) { return Status(Code::kNoData, std::move(m)); }
   static Status TooLarge(std::string m) { return Status(Code::kTooLarge, std::move(m)); }
+  static Status Remote(std::string m) { return Status(Code::kRemote, std::move(m)); }
+  static Status Unavailable(std::string m) { return Status(Code::kUnavailable, std::move(m)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

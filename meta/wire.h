@@ -18,8 +18,9 @@
 //              origin (a node speaks only for its own objects); ops 3-4: the name,
 //              1..255 bytes of UTF-8, no '/', no NUL, not "." or ".."
 //     frame 4  value:
-//              op 1: the object's record, JSON (meta.json's stored form) whose "id"
-//                    is the key; 2 bytes .. 16 MiB
+//              op 1: the object's record, JSON in the journal's record form
+//                    (EncodeRecord, meta/object_meta.h) whose "id" is the key and
+//                    whose "transient" is false; 2 bytes .. 16 MiB
 //              op 2: empty
 //              op 3: target object id (8) + timestamp ns (8) + writer instance (2)
 //              op 4: timestamp ns (8) + writer instance (2)

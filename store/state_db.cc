@@ -110,6 +110,7 @@ Status StateDb::Commit(const JournalBatch& batch) {
   for (ObjectID id : batch.delete_objects) wb.Delete(objects_, IdKey(id));
   for (const auto& [name, n] : batch.put_names) wb.Put(names_, name, EncodeName(n));
   for (const auto& name : batch.drop_names) wb.Delete(names_, name);
+  if (batch.seq != 0) wb.Put(db_->DefaultColumnFamily(), "seq", std::to_string(batch.seq));
   rocksdb::WriteOptions wo;
   wo.sync = sync_;
   return FromRocks(db_->Write(wo, &wb), "journal commit");
@@ -126,6 +127,12 @@ Status StateDb::Load(Contents* out) {
     out->id_limit = std::strtoull(v.c_str(), nullptr, 10);
   } else if (!s.IsNotFound()) {
     return FromRocks(s, "read id_limit");
+  }
+  s = db_->Get(rocksdb::ReadOptions(), "seq", &v);
+  if (s.ok()) {
+    out->seq = std::strtoull(v.c_str(), nullptr, 10);
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "read seq");
   }
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), objects_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {

@@ -2,7 +2,8 @@
 // implements meta/'s Journal and keeps payloads.
 //
 // Layout (column family: key -> value):
-//   default:   "id_limit" -> decimal counter bound; "instance" -> decimal instance id
+//   default:   "id_limit" -> decimal counter bound; "instance" -> decimal instance id;
+//              "seq" -> the last replication sequence number published (decimal)
 //   objects:   8-byte big-endian id -> EncodeRecord() JSON
 //   names:     name bytes -> EncodeName() JSON
 //   payloads:  8-byte BE id + 4-byte BE chunk number -> up to kChunk payload bytes

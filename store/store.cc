@@ -74,6 +74,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts, InstanceId*
     if (*instance == 0) *instance = *stored != 0 ? *stored : 1;
     if (*stored == 0) VY_RETURN_IF_ERROR(store->db_->SaveInstance(*instance));
   }
+  store->instance_ = *instance;
 
   VY_RETURN_IF_ERROR(MakeDirs(opts.arena, 0700));
   if (geteuid() == 0) {
@@ -97,6 +98,56 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts, InstanceId*
 }
 
 Store::Store(StoreOptions opts) : opts_(std::move(opts)) {}
+
+void Store::SetRemote(Remote remote) { remote_ = std::move(remote); }
+
+Status Store::FetchRemote(ObjectID id, uint64_t size) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (fetching_.count(id)) {
+      cv_.wait(lock, [&] { return !fetching_.count(id); });
+      return Status::OK();  // the caller looks again
+    }
+    if (blobs_.count(id)) return Status::OK();
+    fetching_.insert(id);
+  }
+  auto staging = arena_->CreateStaging();
+  Status s = staging.status();
+  uint64_t key = staging.ok() ? staging->first : 0;
+  if (s.ok()) {
+    int fd = staging->second;
+    s = arena_->Charge(key, size);  // evicts if it must
+    if (s.ok() && ftruncate(fd, static_cast<off_t>(size)) != 0) {
+      s = Status::FromErrno("fetch: size the copy", errno);
+    }
+    if (s.ok()) s = remote_.fetch(id, size, fd);
+    close(fd);
+    std::string from = arena_->StagingPath(key), to = arena_->BlobPath(id);
+    if (s.ok()) {
+      chmod(from.c_str(), 0400);
+      if (rename(from.c_str(), to.c_str()) != 0) s = Status::FromErrno("fetch: rename", errno);
+    }
+    if (s.ok()) {
+      arena_->MoveCharge(key, id.raw());
+    } else {
+      unlink(from.c_str());
+      arena_->Uncharge(key);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  fetching_.erase(id);
+  if (s.ok()) {
+    Blob& b = blobs_[id];
+    b.size = size;
+    b.resident = true;
+    b.cached = true;
+    LruInsert(id, b);
+    ++counters_.fetched;
+    QueueCollapse(id, size);
+  }
+  cv_.notify_all();
+  return s;
+}
 
 Store::~Store() {
   {
@@ -260,12 +311,13 @@ uint64_t Store::Evict(uint64_t bytes) {
     for (auto it = lru_.begin(); it != lru_.end() && freed < bytes;) {
       ObjectID id = *it++;
       Blob& b = blobs_.at(id);
-      if (!b.resident || !b.durable || b.pins > 0 || b.loading) continue;
+      if (!Evictable(b)) continue;
       LruErase(b);
       b.resident = false;
       freed += PageRound(b.size);
       victims.push_back(id);
       ++counters_.evictions;
+      if (b.cached) blobs_.erase(id);  // fetched again on the next open
     }
   }
   for (ObjectID id : victims) {
@@ -279,8 +331,24 @@ uint64_t Store::Evict(uint64_t bytes) {
 Result<int> Store::OpenBlob(ObjectID id) {
   std::unique_lock<std::mutex> lock(mu_);
   auto it = blobs_.find(id);
-  if (it == blobs_.end()) return Status::NotFound("payload of " + id.ToString() + " is not here");
-  cv_.wait(lock, [&] { return !it->second.loading; });
+  while (it == blobs_.end()) {
+    if (!remote_.fetch || id.instance() == instance_) {
+      return Status::NotFound("payload of " + id.ToString() + " is not here");
+    }
+    lock.unlock();
+    auto size = remote_.size(id);
+    if (!size.ok()) return size.status();
+    VY_RETURN_IF_ERROR(FetchRemote(id, *size));
+    lock.lock();
+    it = blobs_.find(id);
+  }
+  // (Look the entry up again after waiting: an insert may have rehashed the map.)
+  cv_.wait(lock, [&] {
+    auto cur = blobs_.find(id);
+    return cur == blobs_.end() || !cur->second.loading;
+  });
+  it = blobs_.find(id);
+  if (it == blobs_.end()) return Status::NotFound("payload of " + id.ToString() + " is gone");
   Blob& b = it->second;
   ++b.pins;
   LruErase(b);
@@ -313,7 +381,7 @@ Result<int> Store::OpenBlob(ObjectID id) {
     cv_.notify_all();
     if (!s.ok()) {
       --b.pins;
-      if (b.pins == 0 && b.resident && b.durable) LruInsert(id, b);
+      if (Evictable(b)) LruInsert(id, b);
       return s;
     }
     b.resident = true;
@@ -339,7 +407,7 @@ void Store::UnpinLocked(ObjectID id) {
   if (it == blobs_.end()) return;
   Blob& b = it->second;
   if (b.pins > 0) --b.pins;
-  if (b.pins == 0 && b.resident && b.durable) LruInsert(id, b);  // most recently used
+  if (Evictable(b)) LruInsert(id, b);  // most recently used
 }
 
 Status Store::SyncBlob(ObjectID id) {
@@ -429,6 +497,7 @@ Store::Stats Store::stats() const {
   for (auto& [id, b] : blobs_) {
     s.resident += b.resident;
     s.durable += b.durable;
+    s.cached += b.cached;
   }
   s.pending_durable = queue_.size();
   s.pending_collapse = collapse_queue_.size() + (collapsing_ ? 1 : 0);

@@ -9,6 +9,11 @@
 // and not open may be evicted from the arena when space is needed, and is reloaded
 // from RocksDB by the next OpenBlob.
 //
+// Payloads of other nodes' blobs (DESIGN.md §7): when SetRemote() is given, OpenBlob
+// of a blob made elsewhere fetches it into the arena as a cached copy. A cached copy
+// is served like any blob, is never written to RocksDB, and may be evicted whenever
+// it is not open (the next OpenBlob fetches it again).
+//
 // Thread-safety: all methods are thread-safe. Lock order: Store::mu_ before the
 // Arena's lock; neither is held while RocksDB copies a payload.
 #pragma once
@@ -16,12 +21,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "meta/journal.h"
@@ -41,6 +48,7 @@ class Store {
   ~Store();  // finishes pending durable writes, then closes RocksDB
 
   const StoreOptions& options() const { return opts_; }
+  InstanceId instance() const { return instance_; }
   Journal* journal();
   bool mounted_tmpfs() const { return mounted_tmpfs_; }
 
@@ -75,9 +83,20 @@ class Store {
   // through passthrough has probably failed with ENOSPC.
   bool ArenaExhausted() const;
 
+  // ---- Other nodes' payloads ----
+  struct Remote {
+    // The size of a remote blob, or why it cannot be fetched (Remote under
+    // remote=error, NotFound if there is no such blob).
+    std::function<Result<uint64_t>(ObjectID id)> size;
+    // Copies the payload into `fd` (sized already).
+    std::function<Status(ObjectID id, uint64_t size, int fd)> fetch;
+  };
+  void SetRemote(Remote remote);
+
   // ---- Payloads of sealed blobs ----
   // Opens the blob's arena file read-only and pins it in memory (reloading it from
-  // RocksDB if it was evicted). Pair every successful call with CloseBlob.
+  // RocksDB if it was evicted, fetching it if another node holds it). Pair every
+  // successful call with CloseBlob.
   Result<int> OpenBlob(ObjectID id);
   void CloseBlob(ObjectID id);
   // Returns once the payload is durable (at once under durability=none).
@@ -92,6 +111,7 @@ class Store {
     uint64_t resident = 0, durable = 0, pending_durable = 0;
     uint64_t evictions = 0, reloads = 0, durable_errors = 0;
     uint64_t collapsed = 0, pending_collapse = 0;  // huge-page collapses (queued + running)
+    uint64_t cached = 0, fetched = 0;              // remote payloads: held now, fetched ever
   };
   Stats stats() const;
 
@@ -102,12 +122,19 @@ class Store {
     bool durable = false;
     bool loading = false;  // a reload from RocksDB is in progress
     bool failed = false;   // the durable copy failed (SyncBlob reports it)
+    bool cached = false;   // a copy of another node's payload
     int pins = 0;
     std::list<ObjectID>::iterator lru;  // valid while resident && durable && pins == 0
     bool in_lru = false;
   };
 
   explicit Store(StoreOptions opts);
+  // Fetches remote blob `id` into the arena as a cached copy (waits if another thread
+  // is fetching it already).
+  Status FetchRemote(ObjectID id, uint64_t size);
+  static bool Evictable(const Blob& b) {
+    return b.resident && (b.durable || b.cached) && b.pins == 0 && !b.loading;
+  }
   uint64_t Evict(uint64_t bytes);                  // the arena's evictor
   void WriterLoop();                               // the durable-payload writer thread
   void CollapseLoop();                             // the huge-page collapser thread (collapse.cc)
@@ -117,6 +144,8 @@ class Store {
   void LruErase(Blob& b);                          // requires mu_
 
   const StoreOptions opts_;
+  InstanceId instance_ = 0;
+  Remote remote_;  // set before the mount serves requests
   std::unique_ptr<Arena> arena_;
   std::unique_ptr<StateDb> db_;            // null when state=none
   std::unique_ptr<Journal> null_journal_;  // used when state=none
@@ -128,6 +157,7 @@ class Store {
   std::unordered_map<ObjectID, Blob> blobs_;  // protected by mu_
   std::list<ObjectID> lru_;                   // protected by mu_: front = least recent
   std::deque<ObjectID> queue_;                // protected by mu_: awaiting the writer
+  std::unordered_set<ObjectID> fetching_;     // protected by mu_: remote fetches running
   bool stopping_ = false;                     // protected by mu_
   Stats counters_;                            // protected by mu_ (evictions, reloads, errors)
   std::deque<ObjectID> collapse_queue_;       // protected by mu_: awaiting the collapser

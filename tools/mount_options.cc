@@ -74,10 +74,33 @@ Status Apply(MountConfig* c, const std::string& key, const std::string& value, b
     VY_RETURN_IF_ERROR(need());
     c->builtin_plugins = value;
   } else if (key == "listen" || key == "peer") {
-    // Accepted by name so that a config written for a later version fails loudly
-    // rather than silently running a single node.
-    return Status::NotSupported("option '" + key +
-                                "' is not supported by this version (single node)");
+    VY_RETURN_IF_ERROR(need());
+    auto ep = ParseEndpoint(value);
+    if (!ep.ok()) return Status::InvalidArgument(key + ": " + ep.status().message());
+    if (key == "listen") {
+      c->cluster.listen = value;
+    } else {
+      for (auto& p : c->cluster.peers) {
+        if (ParseEndpoint(p)->pub == ep->pub) {
+          return Status::InvalidArgument("peer " + ep->pub + " is given twice");
+        }
+      }
+      c->cluster.peers.push_back(value);
+    }
+  } else if (key == "curve_secret") {
+    VY_RETURN_IF_ERROR(need());
+    c->cluster.curve_secret = value;
+  } else if (key == "curve_peers") {
+    VY_RETURN_IF_ERROR(need());
+    c->cluster.curve_peers = value;
+  } else if (key == "heartbeat_ms") {
+    VY_RETURN_IF_ERROR(need());
+    char* end = nullptr;
+    long v = std::strtol(value.c_str(), &end, 10);
+    if (*end || v < 10 || v > 60000) {
+      return Status::InvalidArgument("heartbeat_ms must be 10..60000, not '" + value + "'");
+    }
+    c->cluster.heartbeat_ms = static_cast<int>(v);
   } else if (key == "remote") {
     if (value != "fetch" && value != "error") {
       return Status::InvalidArgument("remote must be fetch or error, not '" + value + "'");
@@ -205,8 +228,12 @@ const char* MountUsage() {
          "  instance=N         this node's id, 1..32767 (default: stored, else 1)\n"
          "  huge=POLICY        arena tmpfs huge pages: never|within_size|always|advise\n"
          "                     (default: within_size, payloads collapsed after the seal)\n"
-         "  listen=ENDPOINT    replication endpoint (cluster)\n"
+         "  listen=ENDPOINT    cluster: tcp://HOST:PORT (or PORT for 127.0.0.1) to publish\n"
+         "                     on; PORT+1 serves snapshots and payloads\n"
          "  peer=ENDPOINT      a peer's listen endpoint; repeat once per peer\n"
+         "  curve_secret=FILE  this node's CURVE secret key (vyctl keygen); with\n"
+         "  curve_peers=DIR    the public keys of the nodes allowed in (and their endpoints)\n"
+         "  heartbeat_ms=N     heartbeat period; a peer silent for 5 is down (default: 200)\n"
          "  plugins=DIR        plugin directory, shown as resolvers/ and watched\n"
          "                     (default: <state>/resolvers, <arena>/resolvers if state=none)\n"
          "  builtin_plugins=DIR|none  the builtin plugins (numpy, json, csv)\n"
@@ -306,8 +333,28 @@ Result<MountConfig> ParseMountArgs(int argc, char** argv) {
   c.shown["passthrough"] = c.passthrough;
   c.shown["allow_other"] = c.allow_other ? "1" : "0";
   c.shown["default_permissions"] = "1";
-  if (!c.listen.empty()) c.shown["listen"] = c.listen;
-  for (size_t i = 0; i < c.peers.size(); ++i) c.shown["peer." + std::to_string(i)] = c.peers[i];
+  if (c.cluster.curve_secret.empty() != c.cluster.curve_peers.empty()) {
+    return Status::InvalidArgument("curve_secret= and curve_peers= go together");
+  }
+  if (!c.cluster.listen.empty()) {
+    const std::string own = ParseEndpoint(c.cluster.listen)->pub;
+    for (auto& p : c.cluster.peers) {
+      if (ParseEndpoint(p)->pub == own) {
+        return Status::InvalidArgument("peer " + own + " is this node's own listen endpoint");
+      }
+    }
+    c.shown["listen"] = own;
+  }
+  for (size_t i = 0; i < c.cluster.peers.size(); ++i) {
+    c.shown["peer." + std::to_string(i)] = ParseEndpoint(c.cluster.peers[i])->pub;
+  }
+  if (!c.cluster.curve_secret.empty()) {
+    c.shown["curve_secret"] = c.cluster.curve_secret;
+    c.shown["curve_peers"] = c.cluster.curve_peers;
+  }
+  if (!c.cluster.listen.empty() || !c.cluster.peers.empty()) {
+    c.shown["heartbeat_ms"] = std::to_string(c.cluster.heartbeat_ms);
+  }
   if (c.plugins.empty()) {
     c.plugins = (c.store.state == "none" ? c.store.arena : c.store.state) + "/resolvers";
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "meta/object_id.h"
+#include "meta/replicator.h"
 #include "meta/status.h"
 #include "store/options.h"
 
@@ -27,8 +28,7 @@ struct MountConfig {
   bool allow_other = false;  // Default: on when root
   InstanceId instance = 0;   // 0: not given (the state's, else 1)
   StoreOptions store;
-  std::string listen;                        // replication endpoint (cluster issue)
-  std::vector<std::string> peers;            // peer endpoints, one per peer= option
+  ClusterOptions cluster;  // listen=, peer= (repeated), curve_*=, heartbeat_ms=
   std::string plugins;          // user plugin directory. Default: <state>/resolvers
                                 // (<arena>/resolvers with state=none)
   std::string builtin_plugins;  // builtin plugins ("none": none). Default: beside the

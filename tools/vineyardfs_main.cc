@@ -24,6 +24,7 @@
 #include "fs/fs.h"
 #include "meta/log.h"
 #include "meta/object_table.h"
+#include "meta/replicator.h"
 #include "store/store.h"
 #include "tools/mount_options.h"
 
@@ -155,7 +156,8 @@ int Run(int argc, char** argv) {
     auto ids = table.ListObjects(after, 65536);
     if (ids.empty()) break;
     for (ObjectID id : ids) {
-      if (id.is_blob())
+      // Other nodes' blobs have no payload here to recover (cached copies are not kept).
+      if (id.is_blob() && id.instance() == instance)
         table.With(id, [&](const ObjectRecord& r) { blobs.emplace_back(id, r.size); });
     }
     after = ids.back().raw();
@@ -171,7 +173,53 @@ int Run(int argc, char** argv) {
               static_cast<unsigned long long>(counts.objects),
               static_cast<unsigned long long>(counts.names));
 
+  std::unique_ptr<Replicator> cluster;
+  if (!cfg.cluster.listen.empty() || !cfg.cluster.peers.empty()) {
+    cfg.cluster.instance = instance;
+    Store* st = store->get();
+    auto reader = [st](ObjectID id, uint64_t offset, char* buf, uint32_t* len) -> Result<uint64_t> {
+      if (id.instance() != st->instance()) return Status::NotFound(id.ToString() + " is not ours");
+      auto fd = st->OpenBlob(id);
+      if (!fd.ok()) return fd.status();
+      struct stat sb;
+      Status s = fstat(*fd, &sb) == 0 ? Status::OK() : Status::FromErrno("stat payload", errno);
+      uint64_t total = static_cast<uint64_t>(sb.st_size), want = *len;
+      *len = 0;
+      while (s.ok() && offset + *len < total && *len < want) {
+        ssize_t n = pread(*fd, buf + *len, want - *len, static_cast<off_t>(offset + *len));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          s = n < 0 ? Status::FromErrno("read payload", errno) : Status::IOError("short payload");
+          break;
+        }
+        *len += static_cast<uint32_t>(n);
+      }
+      close(*fd);
+      st->CloseBlob(id);
+      if (!s.ok()) return s;
+      return total;
+    };
+    auto started = Replicator::Start(cfg.cluster, &table, reader);
+    if (!started.ok()) return fail("cluster: " + started.status().ToString());
+    cluster = std::move(*started);
+    Replicator* rep = cluster.get();
+    const bool fetch = cfg.remote == "fetch";
+    Store::Remote remote;
+    remote.size = [&table, fetch](ObjectID id) -> Result<uint64_t> {
+      auto r = table.Get(id);
+      if (!r || !r->is_blob()) return Status::NotFound("no blob " + id.ToString());
+      if (!fetch) {
+        return Status::Remote("the payload of " + id.ToString() + " is on instance " +
+                              std::to_string(r->instance) + " and remote=error");
+      }
+      return r->size;
+    };
+    remote.fetch = [rep](ObjectID id, uint64_t size, int fd) { return rep->Fetch(id, size, fd); };
+    (*store)->SetRemote(std::move(remote));
+  }
+
   FsOptions fs_opts;
+  fs_opts.cluster = cluster.get();
   fs_opts.shown_options = cfg.shown;
   fs_opts.shown_options["instance"] = std::to_string(instance);
   char real[PATH_MAX];
