@@ -44,6 +44,8 @@
 #include <utility>
 #include <vector>
 
+#include "tools/keygen.h"
+
 namespace {
 
 // Keeps the member order of status.json and of the JSON vyctl prints.
@@ -922,6 +924,10 @@ void PrintFlattened(const Json& j, const std::string& path) {
 }
 
 // status [--json]
+ExitCode RunKeygen(const Mount&, const Args& args) {
+  return vineyard::GenerateKeyPair(args.positional[0], args.Value("endpoint")) == 0 ? kOk : kFailed;
+}
+
 ExitCode RunStatus(const Mount& m, const Args& args) {
   const std::string path = m.Path("status.json");
   std::string text;
@@ -1031,6 +1037,15 @@ const std::vector<Command>& Commands() {
        "List names and the ids they point to, sorted by name.\n\n"
        "      --json  print a JSON object {name: id}\n",
        {{'\0', "json", false}}, 0, 0, nullptr, RunNames},
+      {"keygen", "keygen PATH [--endpoint ENDPOINT]",
+       "make a CURVE key pair for a cluster node",
+       "Write PATH.key (the secret key, mode 0600: give it to the node as\n"
+       "curve_secret=) and PATH.pub (the public key and ENDPOINT: copy it into\n"
+       "the curve_peers= directory of every node). Existing files are kept.\n"
+       "Needs no mount.\n\n"
+       "      --endpoint ENDPOINT  the node's listen= endpoint, recorded in PATH.pub\n"
+       "                           so that its peers know which key is whose\n",
+       {{'\0', "endpoint", true}}, 1, 1, nullptr, RunKeygen},
       {"status", "status [--json]",
        "summarize this node",
        "Summarize this node: arena usage (statfs) and status.json.\n\n"
@@ -1176,7 +1191,9 @@ int Main(int argc, char** argv) {
   if (!CheckArgs(*cmd, args, &error)) return UsageError(cmd->name, error);
 
   Mount mount;
-  if (ExitCode code = OpenMount(mount_option, &mount)) return code;
+  if (std::string(cmd->name) != "keygen") {  // the one command that needs no mount
+    if (ExitCode code = OpenMount(mount_option, &mount)) return code;
+  }
   ExitCode code = cmd->run(mount, args);
   if (!std::cout.flush()) {
     PrintError("writing to stdout failed");
