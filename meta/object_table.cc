@@ -331,10 +331,18 @@ Result<ObjectTable::Applied> ObjectTable::ApplyRemote(const std::vector<wire::Ch
   // Remote changes go to memory as the batch is built. If the journal then refuses
   // the batch, memory keeps them (the error is returned and logged): they are the
   // origin's to repeat, and a restart takes the origin's snapshot again.
+  // Records are decoded before the lock is taken: lookups wait for none of it.
+  std::vector<Result<ObjectRecord>> decoded;
+  decoded.reserve(changes.size());
+  for (const wire::Change& c : changes) {
+    decoded.push_back(c.op == wire::Op::kObjectPut ? DecodeRemote(c)
+                                                   : Result<ObjectRecord>(ObjectRecord{}));
+  }
   std::unique_lock<std::shared_mutex> lock(mu_);
   JournalBatch batch;
   Applied out;
-  for (const wire::Change& c : changes) {
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const wire::Change& c = changes[i];
     if (c.origin == instance_) {
       out.rejected.push_back("a change from instance " + std::to_string(c.origin) +
                              ", this node's own id");
@@ -342,7 +350,7 @@ Result<ObjectTable::Applied> ObjectTable::ApplyRemote(const std::vector<wire::Ch
     }
     switch (c.op) {
       case wire::Op::kObjectPut: {
-        auto r = DecodeRemote(c);
+        auto& r = decoded[i];
         if (!r.ok()) {
           out.rejected.push_back(r.status().message());
           break;
@@ -382,20 +390,27 @@ Result<ObjectTable::Applied> ObjectTable::ApplyRemote(const std::vector<wire::Ch
 
 Result<ObjectTable::Applied> ObjectTable::ApplySnapshot(InstanceId origin,
                                                         const std::vector<wire::Change>& records) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
   if (origin == instance_) return Status::InvalidArgument("a snapshot of this node itself");
+  std::vector<Result<ObjectRecord>> decoded;  // before the lock, as in ApplyRemote
+  decoded.reserve(records.size());
+  for (const wire::Change& c : records) {
+    decoded.push_back(c.op == wire::Op::kObjectPut ? DecodeRemote(c)
+                                                   : Result<ObjectRecord>(ObjectRecord{}));
+  }
+  std::unique_lock<std::shared_mutex> lock(mu_);
   JournalBatch batch;
   Applied out;
   std::unordered_set<ObjectID> ids;
   std::unordered_set<std::string> named;
-  for (const wire::Change& c : records) {
+  for (size_t i = 0; i < records.size(); ++i) {
+    const wire::Change& c = records[i];
     if (c.origin != origin) {
       out.rejected.push_back("a record of instance " + std::to_string(c.origin) +
                              " in the snapshot of " + std::to_string(origin));
       continue;
     }
     if (c.op == wire::Op::kObjectPut) {
-      auto r = DecodeRemote(c);
+      auto& r = decoded[i];
       if (!r.ok()) {
         out.rejected.push_back(r.status().message());
         continue;
