@@ -52,6 +52,13 @@ TEST(MountHelper, BadOptionExitsTwoWithAMessage) {
       {{"-o", "instance=0"}, "instance"},
       {{"--frobnicate"}, "frobnicate"},
       {{"-o", "config=/nonexistent/vineyardfs.conf"}, "config"},
+      {{"-o", "listen=udp://1.2.3.4:5"}, "tcp://HOST:PORT"},
+      {{"-o", "listen=65535"}, "port must be 1..65534"},
+      {{"-o", "peer=tcp://127.0.0.1"}, "host:port"},
+      {{"-o", "listen=7000,peer=tcp://127.0.0.1:7000"}, "own listen endpoint"},
+      {{"-o", "peer=7000,peer=tcp://127.0.0.1:7000"}, "given twice"},
+      {{"-o", "listen=7000,curve_secret=/tmp/k.key"}, "go together"},
+      {{"-o", "heartbeat_ms=1"}, "heartbeat_ms"},
   };
   for (auto& c : cases) {
     std::vector<std::string> argv = {VINEYARDFS_BIN, "vineyard", nowhere};
