@@ -39,24 +39,24 @@ ojson ClusterStatus(FsState* fs) {
     peers.push_back(std::move(j));
   }
   const ClusterCounters& k = r->counters();
-  return ojson{{"listen", r->options().listen.empty()
-                              ? ojson(nullptr)
-                              : ojson(ParseEndpoint(r->options().listen)->pub)},
-               {"curve", r->curve()},
-               {"published_seq", fs->table->published_seq()},
-               {"peers", peers},
-               {"published", k.published.load()},
-               {"applied", k.applied.load()},
-               {"snapshots_served", k.snapshots_served.load()},
-               {"snapshots_taken", k.snapshots_taken.load()},
-               {"gaps", k.gaps.load()},
-               {"malformed", k.malformed.load()},
-               {"rejected", k.rejected.load()},
-               {"refused_peers", k.refused_peers.load()},
-               {"auth_refused", k.auth_refused.load()},
-               {"fetches", k.fetches.load()},
-               {"fetch_bytes", k.fetch_bytes.load()},
-               {"fetch_errors", k.fetch_errors.load()}};
+  return ojson{
+      {"listen", r->options().listen.empty() ? ojson(nullptr)
+                                             : ojson(ParseEndpoint(r->options().listen)->pub)},
+      {"curve", r->curve()},
+      {"published_seq", fs->table->published_seq()},
+      {"peers", peers},
+      {"published", k.published.load()},
+      {"applied", k.applied.load()},
+      {"snapshots_served", k.snapshots_served.load()},
+      {"snapshots_taken", k.snapshots_taken.load()},
+      {"gaps", k.gaps.load()},
+      {"malformed", k.malformed.load()},
+      {"rejected", k.rejected.load()},
+      {"refused_peers", k.refused_peers.load()},
+      {"auth_refused", k.auth_refused.load()},
+      {"fetches", k.fetches.load()},
+      {"fetch_bytes", k.fetch_bytes.load()},
+      {"fetch_errors", k.fetch_errors.load()}};
 }
 
 }  // namespace

@@ -48,7 +48,8 @@ Result<std::string> XattrValue(FsState* fs, const NodeKey& node, const std::stri
   if (key == kKeys[5]) return std::string(r->global ? "1" : "0");
   if (key == kKeys[6]) {
     // Local: made on this node, or a blob whose payload was fetched and is cached here.
-    bool local = r->instance == fs->table->instance() || (r->is_blob() && fs->store->IsResident(r->id));
+    bool local =
+        r->instance == fs->table->instance() || (r->is_blob() && fs->store->IsResident(r->id));
     return std::string(local ? "1" : "0");
   }
   return Status::NoData(key);

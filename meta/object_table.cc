@@ -256,7 +256,8 @@ int64_t ObjectTable::NextNameStamp(const std::string& name) const {
   // Later than anything this node has seen for the name, whatever the clocks say:
   // a local write must win here and on every peer.
   int64_t ts = NowMs();
-  if (auto it = names_.find(name); it != names_.end()) ts = std::max(ts, it->second.timestamp_ms + 1);
+  if (auto it = names_.find(name); it != names_.end())
+    ts = std::max(ts, it->second.timestamp_ms + 1);
   if (auto it = tombstones_.find(name); it != tombstones_.end()) {
     ts = std::max(ts, it->second.first + 1);
   }
@@ -307,7 +308,8 @@ Result<ObjectRecord> ObjectTable::DecodeRemote(const wire::Change& c) {
                                    std::to_string(c.id.instance()));
   }
   if (r->transient) {
-    return Status::InvalidArgument(c.id.ToString() + " is transient: only persisted objects replicate");
+    return Status::InvalidArgument(c.id.ToString() +
+                                   " is transient: only persisted objects replicate");
   }
   return r;
 }
@@ -630,8 +632,8 @@ Result<ObjectTable::Deleted> ObjectTable::Delete(ObjectID id) {
   std::vector<std::pair<std::string, std::pair<int64_t, InstanceId>>> stones;
   for (auto& c : changes) {
     if (c.op == wire::Op::kNameDrop) {
-      stones.emplace_back(c.name, std::make_pair(static_cast<int64_t>(c.timestamp / 1000000),
-                                                 instance_));
+      stones.emplace_back(c.name,
+                          std::make_pair(static_cast<int64_t>(c.timestamp / 1000000), instance_));
     }
   }
   VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));

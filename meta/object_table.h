@@ -68,8 +68,8 @@ class ObjectTable {
   // receives the ids whose flag flipped.
   Status Persist(ObjectID id, std::vector<ObjectID>* changed = nullptr);
 
-  // Deletes `id` (Remote if another node created it), every name pointing at it, and recursively each member that no
-  // other object references and no name points at. Busy if `id` is a member of
+  // Deletes `id` (Remote if another node created it), every name pointing at it, and recursively
+  // each member that no other object references and no name points at. Busy if `id` is a member of
   // another object. Returns what went (the caller frees the blobs' payloads).
   struct Deleted {
     std::vector<ObjectRecord> objects;  // `id` first, then the members that went with it
@@ -152,7 +152,7 @@ class ObjectTable {
   bool ApplyNameLocked(const wire::Change& c, JournalBatch* batch);
   // Whether names on `id` are cluster-wide (the object is persisted); requires mu_.
   bool Replicated(ObjectID id) const;
-  Status RenderInto(ObjectID id, void* json, int depth) const;        // requires mu_
+  Status RenderInto(ObjectID id, void* json, int depth) const;  // requires mu_
 
   const InstanceId instance_;
   Journal* const journal_;

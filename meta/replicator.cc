@@ -52,9 +52,9 @@ std::string ReadFile(const std::string& path, bool* ok) {
 bool SendFrames(zmq::socket_t& s, const wire::Frames& frames, bool more_after = false) {
   for (size_t i = 0; i < frames.size(); ++i) {
     bool more = more_after || i + 1 < frames.size();
-    auto r = s.send(zmq::buffer(frames[i]),
-                    (more ? zmq::send_flags::sndmore : zmq::send_flags::none) |
-                        zmq::send_flags::dontwait);
+    auto r =
+        s.send(zmq::buffer(frames[i]), (more ? zmq::send_flags::sndmore : zmq::send_flags::none) |
+                                           zmq::send_flags::dontwait);
     if (!r) return false;
   }
   return true;
@@ -184,7 +184,7 @@ struct Replicator::Peer {
   InstanceId instance = 0;
   bool refused = false;
   std::string reason;
-  int64_t last_heard = 0;     // steady ms
+  int64_t last_heard = 0;  // steady ms
   int64_t last_heard_wall = 0;
   bool up = false;
   uint64_t applied = 0, published = 0, snapshots = 0;
@@ -223,7 +223,8 @@ Status Replicator::Open() {
     secret_key_ = *secret;
     char pub[41];
     if (zmq_curve_public(pub, secret_key_.c_str()) != 0) {
-      return Status::InvalidArgument("curve_secret: not a usable key (is libzmq built with CURVE?)");
+      return Status::InvalidArgument(
+          "curve_secret: not a usable key (is libzmq built with CURVE?)");
     }
     public_key_ = pub;
     auto keys = LoadPeerKeys(opts_.curve_peers);
@@ -244,9 +245,10 @@ Status Replicator::Open() {
       auto ep = ParseEndpoint(opts_.listen);
       if (!ep.ok()) return Status::InvalidArgument("listen: " + ep.status().message());
       if (!ep->loopback && !curve()) {
-        VY_LOG_WARN("listening on %s without CURVE: any host that reaches it can read and "
-                    "feed this node's metadata (set curve_secret= and curve_peers=)",
-                    ep->pub.c_str());
+        VY_LOG_WARN(
+            "listening on %s without CURVE: any host that reaches it can read and "
+            "feed this node's metadata (set curve_secret= and curve_peers=)",
+            ep->pub.c_str());
       }
       auto server = [&](zmq::socket_type type) {
         auto s = std::make_unique<zmq::socket_t>(ctx, type);
@@ -344,7 +346,7 @@ std::vector<PeerInfo> Replicator::Peers() const {
     i.applied_seq = p->applied;
     i.published_seq = p->published;
     i.snapshots = p->snapshots;
-    i.status = p->refused ? "refused"
+    i.status = p->refused         ? "refused"
                : p->instance == 0 ? "connecting"
                : !p->up           ? "down"
                : p->syncing       ? "syncing"
@@ -435,10 +437,11 @@ void Replicator::Loop() {
       if (c.seq > next) {
         flush();
         ++counters_.gaps;
-        VY_LOG_INFO("cluster: gap in the updates of instance %u (expected %llu, got %llu): "
-                    "taking a snapshot",
-                    p.instance, static_cast<unsigned long long>(next),
-                    static_cast<unsigned long long>(c.seq));
+        VY_LOG_INFO(
+            "cluster: gap in the updates of instance %u (expected %llu, got %llu): "
+            "taking a snapshot",
+            p.instance, static_cast<unsigned long long>(next),
+            static_cast<unsigned long long>(c.seq));
         request_snapshot(p);
         p.buffered.insert(p.buffered.end(), std::make_move_iterator(pending.begin()),
                           std::make_move_iterator(pending.end()));
@@ -608,9 +611,9 @@ void Replicator::Loop() {
       if (m->kind == wire::Kind::kSnapshotRequest) {
         auto& r = std::get<wire::SnapshotRequest>(m->body);
         if (r.origin != self) {
-          reply_error(parts[0], ENOENT,
-                      "this is instance " + std::to_string(self) + ", not " +
-                          std::to_string(r.origin));
+          reply_error(
+              parts[0], ENOENT,
+              "this is instance " + std::to_string(self) + ", not " + std::to_string(r.origin));
           continue;
         }
         std::vector<wire::Change> records;
@@ -822,9 +825,8 @@ Status Replicator::Fetch(ObjectID id, uint64_t size, int fd) {
       zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
       if (zmq::poll(&item, 1, std::chrono::milliseconds(opts_.fetch_timeout_ms)) == 0) {
         return fail(Status::Unavailable("instance " + std::to_string(owner) +
-                                        " did not answer a fetch of " + id.ToString() +
-                                        " within " + std::to_string(opts_.fetch_timeout_ms) +
-                                        " ms"));
+                                        " did not answer a fetch of " + id.ToString() + " within " +
+                                        std::to_string(opts_.fetch_timeout_ms) + " ms"));
       }
       if (!RecvParts(s, &parts)) continue;
       // The chunk frame is validated by size only: copying 4 MiB into a string for
@@ -833,7 +835,8 @@ Status Replicator::Fetch(ObjectID id, uint64_t size, int fd) {
         zmq::message_t bytes = std::move(parts[2]);
         wire::Frames head = {parts[0].to_string(), parts[1].to_string(), std::string()};
         auto m = wire::Decode(head);
-        if (!m.ok()) return fail(Status::IOError("fetch of " + id.ToString() + ": " + m.status().message()));
+        if (!m.ok())
+          return fail(Status::IOError("fetch of " + id.ToString() + ": " + m.status().message()));
         auto& r = std::get<wire::FetchReply>(m->body);
         if (r.blob != id || r.total != size || r.offset + bytes.size() > size ||
             bytes.size() > wire::kMaxChunk || (bytes.size() == 0 && r.offset < size)) {
@@ -841,8 +844,8 @@ Status Replicator::Fetch(ObjectID id, uint64_t size, int fd) {
         }
         const char* data = static_cast<const char*>(bytes.data());
         for (size_t done = 0; done < bytes.size();) {
-          ssize_t w = pwrite(fd, data + done, bytes.size() - done,
-                             static_cast<off_t>(r.offset + done));
+          ssize_t w =
+              pwrite(fd, data + done, bytes.size() - done, static_cast<off_t>(r.offset + done));
           if (w < 0) {
             if (errno == EINTR) continue;
             return fail(Status::FromErrno("fetch: write", errno));

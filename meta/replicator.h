@@ -49,10 +49,10 @@ namespace vineyard {
 
 struct ClusterOptions {
   InstanceId instance = 0;
-  std::string listen;               // "" = publish and serve nothing
-  std::vector<std::string> peers;   // their listen endpoints
-  std::string curve_secret;         // file holding this node's secret key (Z85)
-  std::string curve_peers;          // directory of the known nodes' public keys
+  std::string listen;              // "" = publish and serve nothing
+  std::vector<std::string> peers;  // their listen endpoints
+  std::string curve_secret;        // file holding this node's secret key (Z85)
+  std::string curve_peers;         // directory of the known nodes' public keys
   int heartbeat_ms = 200;
   int down_after = 5;               // heartbeats missed before a peer is down
   int fetch_timeout_ms = 3000;      // per chunk
@@ -90,9 +90,8 @@ struct PeerInfo {
 
 struct ClusterCounters {
   std::atomic<uint64_t> published{0}, applied{0}, heartbeats{0}, snapshots_served{0},
-      snapshots_taken{0}, gaps{0}, malformed{0}, rejected{0}, refused_peers{0},
-      auth_refused{0}, fetches{0}, fetch_bytes{0}, fetch_errors{0}, chunks_served{0},
-      bytes_served{0};
+      snapshots_taken{0}, gaps{0}, malformed{0}, rejected{0}, refused_peers{0}, auth_refused{0},
+      fetches{0}, fetch_bytes{0}, fetch_errors{0}, chunks_served{0}, bytes_served{0};
 };
 
 class Replicator {
@@ -137,7 +136,7 @@ class Replicator {
   std::unique_ptr<Sockets> sockets_;  // owned by the thread once it runs
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<Peer>> peers_;  // status fields protected by mu_
-  std::deque<wire::Change> outbox_;          // protected by mu_
+  std::deque<wire::Change> outbox_;           // protected by mu_
   Listener listener_;                         // protected by mu_
   int wake_fd_ = -1;                          // eventfd: the outbox has changes
   std::atomic<bool> stop_{false};

@@ -35,8 +35,7 @@ int WriteNew(const std::string& path, const std::string& text, mode_t mode) {
 int GenerateKeyPair(const std::string& path, const std::string& endpoint) {
   char pub[41], secret[41];
   if (zmq_curve_keypair(pub, secret) != 0) {
-    std::cerr << "vyctl: keygen: " << zmq_strerror(errno)
-              << " (libzmq was built without CURVE?)\n";
+    std::cerr << "vyctl: keygen: " << zmq_strerror(errno) << " (libzmq was built without CURVE?)\n";
     return 1;
   }
   const std::string key = path + ".key", shared = path + ".pub";

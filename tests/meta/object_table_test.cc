@@ -799,7 +799,6 @@ TEST_F(ObjectTableTest, RenderMetaOfFieldWithNonStringIdDoesNotThrow) {
   EXPECT_EQ(ojson::parse(*text)["x"]["id"], 5);
 }
 
-
 // ---- Replication: what the table publishes and what it accepts ----
 
 class ReplicationTest : public ObjectTableTest {
@@ -809,9 +808,8 @@ class ReplicationTest : public ObjectTableTest {
     Sink(table_.get(), &published_);
   }
   static void Sink(ObjectTable* t, std::vector<wire::Change>* out) {
-    t->SetChangeSink([out](std::vector<wire::Change>&& c) {
-      out->insert(out->end(), c.begin(), c.end());
-    });
+    t->SetChangeSink(
+        [out](std::vector<wire::Change>&& c) { out->insert(out->end(), c.begin(), c.end()); });
   }
   // A persisted record of `origin`, encoded as a peer would publish it.
   static wire::Change RemotePut(InstanceId origin, uint64_t seq, bool blob, uint64_t counter,
@@ -852,8 +850,8 @@ TEST_F(ReplicationTest, OnlyPersistedObjectsAndTheirNamesArePublishedInOrder) {
   ASSERT_TRUE(table_->PutName("t", transient, kOwner, false).ok());
   EXPECT_TRUE(published_.empty()) << "transient objects and their names stay local";
   ObjectID blob = Blob(8);
-  auto holder = CreateJson(R"({"typename":"x","transient":false,"m":{"id":")" + blob.ToString() +
-                           "\"}}");
+  auto holder =
+      CreateJson(R"({"typename":"x","transient":false,"m":{"id":")" + blob.ToString() + "\"}}");
   ASSERT_TRUE(holder.ok());
   ASSERT_EQ(published_.size(), 2u);
   EXPECT_EQ(published_[0].id, blob) << "members go first";
@@ -965,8 +963,9 @@ TEST_F(ReplicationTest, NamesAreLastWriterWinsWhateverTheArrivalOrder) {
 TEST_F(ReplicationTest, SnapshotReplacesWhatTheOriginSpeaksFor) {
   auto keep = RemotePut(2, 1, true, 1), gone = RemotePut(2, 2, true, 2);
   auto other = RemotePut(3, 1, true, 1);
-  ASSERT_TRUE(table_->ApplyRemote({keep, gone, other, RemoteName(2, "old", gone.id, 10),
-                                   RemoteName(3, "kept", keep.id, 10)})
+  ASSERT_TRUE(table_
+                  ->ApplyRemote({keep, gone, other, RemoteName(2, "old", gone.id, 10),
+                                 RemoteName(3, "kept", keep.id, 10)})
                   .ok());
   ObjectID local = Blob(3);
   auto fresh = RemotePut(2, 5, true, 3);
