@@ -442,6 +442,20 @@ class Client:
     def instance_id(self):
         return self._instance_id
 
+    @property
+    def meta(self):
+        """The cluster as this node sees it, as Vineyard's ``client.meta``: instance id ->
+        ``instances/<n>.json`` (endpoint, status, last seen, replication lag)."""
+        out = {}
+        base = os.path.join(self.mount, "instances")
+        try:
+            for entry in os.listdir(base):
+                if entry.endswith(".json") and entry[:-5].isdigit():
+                    out[int(entry[:-5])] = InstanceStatus(self._read_json(os.path.join(base, entry)))
+        except OSError as e:
+            raise error_from_os(e, "instances") from None
+        return dict(sorted(out.items()))
+
     # --- persist, delete ---
 
     def persist(self, object_id):

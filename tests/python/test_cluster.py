@@ -173,6 +173,12 @@ def test_the_two_clients_are_two_instances(client1, client2):
     assert client1.status.instance_id == 1 and client2.status.instance_id == 2
     peers = client1.status["cluster"]["peers"]
     assert [(p["instance"], p["status"]) for p in peers] == [(2, "up")]
+    # client.meta: every instance this node knows, from instances/<n>.json.
+    meta = client2.meta
+    assert sorted(meta) == [1, 2]
+    assert meta[2]["self"] and not meta[1]["self"]
+    assert meta[1]["status"] == "up" and meta[1]["replication_lag"] == 0
+    assert meta[1]["endpoint"].startswith("tcp://127.0.0.1:")
 
 
 # ---- the reference page's two-instance session ----
