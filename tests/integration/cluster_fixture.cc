@@ -1,0 +1,556 @@
+#include "cluster_fixture.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace vyit {
+
+using nlohmann::json;
+
+// ---- free helpers ---------------------------------------------------------------
+
+std::string ReadFileOr(const std::string& path, int* err) {
+  int e = 0;
+  std::string out;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    e = errno;
+  } else {
+    char buf[1 << 16];
+    for (;;) {
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) e = errno;
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    close(fd);
+  }
+  if (err) {
+    *err = e;
+  } else if (e != 0) {
+    ADD_FAILURE() << "reading " << path << ": " << strerror(e);
+  }
+  return e == 0 ? out : std::string();
+}
+
+std::string GetXattr(const std::string& path, const std::string& key, int* err) {
+  char buf[4096];
+  ssize_t n = getxattr(path.c_str(), key.c_str(), buf, sizeof buf);
+  int e = n < 0 ? errno : 0;
+  if (err) {
+    *err = e;
+  } else if (e != 0) {
+    ADD_FAILURE() << "getxattr " << path << " " << key << ": " << strerror(e);
+  }
+  return n < 0 ? std::string() : std::string(buf, static_cast<size_t>(n));
+}
+
+std::vector<std::string> ListDirectory(const std::string& path) {
+  std::vector<std::string> out;
+  DIR* d = opendir(path.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") out.push_back(n);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string ReadLinkOf(const std::string& path) {
+  char buf[4096];
+  ssize_t n = readlink(path.c_str(), buf, sizeof buf);
+  return n < 0 ? std::string() : std::string(buf, static_cast<size_t>(n));
+}
+
+bool PortsFree(int first, int count) {
+  for (int port = first; port < first + count; ++port) {
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return false;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    // No SO_REUSEADDR: a port with connections lingering in TIME_WAIT counts as taken,
+    // which only makes the choice more conservative.
+    bool ok = bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(s);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+namespace {
+
+int WaitWithTimeout(pid_t pid, int timeout_ms) {
+  int status = -1;
+  bool done = PollUntil(
+      [&] {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        return r == pid || (r < 0 && errno == ECHILD);
+      },
+      timeout_ms);
+  return done ? status : -1;
+}
+
+std::string Tail(const std::string& s, size_t n) {
+  return s.size() <= n ? s : "[...]\n" + s.substr(s.size() - n);
+}
+
+}  // namespace
+
+// ---- Node -----------------------------------------------------------------------
+
+Node::Node(int index, const std::string& dir, int port)
+    : instance(index), index_(index), port_(port), dir_(dir) {
+  mnt_ = dir_ + "/mnt";
+  arena_ = dir_ + "/arena";
+  state_ = dir_ + "/state";
+  log_ = dir_ + "/daemon.log";
+  mkdir(dir_.c_str(), 0755);
+  for (auto* d : {&mnt_, &arena_, &state_}) {
+    if (mkdir(d->c_str(), 0755) != 0 && errno != EEXIST) {
+      ADD_FAILURE() << "mkdir " << *d << ": " << strerror(errno);
+    }
+  }
+}
+
+Node::~Node() { Cleanup(); }
+
+std::string Node::LogText() const {
+  std::ifstream in(log_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool Node::Start(const std::string& extra) {
+  if (pid_ > 0) {
+    ADD_FAILURE() << "node " << index_ << ": Start() while its daemon is running";
+    return false;
+  }
+  std::string all = "instance=" + std::to_string(instance) + ",arena=" + arena_ +
+                    ",state=" + state_ + ",size=256M,listen=" + std::to_string(port_);
+  for (auto& p : peers) all += ",peer=" + p;
+  all += ",heartbeat_ms=50,durability=none";
+  if (!options.empty()) all += "," + options;
+  if (!extra.empty()) all += "," + extra;
+
+  int logfd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (logfd >= 0) {
+    std::string line = "==== test: starting node " + std::to_string(index_) + " -o " + all + "\n";
+    (void)!write(logfd, line.data(), line.size());
+  }
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    ADD_FAILURE() << "fork: " << strerror(errno);
+    if (logfd >= 0) close(logfd);
+    return false;
+  }
+  if (pid == 0) {
+    // If the test process dies, take the daemon with it.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    if (logfd >= 0) {
+      dup2(logfd, 1);
+      dup2(logfd, 2);
+    }
+    execl(VINEYARDFS_BIN, VINEYARDFS_BIN, "vineyard", mnt_.c_str(), "-f", "-o", all.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  if (logfd >= 0) close(logfd);
+  pid_ = pid;
+  paused_ = false;
+  const std::string status_path = mnt_ + "/status.json";
+  bool exited = false;
+  bool up = PollUntil(
+      [&] {
+        int st;
+        if (waitpid(pid_, &st, WNOHANG) == pid_) {
+          exited = true;
+          return true;
+        }
+        struct stat sb;
+        return stat(status_path.c_str(), &sb) == 0;
+      },
+      10000);
+  if (exited) pid_ = -1;
+  if (!up || exited) {
+    ADD_FAILURE() << "node " << index_ << " with -o " << all << " failed to mount ("
+                  << (exited ? "daemon exited" : "timeout") << "); daemon log:\n"
+                  << Tail(LogText(), 20000);
+    if (!exited) Stop();
+    return false;
+  }
+  return true;
+}
+
+bool Node::Exited(int timeout_ms) {
+  if (pid_ <= 0) return true;
+  int status = WaitWithTimeout(pid_, timeout_ms);
+  if (status == -1) return false;
+  pid_ = -1;
+  paused_ = false;
+  return true;
+}
+
+void Node::Crash() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    if (!Exited(10000)) ADD_FAILURE() << "node " << index_ << " survived SIGKILL";
+  }
+  paused_ = false;
+  if (IsMounted(mnt_)) umount2(mnt_.c_str(), MNT_DETACH);
+}
+
+void Node::Stop() {
+  if (paused_) Resume();
+  if (IsMounted(mnt_)) umount2(mnt_.c_str(), MNT_DETACH);
+  if (pid_ > 0 && !Exited(10000)) {
+    ADD_FAILURE() << "node " << index_ << " (pid " << pid_
+                  << ") did not exit after unmount; killing it";
+    kill(pid_, SIGKILL);
+    Exited(10000);
+    pid_ = -1;
+  }
+  paused_ = false;
+}
+
+void Node::Pause() {
+  ASSERT_GT(pid_, 0) << "node " << index_ << " is not running";
+  ASSERT_EQ(kill(pid_, SIGSTOP), 0) << strerror(errno);
+  paused_ = true;
+}
+
+void Node::Resume() {
+  if (pid_ > 0 && paused_) kill(pid_, SIGCONT);
+  paused_ = false;
+}
+
+void Node::Cleanup() {
+  Stop();
+  // The daemon mounts a tmpfs on its arena as root; a crashed one leaves it behind.
+  for (int i = 0; i < 8 && IsMounted(arena_); ++i) {
+    if (umount2(arena_.c_str(), MNT_DETACH) != 0) break;
+  }
+}
+
+int Node::TryWriteNew(const std::string& name, const std::string& bytes, std::string* id) {
+  const std::string path = Path("new/" + name);
+  int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno;
+  for (size_t done = 0; done < bytes.size();) {
+    ssize_t w = write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      int e = w < 0 ? errno : EIO;
+      close(fd);
+      return e;
+    }
+    done += static_cast<size_t>(w);
+  }
+  if (close(fd) != 0) return errno;
+  if (id) {
+    std::string target = ReadLinkOf(path);
+    const std::string prefix = "../objects/";
+    *id = target.rfind(prefix, 0) == 0 ? target.substr(prefix.size()) : std::string();
+    if (!IsObjectId(*id)) return EPROTO;
+  }
+  return 0;
+}
+
+std::string Node::WriteNew(const std::string& name, const std::string& bytes) {
+  std::string id;
+  int e = TryWriteNew(name, bytes, &id);
+  if (e != 0) {
+    ADD_FAILURE() << "node " << index_ << ": writing new/" << name << " (" << bytes.size()
+                  << " bytes): "
+                  << (e == EPROTO ? "no link to an object after close()" : strerror(e));
+    return {};
+  }
+  return id;
+}
+
+bool Node::Persist(const std::string& id) {
+  if (setxattr(ObjPath(id).c_str(), "user.vineyard.persist", "1", 1, 0) != 0) {
+    ADD_FAILURE() << "node " << index_ << ": persist " << id << ": " << strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+std::string Node::WritePersisted(const std::string& name, const std::string& bytes) {
+  std::string id = WriteNew(name, bytes);
+  if (id.empty() || !Persist(id)) return {};
+  return id;
+}
+
+std::string Node::Xattr(const std::string& id, const std::string& key, int* err) {
+  return GetXattr(ObjPath(id), "user.vineyard." + key, err);
+}
+
+json Node::ReadStatus() {
+  std::string s = ReadFileOr(Path("status.json"));
+  auto j = json::parse(s, nullptr, false);
+  if (j.is_discarded()) ADD_FAILURE() << "node " << index_ << ": status.json is not JSON:\n" << s;
+  return j;
+}
+
+json Node::ReadInstance(int n) {
+  int e = 0;
+  std::string s = ReadFileOr(Path("instances/" + std::to_string(n) + ".json"), &e);
+  return e != 0 ? json(json::value_t::discarded) : json::parse(s, nullptr, false);
+}
+
+std::string Node::InstanceStatus(int n) {
+  json j = ReadInstance(n);
+  if (j.is_discarded() || !j.is_object() || !j.contains("status") || !j["status"].is_string()) {
+    return {};
+  }
+  return j["status"];
+}
+
+std::string Node::NameTarget(const std::string& name) const {
+  std::string target = ReadLinkOf(Path("names/" + name));
+  const std::string prefix = "../objects/";
+  if (target.rfind(prefix, 0) != 0) return {};
+  return target.substr(prefix.size());
+}
+
+std::string Node::Meta(const std::string& id, int* err) {
+  return ReadFileOr(ObjPath(id, "meta.json"), err);
+}
+
+std::map<std::string, std::string> Node::Names() const {
+  std::map<std::string, std::string> out;
+  for (auto& n : ListNames()) out[n] = NameTarget(n);
+  return out;
+}
+
+// ---- ClusterTest ----------------------------------------------------------------
+
+void ClusterTest::SetUp() {
+  char tmpl[] = "/tmp/vyit.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr) << strerror(errno);
+  tmp_ = tmpl;
+  ASSERT_EQ(chmod(tmp_.c_str(), 0755), 0);
+
+  // Ports: a random block below the kernel's ephemeral range (32768+), so that an
+  // outgoing connection cannot take one of them between our check and the daemon's
+  // bind; tests run in parallel (ctest -j), hence random and checked.
+  const int block = 2 * (NodeCount() + SparePorts());
+  std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(getpid()));
+  for (int attempt = 0; attempt < 200 && base_port_ == 0; ++attempt) {
+    int base = 20000 + static_cast<int>(rng() % static_cast<unsigned>(32000 - 20000 - block));
+    if (PortsFree(base, block)) base_port_ = base;
+  }
+  ASSERT_NE(base_port_, 0) << "no block of " << block << " free ports found";
+
+  for (int i = 1; i <= NodeCount(); ++i) {
+    nodes_.push_back(
+        std::make_unique<Node>(i, tmp_ + "/n" + std::to_string(i), base_port_ + 2 * (i - 1)));
+  }
+  for (int i = 1; i <= NodeCount(); ++i) {
+    for (int j = 1; j <= NodeCount(); ++j) {
+      if (j != i) node(i).peers.push_back(std::to_string(node(j).port()));
+    }
+    node(i).options = NodeOptions(i);
+  }
+  for (int i = 1; i <= NodeCount(); ++i) {
+    if (StartInSetUp(i)) {
+      ASSERT_TRUE(node(i).Start());
+    }
+  }
+  ASSERT_TRUE(WaitAllUp());
+}
+
+void ClusterTest::TearDown() {
+  if (tmp_.empty()) return;
+  if (HasFailure()) {
+    for (auto* list : {&nodes_, &extra_nodes_}) {
+      for (auto& n : *list) {
+        std::cerr << "---- daemon log of node " << n->index() << " (" << n->dir() << ") ----\n"
+                  << Tail(n->LogText(), 30000) << "\n";
+      }
+    }
+  }
+  // Paused daemons first, so that unmounting and reading never waits on a stopped one.
+  for (auto* list : {&nodes_, &extra_nodes_}) {
+    for (auto& n : *list) n->Resume();
+  }
+  for (auto* list : {&nodes_, &extra_nodes_}) {
+    for (auto& n : *list) n->Cleanup();
+  }
+  if (IsMounted(tmp_)) {
+    ADD_FAILURE() << "something is still mounted under " << tmp_ << "; leaving it";
+    return;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(tmp_, ec);
+}
+
+Node& ClusterTest::AddNode(const std::string& name, int port) {
+  extra_nodes_.push_back(
+      std::make_unique<Node>(100 + static_cast<int>(extra_nodes_.size()), tmp_ + "/" + name, port));
+  return *extra_nodes_.back();
+}
+
+bool ClusterTest::WaitUp(int i, std::vector<int> instances, int timeout_ms) {
+  if (instances.empty()) {
+    for (int j = 1; j <= size(); ++j) {
+      if (j != i && node(j).running()) instances.push_back(node(j).instance);
+    }
+  }
+  bool ok = PollUntil(
+      [&] {
+        for (int n : instances) {
+          if (node(i).InstanceStatus(n) != "up") return false;
+        }
+        return true;
+      },
+      timeout_ms);
+  if (!ok) {
+    ADD_FAILURE() << "node " << i << " does not see all of its peers up after " << timeout_ms
+                  << " ms; status.json:\n"
+                  << ReadFileOr(node(i).Path("status.json"));
+  }
+  return ok;
+}
+
+bool ClusterTest::WaitAllUp(int timeout_ms) {
+  bool ok = true;
+  for (int i = 1; i <= size(); ++i) {
+    if (node(i).running() && !node(i).paused()) ok = WaitUp(i, {}, timeout_ms) && ok;
+  }
+  return ok;
+}
+
+bool ClusterTest::WaitListed(int i, const std::string& id, int timeout_ms) {
+  return PollUntil(
+      [&] {
+        struct stat sb;
+        return stat(node(i).ObjPath(id).c_str(), &sb) == 0;
+      },
+      timeout_ms);
+}
+
+bool ClusterTest::WaitGone(int i, const std::string& id, int timeout_ms) {
+  return PollUntil(
+      [&] {
+        auto l = node(i).ListObjects();
+        return !std::binary_search(l.begin(), l.end(), id);
+      },
+      timeout_ms);
+}
+
+bool ClusterTest::WaitName(int i, const std::string& name, const std::string& id, int timeout_ms) {
+  return PollUntil(
+      [&] {
+        if (id.empty()) {
+          auto l = node(i).ListNames();
+          return !std::binary_search(l.begin(), l.end(), name);
+        }
+        return node(i).NameTarget(name) == id;
+      },
+      timeout_ms);
+}
+
+uint64_t ClusterTest::Counter(int i, const std::string& counter) {
+  json s = node(i).ReadStatus();
+  if (!s.is_object() || !s.contains("cluster") || !s["cluster"].contains(counter) ||
+      !s["cluster"][counter].is_number_unsigned()) {
+    ADD_FAILURE() << "node " << i << ": status.json has no cluster." << counter << ":\n"
+                  << s.dump(2);
+    return 0;
+  }
+  return s["cluster"][counter].get<uint64_t>();
+}
+
+uint64_t ClusterTest::WaitCounterAbove(int i, const std::string& counter, uint64_t than,
+                                       int timeout_ms) {
+  uint64_t v = 0;
+  PollUntil([&] { return (v = Counter(i, counter)) > than; }, timeout_ms);
+  return v;
+}
+
+ClusterTest::View ClusterTest::TakeView(int i) {
+  View v;
+  for (auto& id : node(i).ListObjects()) {
+    int e = 0;
+    std::string m = node(i).Meta(id, &e);
+    // An object deleted between the listing and the read is simply not in the view.
+    if (e == 0) v.metas[id] = m;
+  }
+  v.names = node(i).Names();
+  return v;
+}
+
+bool ClusterTest::MakeCurveKeys(const std::map<std::string, int>& extra) {
+  std::map<std::string, int> all = extra;
+  for (int i = 1; i <= size(); ++i) all["n" + std::to_string(i)] = node(i).port();
+  for (const char* d : {"/keys", "/curve_peers"}) {
+    if (mkdir((tmp_ + d).c_str(), 0700) != 0 && errno != EEXIST) {
+      ADD_FAILURE() << "mkdir " << tmp_ << d << ": " << strerror(errno);
+      return false;
+    }
+  }
+  for (auto& [name, port] : all) {
+    std::vector<std::string> argv = {VYCTL_BIN, "keygen", KeyPath(name)};
+    if (port > 0) {
+      argv.push_back("--endpoint");
+      argv.push_back("tcp://127.0.0.1:" + std::to_string(port));
+    }
+    CommandResult r = RunCommand(argv);
+    if (r.exit_code != 0) {
+      ADD_FAILURE() << "vyctl keygen " << name << " failed (" << r.exit_code << "):\n" << r.output;
+      return false;
+    }
+    std::error_code ec;
+    std::filesystem::copy_file(KeyPath(name) + ".pub", CurvePeersDir() + "/" + name + ".pub", ec);
+    if (ec) {
+      ADD_FAILURE() << "copying " << name << ".pub: " << ec.message();
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string ClusterTest::PublicKey(const std::string& name) {
+  std::istringstream in(ReadFileOr(KeyPath(name) + ".pub"));
+  std::string key;
+  in >> key;
+  return key;
+}
+
+std::string ClusterTest::SecretKey(const std::string& name) {
+  std::istringstream in(ReadFileOr(KeyPath(name) + ".key"));
+  std::string key;
+  in >> key;
+  return key;
+}
+
+}  // namespace vyit

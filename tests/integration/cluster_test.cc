@@ -1,0 +1,500 @@
+// Cluster tests (DESIGN.md §7) on three real daemons: replication of persisted
+// objects and names, remote payloads (fetch, remote=error, a paused owner), deletes,
+// last-writer-wins names, global objects, a late joiner, and refused impostors.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "cluster_fixture.h"
+
+namespace vyit {
+namespace {
+
+using nlohmann::json;
+
+std::string PairJson(const std::string& a, const std::string& b, const std::string& extra = "") {
+  return R"({"typename":"vineyard::Pair","first_":{"id":")" + a + R"("},"second_":{"id":")" + b +
+         "\"}" + extra + "}";
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+class Cluster : public ClusterTest {};
+
+TEST_F(Cluster, PersistedObjectsReplicateWithIdenticalMetaTransientOnesDoNot) {
+  // The transient ones first: one origin's updates arrive in order, so once the later
+  // persisted objects are on a peer, a transient one that leaked would be there too.
+  const std::string t_blob = node(1).WriteNew("t", RandomBytes(1000, 1));
+  const std::string t_meta =
+      node(1).WriteMeta("tm", R"({"typename":"my::Thing","v":1,"b_":{"id":")" + t_blob + "\"}}");
+  ASSERT_TRUE(IsBlobId(t_blob) && IsObjectId(t_meta));
+
+  const std::string blob = node(1).WritePersisted("b", RandomBytes(5000, 2));
+  // A transient member: persisting the pair persists it too (§5), so it replicates.
+  const std::string member = node(1).WriteNew("m", RandomBytes(100, 3));
+  const std::string pair = node(1).WriteMeta("p", PairJson(blob, member, R"(,"note":{"k":[1,2]})"));
+  ASSERT_TRUE(IsBlobId(blob) && IsBlobId(member) && IsObjectId(pair));
+  ASSERT_TRUE(node(1).Persist(pair));
+
+  for (const std::string& id : {blob, member, pair}) {
+    json m = json::parse(node(1).Meta(id));
+    EXPECT_EQ(m["transient"], false) << id << " on node 1: " << m.dump();
+  }
+  for (int i : {2, 3}) {
+    SCOPED_TRACE("node " + std::to_string(i));
+    for (const std::string& id : {blob, member, pair}) {
+      ASSERT_TRUE(WaitListed(i, id)) << id << " did not reach node " << i;
+      std::string here = node(i).Meta(id);
+      EXPECT_FALSE(here.empty());
+      EXPECT_EQ(here, node(1).Meta(id)) << id << ": meta.json differs from the owner's";
+      EXPECT_EQ(node(i).Xattr(id, "persist"), "1") << id;
+      EXPECT_EQ(node(i).Xattr(id, "instance_id"), "1") << id;
+    }
+    EXPECT_EQ(ReadLinkOf(node(i).ObjPath(pair, "members/first_")), "../../" + blob);
+    auto listed = node(i).ListObjects();
+    EXPECT_FALSE(Contains(listed, t_blob)) << "a transient blob left its node";
+    EXPECT_FALSE(Contains(listed, t_meta)) << "a transient object left its node";
+    EXPECT_EQ(listed.size(), 3u);
+    json st = node(i).ReadStatus();
+    EXPECT_EQ(st["objects"]["remote"], 3) << st["objects"].dump();
+    EXPECT_EQ(st["objects"]["total"], 3) << st["objects"].dump();
+  }
+  json st = node(1).ReadStatus();
+  EXPECT_EQ(st["objects"]["persisted"], 3) << st["objects"].dump();
+  EXPECT_EQ(st["objects"]["total"], 5) << st["objects"].dump();
+  EXPECT_EQ(st["objects"]["remote"], 0) << st["objects"].dump();
+  EXPECT_GE(st["cluster"]["published"].get<uint64_t>(), 3u) << st["cluster"].dump();
+}
+
+TEST_F(Cluster, InstancesShowEveryNodeUp) {
+  for (int i = 1; i <= 3; ++i) {
+    SCOPED_TRACE("node " + std::to_string(i));
+    EXPECT_EQ(ListDirectory(node(i).Path("instances")),
+              (std::vector<std::string>{"1.json", "2.json", "3.json"}));
+    for (int n = 1; n <= 3; ++n) {
+      json j = node(i).ReadInstance(n);
+      ASSERT_TRUE(j.is_object()) << "instances/" << n << ".json";
+      EXPECT_EQ(j["instance"], n);
+      EXPECT_EQ(j["status"], "up") << j.dump();
+      EXPECT_EQ(j["self"], n == i) << j.dump();
+      EXPECT_EQ(j["endpoint"], node(n).endpoint()) << j.dump();
+    }
+    json st = node(i).ReadStatus();
+    ASSERT_TRUE(st.contains("cluster")) << st.dump();
+    EXPECT_EQ(st["cluster"]["listen"], node(i).endpoint());
+    EXPECT_EQ(st["cluster"]["curve"], false);
+    ASSERT_EQ(st["cluster"]["peers"].size(), 2u) << st["cluster"].dump();
+    for (auto& p : st["cluster"]["peers"]) EXPECT_EQ(p["status"], "up") << p.dump();
+  }
+  // A change is announced and applied: node 1's published_seq grows and the peers'
+  // view of it catches up (replication_lag back to 0).
+  const std::string id = node(1).WritePersisted("b", "x");
+  ASSERT_FALSE(id.empty());
+  uint64_t seq = node(1).ReadInstance(1)["published_seq"].get<uint64_t>();
+  EXPECT_GE(seq, 1u);
+  for (int i : {2, 3}) {
+    EXPECT_TRUE(PollUntil([&] {
+      json j = node(i).ReadInstance(1);
+      return j.is_object() && j["applied_seq"] == seq && j["replication_lag"] == 0;
+    })) << node(i).ReadInstance(1).dump();
+  }
+}
+
+TEST_F(Cluster, RemotePayloadsAreFetchedByteIdenticalOnFirstRead) {
+  // 3 MiB (one chunk), empty, and 9 MiB + 5 (three chunks of wire::kMaxChunk = 4 MiB).
+  const std::string small = RandomBytes((3u << 20) + 17, 11), big = RandomBytes((9u << 20) + 5, 12);
+  const std::string a = node(1).WritePersisted("a", small);
+  const std::string e = node(1).WritePersisted("e", "");
+  const std::string b = node(1).WritePersisted("b", big);
+  ASSERT_TRUE(IsBlobId(a) && IsBlobId(e) && IsBlobId(b));
+  EXPECT_EQ(node(1).Xattr(a, "local"), "1");
+  for (int i : {2, 3}) ASSERT_TRUE(WaitListed(i, b)) << "node " << i;
+
+  const uint64_t bytes_before = Counter(2, "fetch_bytes");
+  const uint64_t fetches_before = Counter(2, "fetches");
+  for (auto& [id, bytes] : {std::make_pair(a, &small), std::make_pair(b, &big)}) {
+    SCOPED_TRACE(id);
+    struct stat sb;
+    ASSERT_EQ(stat(node(2).ObjPath(id, "data").c_str(), &sb), 0) << strerror(errno);
+    EXPECT_EQ(static_cast<size_t>(sb.st_size), bytes->size()) << "st_size before the fetch";
+    EXPECT_EQ(node(2).Xattr(id, "local"), "0") << "before the first read";
+    std::string got = ReadFileOr(node(2).ObjPath(id, "data"));
+    EXPECT_TRUE(got == *bytes) << "fetched " << got.size() << " bytes, want " << bytes->size();
+    EXPECT_EQ(node(2).Xattr(id, "local"), "1") << "after the first read";
+  }
+  int err = 0;
+  EXPECT_EQ(ReadFileOr(node(2).ObjPath(e, "data"), &err), "");
+  EXPECT_EQ(err, 0) << strerror(err);
+  EXPECT_EQ(node(2).Xattr(e, "local"), "1") << "an empty payload, once read, is here";
+
+  EXPECT_GE(Counter(2, "fetches"), fetches_before + 2);
+  const uint64_t fetched = Counter(2, "fetch_bytes");
+  EXPECT_GE(fetched, bytes_before + small.size() + big.size());
+  EXPECT_EQ(Counter(2, "fetch_errors"), 0u);
+  json st = node(2).ReadStatus();
+  EXPECT_GE(st["objects"]["cached_payloads"].get<uint64_t>(), 2u) << st["objects"].dump();
+  // Read again: served from the local copy, nothing is fetched twice.
+  EXPECT_TRUE(ReadFileOr(node(2).ObjPath(b, "data")) == big);
+  EXPECT_EQ(Counter(2, "fetch_bytes"), fetched);
+
+  // Node 3 maps the big one without reading it first: the fetch happens on open.
+  int fd = open(node(3).ObjPath(b, "data").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  void* p = mmap(nullptr, big.size(), PROT_READ, MAP_SHARED, fd, 0);
+  ASSERT_NE(p, MAP_FAILED) << strerror(errno);
+  EXPECT_EQ(std::memcmp(p, big.data(), big.size()), 0) << "mmap of a fetched blob differs";
+  munmap(p, big.size());
+  close(fd);
+  EXPECT_EQ(node(3).Xattr(b, "local"), "1");
+  EXPECT_EQ(node(3).Xattr(a, "local"), "0") << "only what was read is fetched";
+}
+
+class ClusterRemoteError : public ClusterTest {
+ protected:
+  std::string NodeOptions(int i) const override { return i == 2 ? "remote=error" : ""; }
+};
+
+TEST_F(ClusterRemoteError, ReadingARemotePayloadFailsWithEREMOTE) {
+  const std::string bytes = RandomBytes(100000, 5);
+  const std::string id = node(1).WritePersisted("b", bytes);
+  ASSERT_TRUE(IsBlobId(id));
+  ASSERT_TRUE(WaitListed(2, id));
+  ASSERT_TRUE(WaitListed(3, id));
+  int err = 0;
+  ReadFileOr(node(2).ObjPath(id, "data"), &err);
+  EXPECT_EQ(err, EREMOTE) << strerror(err);
+  // The metadata is here all the same; the payload stays remote.
+  EXPECT_EQ(node(2).Meta(id), node(1).Meta(id));
+  EXPECT_EQ(node(2).Xattr(id, "local"), "0");
+  EXPECT_EQ(Counter(2, "fetches"), 0u);
+  // Node 3 (remote=fetch) reads it.
+  EXPECT_TRUE(ReadFileOr(node(3).ObjPath(id, "data")) == bytes);
+}
+
+TEST_F(Cluster, FetchFromAPausedOwnerFailsWithEHOSTDOWNThenWorksAfterResume) {
+  const std::string bytes = RandomBytes((1u << 20) + 3, 7);
+  const std::string id = node(1).WritePersisted("b", bytes);
+  ASSERT_TRUE(IsBlobId(id));
+  ASSERT_TRUE(WaitListed(2, id));
+  ASSERT_TRUE(WaitListed(3, id));
+
+  node(1).Pause();
+  // Node 3 reads at once, maybe before it noticed: the fetch times out (3 s a chunk).
+  auto t0 = std::chrono::steady_clock::now();
+  int err = 0;
+  ReadFileOr(node(3).ObjPath(id, "data"), &err);
+  EXPECT_EQ(err, EHOSTDOWN) << strerror(err);
+  EXPECT_LT(SecondsSince(t0), 10.0);
+  // Node 2 reads once it has marked the owner down: the read fails without waiting.
+  ASSERT_TRUE(PollUntil([&] { return node(2).InstanceStatus(1) == "down"; }, 5000))
+      << node(2).ReadInstance(1).dump();
+  t0 = std::chrono::steady_clock::now();
+  ReadFileOr(node(2).ObjPath(id, "data"), &err);
+  EXPECT_EQ(err, EHOSTDOWN) << strerror(err);
+  EXPECT_LT(SecondsSince(t0), 10.0);
+  // A down node's objects stay listed.
+  EXPECT_TRUE(Contains(node(2).ListObjects(), id));
+  EXPECT_EQ(node(2).Xattr(id, "local"), "0");
+
+  node(1).Resume();
+  for (int i : {2, 3}) {
+    ASSERT_TRUE(PollUntil([&] { return node(i).InstanceStatus(1) == "up"; }, 5000))
+        << "node " << i << ": " << node(i).ReadInstance(1).dump();
+    std::string got = ReadFileOr(node(i).ObjPath(id, "data"));
+    EXPECT_TRUE(got == bytes) << "node " << i << " read " << got.size() << " bytes after Resume";
+    EXPECT_EQ(node(i).Xattr(id, "local"), "1");
+  }
+  EXPECT_GE(Counter(3, "fetch_errors"), 1u);
+}
+
+TEST_F(Cluster, RemoteObjectsCannotBeDeletedHereDeletionOnTheOwnerReachesEveryNode) {
+  const std::string b1 = node(1).WriteNew("b1", RandomBytes(2000, 1));
+  const std::string b2 = node(1).WriteNew("b2", RandomBytes(3000, 2));
+  const std::string pair = node(1).WriteMeta("p", PairJson(b1, b2));
+  const std::string other = node(1).WritePersisted("o", RandomBytes(10, 3));
+  ASSERT_TRUE(IsObjectId(pair) && IsBlobId(other));
+  ASSERT_TRUE(node(1).Persist(pair));
+  ASSERT_EQ(symlink(("../objects/" + pair).c_str(), node(1).Path("names/pn").c_str()), 0)
+      << strerror(errno);
+  for (int i : {2, 3}) {
+    ASSERT_TRUE(WaitListed(i, other));
+    ASSERT_TRUE(WaitName(i, "pn", pair)) << "node " << i;
+  }
+
+  // Node 2 holds a fetched copy of `other`'s payload until the owner deletes it.
+  const std::string other_bytes = ReadFileOr(node(2).ObjPath(other, "data"));
+  EXPECT_EQ(other_bytes, RandomBytes(10, 3));
+  EXPECT_EQ(node(2).ReadStatus()["objects"]["cached_payloads"], 1);
+
+  // Only the owner deletes; a replica says so.
+  EXPECT_EQ(rmdir(node(2).ObjPath(pair).c_str()), -1);
+  EXPECT_EQ(errno, EREMOTE) << strerror(errno);
+  EXPECT_EQ(rmdir(node(3).ObjPath(other).c_str()), -1);
+  EXPECT_EQ(errno, EREMOTE) << strerror(errno);
+  EXPECT_TRUE(Contains(node(2).ListObjects(), pair));
+  EXPECT_EQ(node(2).NameTarget("pn"), pair);
+
+  ASSERT_EQ(rmdir(node(1).ObjPath(pair).c_str()), 0) << strerror(errno);
+  // Its members go with it (nothing else refers to them), and so does its name.
+  EXPECT_FALSE(Contains(node(1).ListObjects(), b1));
+  EXPECT_FALSE(Contains(node(1).ListObjects(), b2));
+  for (int i : {2, 3}) {
+    SCOPED_TRACE("node " + std::to_string(i));
+    EXPECT_TRUE(WaitGone(i, pair));
+    EXPECT_TRUE(WaitGone(i, b1));
+    EXPECT_TRUE(WaitGone(i, b2));
+    EXPECT_TRUE(WaitName(i, "pn", ""));
+    EXPECT_EQ(node(i).ListObjects(), std::vector<std::string>{other});
+  }
+  // Deleting `other` on its owner also drops node 2's cached copy of its payload.
+  ASSERT_EQ(rmdir(node(1).ObjPath(other).c_str()), 0) << strerror(errno);
+  EXPECT_TRUE(WaitGone(2, other));
+  EXPECT_TRUE(PollUntil([&] { return node(2).ReadStatus()["objects"]["cached_payloads"] == 0; }))
+      << node(2).ReadStatus()["objects"].dump();
+}
+
+TEST_F(Cluster, NamesArePutDroppedAndRenamedEverywhere) {
+  const std::string a = node(1).WritePersisted("a", "payload a");
+  ASSERT_TRUE(IsBlobId(a));
+  for (int i : {2, 3}) ASSERT_TRUE(WaitListed(i, a));
+
+  ASSERT_EQ(symlink(("../objects/" + a).c_str(), node(1).Path("names/foo").c_str()), 0)
+      << strerror(errno);
+  for (int i : {2, 3}) EXPECT_TRUE(WaitName(i, "foo", a)) << "put, node " << i;
+
+  ASSERT_EQ(rename(node(1).Path("names/foo").c_str(), node(1).Path("names/bar").c_str()), 0)
+      << strerror(errno);
+  for (int i : {2, 3}) {
+    EXPECT_TRUE(WaitName(i, "bar", a)) << "rename, node " << i;
+    EXPECT_TRUE(WaitName(i, "foo", "")) << "rename, node " << i;
+  }
+
+  // Names are cluster-wide: another node than the writer drops it for everyone.
+  ASSERT_EQ(unlink(node(3).Path("names/bar").c_str()), 0) << strerror(errno);
+  for (int i : {1, 2}) EXPECT_TRUE(WaitName(i, "bar", "")) << "drop, node " << i;
+
+  // A bare id as the target, put on node 2.
+  ASSERT_EQ(symlink(a.c_str(), node(2).Path("names/baz").c_str()), 0) << strerror(errno);
+  for (int i : {1, 3}) EXPECT_TRUE(WaitName(i, "baz", a)) << "bare id, node " << i;
+
+  // A name on a transient object stays on its node. The later name on a persisted
+  // object is the barrier: updates of one origin arrive in order.
+  const std::string t = node(1).WriteNew("t", "transient");
+  ASSERT_TRUE(IsBlobId(t));
+  ASSERT_EQ(symlink(("../objects/" + t).c_str(), node(1).Path("names/local").c_str()), 0);
+  ASSERT_EQ(symlink(("../objects/" + a).c_str(), node(1).Path("names/barrier").c_str()), 0);
+  for (int i : {2, 3}) {
+    EXPECT_TRUE(WaitName(i, "barrier", a)) << "node " << i;
+    EXPECT_FALSE(Contains(node(i).ListNames(), "local")) << "node " << i;
+  }
+  for (int i : {2, 3}) {
+    EXPECT_EQ(node(i).Names(), (std::map<std::string, std::string>{{"barrier", a}, {"baz", a}}))
+        << "node " << i;
+  }
+  EXPECT_EQ(node(1).Names(),
+            (std::map<std::string, std::string>{{"barrier", a}, {"baz", a}, {"local", t}}));
+}
+
+// Puts `id` as names/<name> on node n, replacing what is there (rename over it).
+void PutName(Node& n, const std::string& name, const std::string& id) {
+  const std::string tmp = n.Path("names/.put-" + name);
+  ASSERT_EQ(symlink(("../objects/" + id).c_str(), tmp.c_str()), 0) << strerror(errno);
+  ASSERT_EQ(rename(tmp.c_str(), n.Path("names/" + name).c_str()), 0) << strerror(errno);
+}
+
+TEST_F(Cluster, ConcurrentPutsOfOneNameResolveToTheLastWriterEverywhere) {
+  const std::string a = node(1).WritePersisted("a", "from node 1");
+  const std::string b = node(2).WritePersisted("b", "from node 2");
+  ASSERT_TRUE(IsBlobId(a) && IsBlobId(b));
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(WaitListed(i, a));
+    ASSERT_TRUE(WaitListed(i, b));
+  }
+  // Node 1 then at once node 2, without waiting for node 1's put to arrive: node 2's
+  // put is the later one by (timestamp, writer) whether or not it had arrived.
+  ASSERT_EQ(symlink(("../objects/" + a).c_str(), node(1).Path("names/shared").c_str()), 0);
+  ASSERT_NO_FATAL_FAILURE(PutName(node(2), "shared", b));
+  for (int i = 1; i <= 3; ++i) EXPECT_TRUE(WaitName(i, "shared", b)) << "node " << i;
+  // Still so once everything settled (a late arrival of node 1's put must lose).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 1; i <= 3; ++i) EXPECT_EQ(node(i).NameTarget("shared"), b) << "node " << i;
+
+  // And back: a later put on node 1 wins everywhere.
+  ASSERT_NO_FATAL_FAILURE(PutName(node(1), "shared", a));
+  for (int i = 1; i <= 3; ++i) EXPECT_TRUE(WaitName(i, "shared", a)) << "node " << i;
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(node(i).Names(), (std::map<std::string, std::string>{{"shared", a}})) << "node " << i;
+  }
+}
+
+TEST_F(Cluster, GlobalObjectsMayHaveMembersOnOtherNodesNonGlobalOnesMayNot) {
+  const std::string b2 = node(2).WritePersisted("b2", RandomBytes(3000, 1));
+  const std::string b1 = node(1).WriteNew("b1", RandomBytes(5000, 2));
+  ASSERT_TRUE(IsBlobId(b2) && IsBlobId(b1));
+  ASSERT_TRUE(WaitListed(1, b2));
+
+  const std::string g =
+      node(1).WriteMeta("g", R"({"typename":"vineyard::Pair","global":true,"first_":{"id":")" + b2 +
+                                 R"("},"second_":{"id":")" + b1 + "\"}}");
+  ASSERT_TRUE(IsObjectId(g));
+  json m = json::parse(node(1).Meta(g), nullptr, false);
+  ASSERT_TRUE(m.is_object());
+  EXPECT_EQ(m["global"], true) << m.dump();
+  EXPECT_EQ(m["transient"], false) << "a global object is persisted from the start";
+  EXPECT_EQ(m["nbytes"], 8000) << "nbytes counts the remote member";
+  EXPECT_EQ(m["first_"]["id"], b2) << m.dump();
+  for (int i : {2, 3}) {
+    SCOPED_TRACE("node " + std::to_string(i));
+    ASSERT_TRUE(WaitListed(i, g));
+    ASSERT_TRUE(WaitListed(i, b1)) << "the local member is persisted with it";
+    EXPECT_EQ(node(i).Meta(g), node(1).Meta(g));
+    EXPECT_EQ(ReadLinkOf(node(i).ObjPath(g, "members/first_")), "../../" + b2);
+    EXPECT_EQ(ReadLinkOf(node(i).ObjPath(g, "members/second_")), "../../" + b1);
+  }
+
+  // Not global: a member on another node is refused at close(), the file stays.
+  std::string id;
+  EXPECT_EQ(node(1).TryWriteNew("ng.meta.json", PairJson(b2, b1), &id), EINVAL);
+  int err = 0;
+  std::string why = GetXattr(node(1).Path("new/ng.meta.json"), "user.vineyard.error", &err);
+  EXPECT_EQ(err, 0) << strerror(err);
+  EXPECT_FALSE(why.empty());
+  EXPECT_EQ(ReadFileOr(node(1).Path("new/ng.meta.json")), PairJson(b2, b1));
+}
+
+class ClusterJoin : public ClusterTest {
+ protected:
+  bool StartInSetUp(int i) const override { return i != 3; }
+};
+
+TEST_F(ClusterJoin, ALateNodeGetsEverythingThroughSnapshots) {
+  const std::string payload = RandomBytes((1u << 20) + 9, 4);
+  const std::string a = node(1).WritePersisted("a", payload);
+  const std::string c = node(1).WriteNew("c", "member");
+  const std::string pair = node(1).WriteMeta("p", PairJson(a, c));
+  ASSERT_TRUE(IsObjectId(pair));
+  ASSERT_TRUE(node(1).Persist(pair));
+  const std::string transient = node(1).WriteNew("t", "stays here");
+  const std::string gone = node(1).WritePersisted("g", "deleted before the join");
+  ASSERT_TRUE(IsBlobId(transient) && IsBlobId(gone));
+  ASSERT_EQ(symlink(("../objects/" + pair).c_str(), node(1).Path("names/n1").c_str()), 0);
+  ASSERT_EQ(symlink(("../objects/" + a).c_str(), node(1).Path("names/dropped").c_str()), 0);
+  const std::string b = node(2).WritePersisted("b", "node 2's");
+  ASSERT_EQ(symlink(("../objects/" + b).c_str(), node(2).Path("names/n2").c_str()), 0);
+  ASSERT_TRUE(WaitListed(2, pair));
+  ASSERT_TRUE(WaitName(1, "n2", b));
+  ASSERT_EQ(rmdir(node(1).ObjPath(gone).c_str()), 0) << strerror(errno);
+  ASSERT_EQ(unlink(node(1).Path("names/dropped").c_str()), 0) << strerror(errno);
+  ASSERT_TRUE(WaitGone(2, gone));
+
+  ASSERT_TRUE(node(3).Start());
+  ASSERT_TRUE(WaitUp(3));
+  ASSERT_TRUE(WaitUp(1, {3}));
+  ASSERT_TRUE(WaitUp(2, {3}));
+  const std::vector<std::string> want = [&] {
+    std::vector<std::string> v = {a, c, pair, b};
+    std::sort(v.begin(), v.end());
+    return v;
+  }();
+  EXPECT_TRUE(PollUntil([&] { return node(3).ListObjects() == want; }, 10000))
+      << "node 3 lists " << testing::PrintToString(node(3).ListObjects()) << ", want "
+      << testing::PrintToString(want);
+  for (const std::string& id : {a, c, pair}) EXPECT_EQ(node(3).Meta(id), node(1).Meta(id)) << id;
+  EXPECT_EQ(node(3).Meta(b), node(2).Meta(b));
+  EXPECT_TRUE(PollUntil([&] { return node(3).Names().size() == 2; }));
+  EXPECT_EQ(node(3).Names(), (std::map<std::string, std::string>{{"n1", pair}, {"n2", b}}));
+  EXPECT_GE(Counter(3, "snapshots_taken"), 2u);
+  EXPECT_GE(node(3).ReadInstance(1)["snapshots"].get<uint64_t>(), 1u);
+  // The joiner fetches payloads like any node, and its own objects reach the others.
+  EXPECT_TRUE(ReadFileOr(node(3).ObjPath(a, "data")) == payload);
+  const std::string d = node(3).WritePersisted("d", "node 3's");
+  ASSERT_TRUE(IsBlobId(d));
+  for (int i : {1, 2}) {
+    EXPECT_TRUE(WaitListed(i, d)) << "node " << i;
+    EXPECT_EQ(node(i).Meta(d), node(3).Meta(d));
+  }
+}
+
+// Node 2 also lists two impostors as peers: SparePort(0) will claim node 2's own id,
+// SparePort(1) node 1's (already taken by the real node 1).
+class ClusterRefusal : public ClusterTest {
+ protected:
+  std::string NodeOptions(int i) const override {
+    if (i != 2) return "";
+    return "peer=" + std::to_string(SparePort(0)) + ",peer=" + std::to_string(SparePort(1));
+  }
+};
+
+TEST_F(ClusterRefusal, APeerClaimingOurOwnIdOrATakenIdIsRefused) {
+  const std::string real = node(2).WritePersisted("real", "the real node 2's");
+  ASSERT_TRUE(IsBlobId(real));
+  for (int i : {1, 3}) ASSERT_TRUE(WaitListed(i, real));
+  const std::string real_meta = node(2).Meta(real);
+
+  // Impostors that publish objects of their own, whose ids (counters start at 1) are
+  // likely the very ids of the real nodes' objects.
+  Node& own = AddNode("own", SparePort(0));
+  own.instance = 2;
+  Node& dup = AddNode("dup", SparePort(1));
+  dup.instance = 1;
+  ASSERT_TRUE(own.Start());
+  ASSERT_TRUE(dup.Start());
+  const std::string fake2 = own.WritePersisted("fake", "an impostor's");
+  const std::string fake1 = dup.WritePersisted("fake", "another impostor's");
+  ASSERT_TRUE(IsBlobId(fake2) && IsBlobId(fake1));
+
+  auto peer = [&](int port) {
+    json st = node(2).ReadStatus();
+    for (auto& p : st["cluster"]["peers"]) {
+      if (p["endpoint"] == "tcp://127.0.0.1:" + std::to_string(port)) return p;
+    }
+    return json();
+  };
+  EXPECT_TRUE(PollUntil([&] { return peer(SparePort(0))["status"] == "refused"; }))
+      << node(2).ReadStatus()["cluster"].dump(2);
+  EXPECT_TRUE(PollUntil([&] { return peer(SparePort(1))["status"] == "refused"; }))
+      << node(2).ReadStatus()["cluster"].dump(2);
+  EXPECT_NE(peer(SparePort(0)).value("reason", "").find("own id"), std::string::npos)
+      << peer(SparePort(0)).dump();
+  EXPECT_NE(peer(SparePort(1)).value("reason", "").find("already used"), std::string::npos)
+      << peer(SparePort(1)).dump();
+  EXPECT_EQ(Counter(2, "refused_peers"), 2u);
+  std::string metrics = ReadFileOr(node(2).Path("metrics"));
+  EXPECT_NE(metrics.find("vineyardfs_cluster_refused_peers_total 2\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(node(2).LogText().find("refused"), std::string::npos) << "no log line";
+
+  // Nothing of theirs got in: node 2's own object is its own, the real node 1 is still
+  // its peer (the impostor claiming 1 did not displace it), instances/ lists 1..3.
+  EXPECT_EQ(node(2).Meta(real), real_meta);
+  EXPECT_EQ(ListDirectory(node(2).Path("instances")),
+            (std::vector<std::string>{"1.json", "2.json", "3.json"}));
+  EXPECT_EQ(node(2).InstanceStatus(1), "up");
+  EXPECT_EQ(node(2).ReadInstance(1)["endpoint"], node(1).endpoint());
+  const std::string later = node(1).WritePersisted("later", "from the real node 1");
+  ASSERT_TRUE(IsBlobId(later));
+  EXPECT_TRUE(WaitListed(2, later));
+  EXPECT_EQ(node(2).Meta(later), node(1).Meta(later));
+  std::set<std::string> want = {real, later};
+  auto listed = node(2).ListObjects();
+  EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()), want)
+      << "an impostor's object reached node 2";
+}
+
+}  // namespace
+}  // namespace vyit
