@@ -636,7 +636,11 @@ void Replicator::Loop() {
         uint32_t len = f.length;
         auto total = reader_(f.blob, f.offset, static_cast<char*>(chunk.data()), &len);
         if (!total.ok()) {
-          reply_error(parts[0], total.status().code() == Status::Code::kNotFound ? ENOENT : EIO,
+          const Status::Code code = total.status().code();
+          reply_error(parts[0],
+                      code == Status::Code::kNotFound          ? ENOENT
+                      : code == Status::Code::kInvalidArgument ? EINVAL
+                                                               : EIO,
                       total.status().message());
           continue;
         }

@@ -97,7 +97,8 @@ struct ClusterCounters {
 class Replicator {
  public:
   // Reads up to `len` bytes of local blob `id` at `offset` into `buf`; returns the
-  // blob's size and sets `*len` to the bytes read. NotFound if it is not here.
+  // blob's size and sets `*len` to the bytes read. NotFound if it is not a persisted
+  // blob here, InvalidArgument if `offset` is past its end.
   using PayloadReader =
       std::function<Result<uint64_t>(ObjectID id, uint64_t offset, char* buf, uint32_t* len)>;
   // Told what remote changes did (the filesystem drops its kernel caches of them).

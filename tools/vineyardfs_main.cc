@@ -177,14 +177,25 @@ int Run(int argc, char** argv) {
   if (!cfg.cluster.listen.empty() || !cfg.cluster.peers.empty()) {
     cfg.cluster.instance = instance;
     Store* st = store->get();
-    auto reader = [st](ObjectID id, uint64_t offset, char* buf, uint32_t* len) -> Result<uint64_t> {
-      if (id.instance() != st->instance()) return Status::NotFound(id.ToString() + " is not ours");
+    auto reader = [st, &table](ObjectID id, uint64_t offset, char* buf,
+                               uint32_t* len) -> Result<uint64_t> {
+      // Only persisted payloads leave the node: a transient blob is nobody else's business
+      // (and ids are easy to guess).
+      bool persisted = false;
+      table.With(id, [&](const ObjectRecord& r) { persisted = !r.transient; });
+      if (id.instance() != st->instance() || !persisted) {
+        return Status::NotFound(id.ToString() + " is not a persisted blob of this node");
+      }
       auto fd = st->OpenBlob(id);
       if (!fd.ok()) return fd.status();
       struct stat sb;
       Status s = fstat(*fd, &sb) == 0 ? Status::OK() : Status::FromErrno("stat payload", errno);
       uint64_t total = static_cast<uint64_t>(sb.st_size), want = *len;
       *len = 0;
+      if (s.ok() && offset > total) {
+        s = Status::InvalidArgument("offset " + std::to_string(offset) + " is past the end of " +
+                                    id.ToString() + " (" + std::to_string(total) + " bytes)");
+      }
       while (s.ok() && offset + *len < total && *len < want) {
         ssize_t n = pread(*fd, buf + *len, want - *len, static_cast<off_t>(offset + *len));
         if (n < 0 && errno == EINTR) continue;
