@@ -42,13 +42,7 @@ Status ObjectTable::Load(std::vector<std::string>* warnings) {
         ++it->second.referrers;
       }
     }
-    ++counts_.objects;
-    if (r.is_blob()) {
-      ++counts_.blobs;
-      counts_.blob_bytes += r.size;
-    }
-    if (!r.transient) ++counts_.persisted;
-    if (r.instance != instance_) ++counts_.remote;
+    Count(r, +1);
   }
   for (auto& [name, n] : c.names) {
     if (n.writer == 0) n.writer = instance_;
@@ -180,6 +174,16 @@ void ObjectTable::LinkMembers(const ObjectRecord& r, int delta) {
   }
 }
 
+void ObjectTable::Count(const ObjectRecord& r, int delta) {
+  counts_.objects += delta;
+  if (r.is_blob()) {
+    counts_.blobs += delta;
+    counts_.blob_bytes += delta * static_cast<int64_t>(r.size);
+  }
+  if (!r.transient) counts_.persisted += delta;
+  if (r.instance != instance_) counts_.remote += delta;
+}
+
 void ObjectTable::InsertLocked(ObjectRecord r) {
   if (auto old = EraseLocked(r.id)) {
     r.referrers = old->referrers;
@@ -189,13 +193,7 @@ void ObjectTable::InsertLocked(ObjectRecord r) {
   } else {
     r.referrers = 0;
   }
-  ++counts_.objects;
-  if (r.is_blob()) {
-    ++counts_.blobs;
-    counts_.blob_bytes += r.size;
-  }
-  if (!r.transient) ++counts_.persisted;
-  if (r.instance != instance_) ++counts_.remote;
+  Count(r, +1);
   auto [it, inserted] = objects_.emplace(r.id, std::move(r));
   LinkMembers(it->second, +1);
 }
@@ -314,6 +312,17 @@ Result<ObjectRecord> ObjectTable::DecodeRemote(const wire::Change& c) {
   return r;
 }
 
+std::vector<Result<ObjectRecord>> ObjectTable::DecodeRemote(
+    const std::vector<wire::Change>& changes) {
+  std::vector<Result<ObjectRecord>> out;
+  out.reserve(changes.size());
+  for (const wire::Change& c : changes) {
+    out.push_back(c.op == wire::Op::kObjectPut ? DecodeRemote(c)
+                                               : Result<ObjectRecord>(ObjectRecord{}));
+  }
+  return out;
+}
+
 void ObjectTable::EraseRemoteLocked(ObjectID id, JournalBatch* batch, Applied* out) {
   if (!EraseLocked(id)) return;
   batch->delete_objects.push_back(id);
@@ -334,12 +343,7 @@ Result<ObjectTable::Applied> ObjectTable::ApplyRemote(const std::vector<wire::Ch
   // the batch, memory keeps them (the error is returned and logged): they are the
   // origin's to repeat, and a restart takes the origin's snapshot again.
   // Records are decoded before the lock is taken: lookups wait for none of it.
-  std::vector<Result<ObjectRecord>> decoded;
-  decoded.reserve(changes.size());
-  for (const wire::Change& c : changes) {
-    decoded.push_back(c.op == wire::Op::kObjectPut ? DecodeRemote(c)
-                                                   : Result<ObjectRecord>(ObjectRecord{}));
-  }
+  std::vector<Result<ObjectRecord>> decoded = DecodeRemote(changes);
   std::unique_lock<std::shared_mutex> lock(mu_);
   JournalBatch batch;
   Applied out;
@@ -393,12 +397,7 @@ Result<ObjectTable::Applied> ObjectTable::ApplyRemote(const std::vector<wire::Ch
 Result<ObjectTable::Applied> ObjectTable::ApplySnapshot(InstanceId origin,
                                                         const std::vector<wire::Change>& records) {
   if (origin == instance_) return Status::InvalidArgument("a snapshot of this node itself");
-  std::vector<Result<ObjectRecord>> decoded;  // before the lock, as in ApplyRemote
-  decoded.reserve(records.size());
-  for (const wire::Change& c : records) {
-    decoded.push_back(c.op == wire::Op::kObjectPut ? DecodeRemote(c)
-                                                   : Result<ObjectRecord>(ObjectRecord{}));
-  }
+  std::vector<Result<ObjectRecord>> decoded = DecodeRemote(records);  // before the lock
   std::unique_lock<std::shared_mutex> lock(mu_);
   JournalBatch batch;
   Applied out;
@@ -653,13 +652,7 @@ std::optional<ObjectRecord> ObjectTable::EraseLocked(ObjectID id) {
   ObjectRecord r = std::move(it->second);
   objects_.erase(it);
   LinkMembers(r, -1);
-  --counts_.objects;
-  if (r.is_blob()) {
-    --counts_.blobs;
-    counts_.blob_bytes -= r.size;
-  }
-  if (!r.transient) --counts_.persisted;
-  if (r.instance != instance_) --counts_.remote;
+  Count(r, -1);
   return r;
 }
 

@@ -129,6 +129,8 @@ class ObjectTable {
   // Decodes and checks a remote object put: its id is the key and was made by the
   // origin, and it is persisted. Requires nothing.
   static Result<ObjectRecord> DecodeRemote(const wire::Change& c);
+  // The records of the object puts among `changes` (an empty record for the others).
+  static std::vector<Result<ObjectRecord>> DecodeRemote(const std::vector<wire::Change>& changes);
   // Erases remote object `id` and drops the names on it, into `batch` and `out`;
   // requires mu_ held exclusively.
   void EraseRemoteLocked(ObjectID id, JournalBatch* batch, Applied* out);
@@ -139,6 +141,8 @@ class ObjectTable {
   // Adds `r` (replacing any record of its id) to memory and the counts; requires mu_
   // held exclusively.
   void InsertLocked(ObjectRecord r);
+  // Adds (+1) or removes (-1) `r` in the counts; requires mu_ held exclusively.
+  void Count(const ObjectRecord& r, int delta);
   // Numbers `changes`, puts the last number into `batch`, commits, and hands them to
   // the sink; requires mu_ held exclusively.
   Status CommitAndPublish(JournalBatch* batch, std::vector<wire::Change> changes);

@@ -163,41 +163,12 @@ bool Node::Start(const std::string& extra) {
     std::string line = "==== test: starting node " + std::to_string(index_) + " -o " + all + "\n";
     (void)!write(logfd, line.data(), line.size());
   }
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    ADD_FAILURE() << "fork: " << strerror(errno);
-    if (logfd >= 0) close(logfd);
-    return false;
-  }
-  if (pid == 0) {
-    // If the test process dies, take the daemon with it.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    if (logfd >= 0) {
-      dup2(logfd, 1);
-      dup2(logfd, 2);
-    }
-    execl(VINEYARDFS_BIN, VINEYARDFS_BIN, "vineyard", mnt_.c_str(), "-f", "-o", all.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
   if (logfd >= 0) close(logfd);
-  pid_ = pid;
+  pid_ = SpawnDaemon(mnt_, all, log_);
+  if (pid_ < 0) return false;
   paused_ = false;
-  const std::string status_path = mnt_ + "/status.json";
   bool exited = false;
-  bool up = PollUntil(
-      [&] {
-        int st;
-        if (waitpid(pid_, &st, WNOHANG) == pid_) {
-          exited = true;
-          return true;
-        }
-        struct stat sb;
-        return stat(status_path.c_str(), &sb) == 0;
-      },
-      10000);
+  bool up = WaitMounted(pid_, mnt_, &exited);
   if (exited) pid_ = -1;
   if (!up || exited) {
     ADD_FAILURE() << "node " << index_ << " with -o " << all << " failed to mount ("

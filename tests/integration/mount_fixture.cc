@@ -180,6 +180,48 @@ CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_s) {
 
 // ---- mount lifecycle ------------------------------------------------------------
 
+pid_t SpawnDaemon(const std::string& mnt, const std::string& opts, const std::string& log) {
+  int logfd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    ADD_FAILURE() << "fork: " << strerror(errno);
+    if (logfd >= 0) close(logfd);
+    return -1;
+  }
+  if (pid == 0) {
+    // If the test process dies, take the daemon with it.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    if (logfd >= 0) {
+      dup2(logfd, 1);
+      dup2(logfd, 2);
+    }
+    execl(VINEYARDFS_BIN, VINEYARDFS_BIN, "vineyard", mnt.c_str(), "-f", "-o", opts.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  if (logfd >= 0) close(logfd);
+  return pid;
+}
+
+bool WaitMounted(pid_t pid, const std::string& mnt, bool* exited) {
+  const std::string status_path = mnt + "/status.json";
+  *exited = false;
+  bool up = PollUntil(
+      [&] {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+          *exited = true;
+          return true;
+        }
+        struct stat sb;
+        return stat(status_path.c_str(), &sb) == 0;
+      },
+      10000);
+  return up && !*exited;
+}
+
 void MountTest::SetUp() {
   char tmpl[] = "/tmp/vyit.XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr) << strerror(errno);
@@ -218,40 +260,10 @@ bool MountTest::Mount(const std::string& opts) {
   }
   if (!opts.empty()) all += "," + opts;
 
-  int logfd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    ADD_FAILURE() << "fork: " << strerror(errno);
-    return false;
-  }
-  if (pid == 0) {
-    // If the test process dies, take the daemon with it.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    if (logfd >= 0) {
-      dup2(logfd, 1);
-      dup2(logfd, 2);
-    }
-    execl(VINEYARDFS_BIN, VINEYARDFS_BIN, "vineyard", mnt_.c_str(), "-f", "-o", all.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  if (logfd >= 0) close(logfd);
-  pid_ = pid;
-  const std::string status_path = mnt_ + "/status.json";
+  pid_ = SpawnDaemon(mnt_, all, log_);
+  if (pid_ < 0) return false;
   bool exited = false;
-  bool up = PollUntil(
-      [&] {
-        int st;
-        if (waitpid(pid_, &st, WNOHANG) == pid_) {
-          exited = true;
-          return true;
-        }
-        struct stat sb;
-        return stat(status_path.c_str(), &sb) == 0;
-      },
-      10000);
+  bool up = WaitMounted(pid_, mnt_, &exited);
   if (exited) pid_ = -1;
   if (!up || exited) {
     std::ifstream in(log_);

@@ -51,6 +51,14 @@ bool PollUntil(const std::function<bool()>& pred, int timeout_ms = 5000);
 // True if some mount point in /proc/mounts equals or lies under `path`.
 bool IsMounted(const std::string& path);
 
+// Starts the daemon in the foreground on `mnt` with `-o opts`, as our child (killed if
+// the test process dies), stdout and stderr appended to `log`. Returns its pid (-1 and
+// ADD_FAILURE if fork failed).
+pid_t SpawnDaemon(const std::string& mnt, const std::string& opts, const std::string& log);
+// Waits up to 10 s for <mnt>/status.json. False if the daemon exited first (*exited is
+// set; it has been reaped) or did not mount in time.
+bool WaitMounted(pid_t pid, const std::string& mnt, bool* exited);
+
 class MountTest : public ::testing::Test {
  protected:
   void SetUp() override;
