@@ -1,6 +1,7 @@
 #include "meta/object_meta.h"
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 namespace vineyard {
 
@@ -137,8 +138,15 @@ std::string EncodeRecord(const ObjectRecord& r) {
              {"ts", r.timestamp_ms},
              {"uid", r.owner.uid},
              {"gid", r.owner.gid}};
-  if (!r.fields.empty()) j["fields"] = ojson::parse(r.fields);
-  return j.dump();
+  std::string out = j.dump();
+  // The fields are compact JSON already (ParseCreateMeta, DecodeRecord): splice them in
+  // last rather than parse and dump them again, which ordered_json does in time
+  // quadratic in the number of fields.
+  if (!r.fields.empty()) {
+    out.pop_back();  // '}'
+    out += ",\"fields\":" + r.fields + "}";
+  }
+  return out;
 }
 
 namespace {
@@ -152,8 +160,86 @@ uint64_t Unsigned(const ojson& j, const char* key) {
 }
 }  // namespace
 
+namespace {
+
+// Reads the members of a fields object in their order (a SAX pass: no DOM, so no
+// ordered_json, whose inserts cost time linear in the object's size).
+class MemberScanner : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit MemberScanner(Members* out) : out_(out) {}
+  bool null() override { return Scalar(); }
+  bool boolean(bool) override { return Scalar(); }
+  bool number_integer(number_integer_t) override { return Scalar(); }
+  bool number_unsigned(number_unsigned_t) override { return Scalar(); }
+  bool number_float(number_float_t, const string_t&) override { return Scalar(); }
+  bool string(string_t& s) override {
+    if (depth_ == 2 && key_ == "id") id_ = s;
+    return Scalar();
+  }
+  bool binary(binary_t&) override { return Scalar(); }
+  bool start_object(std::size_t) override {
+    if (depth_ == 1) id_.reset();
+    ++depth_;
+    return true;
+  }
+  bool end_object() override {
+    if (--depth_ == 1 && id_) members_.emplace_back(field_, *id_);
+    key_.clear();
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    ++depth_;
+    return true;
+  }
+  bool end_array() override {
+    --depth_;
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (depth_ == 1) field_ = k;
+    key_ = k;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+  Status Finish() {
+    for (auto& [field, text] : members_) {
+      auto id = ObjectID::Parse(text);
+      if (!id.ok()) return id.status();
+      out_->emplace_back(field, *id);
+    }
+    return Status::OK();
+  }
+
+ private:
+  bool Scalar() {
+    if (depth_ == 2) key_.clear();
+    return true;
+  }
+  Members* out_;
+  int depth_ = 0;
+  std::string field_, key_;
+  std::optional<std::string> id_;
+  std::vector<std::pair<std::string, std::string>> members_;
+};
+
+// The text of the top-level "fields" value when the record is laid out as
+// EncodeRecord writes it ("fields" last); "" otherwise.
+std::string_view FieldsSlice(std::string_view bytes) {
+  static constexpr std::string_view kKey = ",\"fields\":";
+  size_t pos = bytes.find(kKey);
+  if (pos == std::string_view::npos || bytes.empty() || bytes.back() != '}') return {};
+  size_t begin = pos + kKey.size();
+  return bytes.substr(begin, bytes.size() - 1 - begin);
+}
+
+}  // namespace
+
 Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
-  ojson j = ojson::parse(bytes.begin(), bytes.end(), nullptr, false);
+  // Parsed with the unordered json (the fixed keys' order does not matter); the
+  // fields keep their text and so their order.
+  nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("record is not JSON");
   try {
     if (j.at("v").get<int>() != 1) return Status::InvalidArgument("unknown record version");
@@ -163,28 +249,38 @@ Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
     r.id = *id;
     r.instance = r.id.instance();
     r.type_name = j.at("typename").get<std::string>();
-    r.nbytes = Unsigned(j, "nbytes");
-    r.size = Unsigned(j, "size");
+    auto get_unsigned = [&](const char* key) {
+      const nlohmann::json& v = j.at(key);
+      if (!v.is_number_unsigned()) {
+        throw nlohmann::json::type_error::create(
+            302, std::string(key) + " must be a non-negative integer", &v);
+      }
+      return v.get<uint64_t>();
+    };
+    r.nbytes = get_unsigned("nbytes");
+    r.size = get_unsigned("size");
     r.transient = j.at("transient").get<bool>();
     r.global = j.at("global").get<bool>();
-    r.signature = Unsigned(j, "signature");
+    r.signature = get_unsigned("signature");
     r.timestamp_ms = j.at("ts").get<int64_t>();
-    r.owner.uid = static_cast<uint32_t>(Unsigned(j, "uid"));
-    r.owner.gid = static_cast<uint32_t>(Unsigned(j, "gid"));
+    r.owner.uid = static_cast<uint32_t>(get_unsigned("uid"));
+    r.owner.gid = static_cast<uint32_t>(get_unsigned("gid"));
     if (j.contains("fields")) {
-      const ojson& f = j["fields"];
+      const nlohmann::json& f = j["fields"];
       if (!f.is_object()) return Status::InvalidArgument("record fields are not an object");
-      for (auto& [key, value] : f.items()) {
-        if (value.is_object() && value.contains("id") && value["id"].is_string()) {
-          auto mid = ObjectID::Parse(value["id"].get<std::string>());
-          if (!mid.ok()) return mid.status();
-          r.members.emplace_back(key, *mid);
-        }
+      std::string_view slice = FieldsSlice(bytes);
+      if (slice.empty() || nlohmann::json::parse(slice, nullptr, false) != f) {
+        // Not laid out as EncodeRecord writes it: take the slow, ordered way.
+        r.fields = ojson::parse(bytes.begin(), bytes.end())["fields"].dump();
+      } else {
+        r.fields = std::string(slice);
       }
-      r.fields = f.dump();
+      MemberScanner scan(&r.members);
+      nlohmann::json::sax_parse(r.fields, &scan);
+      VY_RETURN_IF_ERROR(scan.Finish());
     }
     return r;
-  } catch (const ojson::exception& e) {
+  } catch (const nlohmann::json::exception& e) {
     return Status::InvalidArgument(std::string("record: ") + e.what());
   }
 }

@@ -77,14 +77,10 @@ Result<ObjectRecord> ObjectTable::AddBlob(ObjectID id, uint64_t size, Owner owne
   return r;
 }
 
-void ObjectTable::CollectBlobs(ObjectID id, std::vector<ObjectID>* seen) const {
-  if (std::find(seen->begin(), seen->end(), id) != seen->end()) return;
+void ObjectTable::CollectBlobs(ObjectID id, std::unordered_set<ObjectID>* seen) const {
+  if (!seen->insert(id).second) return;  // each object once, however many hold it
   auto it = objects_.find(id);
-  if (it == objects_.end()) return;
-  if (id.is_blob()) {
-    seen->push_back(id);
-    return;
-  }
+  if (it == objects_.end() || id.is_blob()) return;
   for (auto& m : it->second.members) CollectBlobs(m.second, seen);
 }
 
@@ -124,9 +120,11 @@ Result<ObjectRecord> ObjectTable::Create(const CreateSpec& spec, Owner owner) {
       }
     }
   }
-  std::vector<ObjectID> blobs;
-  for (auto& m : r.members) CollectBlobs(m.second, &blobs);
-  for (ObjectID b : blobs) r.nbytes += objects_.at(b).size;
+  std::unordered_set<ObjectID> reached;
+  for (auto& m : r.members) CollectBlobs(m.second, &reached);
+  for (ObjectID b : reached) {
+    if (b.is_blob() && objects_.count(b)) r.nbytes += objects_.at(b).size;
+  }
   batch.put_objects.push_back(r);
   if (!r.transient) {
     // Persisting an object persists its members with it.

@@ -23,6 +23,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "meta/journal.h"
@@ -137,7 +138,8 @@ class ObjectTable {
   // Removes `id` from memory and the counts (already journaled); requires mu_ held
   // exclusively. Returns the record, or nullopt if there was none.
   std::optional<ObjectRecord> EraseLocked(ObjectID id);
-  void CollectBlobs(ObjectID id, std::vector<ObjectID>* seen) const;  // requires mu_
+  // Adds `id` and everything it holds, transitively, to `seen`; requires mu_.
+  void CollectBlobs(ObjectID id, std::unordered_set<ObjectID>* seen) const;
   // Adds `r` (replacing any record of its id) to memory and the counts; requires mu_
   // held exclusively.
   void InsertLocked(ObjectRecord r);
