@@ -28,6 +28,12 @@ bool KnownInstance(FsState* fs, InstanceId n) {
 
 namespace {
 
+// This node's PUB endpoint as the options show it (null for a node that does not listen).
+ojson ShownListen(FsState* fs) {
+  auto listen = fs->opts.shown_options.find("listen");
+  return listen == fs->opts.shown_options.end() ? ojson(nullptr) : ojson(listen->second);
+}
+
 ojson ClusterStatus(FsState* fs) {
   Replicator* r = fs->opts.cluster;
   ojson peers = ojson::array();
@@ -39,24 +45,22 @@ ojson ClusterStatus(FsState* fs) {
     peers.push_back(std::move(j));
   }
   const ClusterCounters& k = r->counters();
-  return ojson{
-      {"listen", r->options().listen.empty() ? ojson(nullptr)
-                                             : ojson(ParseEndpoint(r->options().listen)->pub)},
-      {"curve", r->curve()},
-      {"published_seq", fs->table->published_seq()},
-      {"peers", peers},
-      {"published", k.published.load()},
-      {"applied", k.applied.load()},
-      {"snapshots_served", k.snapshots_served.load()},
-      {"snapshots_taken", k.snapshots_taken.load()},
-      {"gaps", k.gaps.load()},
-      {"malformed", k.malformed.load()},
-      {"rejected", k.rejected.load()},
-      {"refused_peers", k.refused_peers.load()},
-      {"auth_refused", k.auth_refused.load()},
-      {"fetches", k.fetches.load()},
-      {"fetch_bytes", k.fetch_bytes.load()},
-      {"fetch_errors", k.fetch_errors.load()}};
+  return ojson{{"listen", ShownListen(fs)},
+               {"curve", r->curve()},
+               {"published_seq", fs->table->published_seq()},
+               {"peers", peers},
+               {"published", k.published.load()},
+               {"applied", k.applied.load()},
+               {"snapshots_served", k.snapshots_served.load()},
+               {"snapshots_taken", k.snapshots_taken.load()},
+               {"gaps", k.gaps.load()},
+               {"malformed", k.malformed.load()},
+               {"rejected", k.rejected.load()},
+               {"refused_peers", k.refused_peers.load()},
+               {"auth_refused", k.auth_refused.load()},
+               {"fetches", k.fetches.load()},
+               {"fetch_bytes", k.fetch_bytes.load()},
+               {"fetch_errors", k.fetch_errors.load()}};
 }
 
 }  // namespace
@@ -204,8 +208,7 @@ std::string RenderInstance(FsState* fs, InstanceId n) {
   j["self"] = n == fs->table->instance();
   const int64_t now = NowMs();
   if (n == fs->table->instance()) {
-    auto listen = fs->opts.shown_options.find("listen");
-    j["endpoint"] = listen == fs->opts.shown_options.end() ? ojson(nullptr) : ojson(listen->second);
+    j["endpoint"] = ShownListen(fs);
     j["status"] = "up";
     j["last_seen"] = now;
     j["last_seen_ms_ago"] = 0;

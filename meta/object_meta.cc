@@ -151,12 +151,13 @@ std::string EncodeRecord(const ObjectRecord& r) {
 
 namespace {
 // nlohmann converts -1 to a huge unsigned value without complaint: check the kind.
-uint64_t Unsigned(const ojson& j, const char* key) {
-  const ojson& v = j.at(key);
+template <typename Json>
+uint64_t Unsigned(const Json& j, const char* key) {
+  const Json& v = j.at(key);
   if (!v.is_number_unsigned()) {
-    throw ojson::type_error::create(302, std::string(key) + " must be a non-negative integer", &v);
+    throw Json::type_error::create(302, std::string(key) + " must be a non-negative integer", &v);
   }
-  return v.get<uint64_t>();
+  return v.template get<uint64_t>();
 }
 }  // namespace
 
@@ -249,22 +250,14 @@ Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
     r.id = *id;
     r.instance = r.id.instance();
     r.type_name = j.at("typename").get<std::string>();
-    auto get_unsigned = [&](const char* key) {
-      const nlohmann::json& v = j.at(key);
-      if (!v.is_number_unsigned()) {
-        throw nlohmann::json::type_error::create(
-            302, std::string(key) + " must be a non-negative integer", &v);
-      }
-      return v.get<uint64_t>();
-    };
-    r.nbytes = get_unsigned("nbytes");
-    r.size = get_unsigned("size");
+    r.nbytes = Unsigned(j, "nbytes");
+    r.size = Unsigned(j, "size");
     r.transient = j.at("transient").get<bool>();
     r.global = j.at("global").get<bool>();
-    r.signature = get_unsigned("signature");
+    r.signature = Unsigned(j, "signature");
     r.timestamp_ms = j.at("ts").get<int64_t>();
-    r.owner.uid = static_cast<uint32_t>(get_unsigned("uid"));
-    r.owner.gid = static_cast<uint32_t>(get_unsigned("gid"));
+    r.owner.uid = static_cast<uint32_t>(Unsigned(j, "uid"));
+    r.owner.gid = static_cast<uint32_t>(Unsigned(j, "gid"));
     if (j.contains("fields")) {
       const nlohmann::json& f = j["fields"];
       if (!f.is_object()) return Status::InvalidArgument("record fields are not an object");

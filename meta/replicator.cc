@@ -291,17 +291,24 @@ Status Replicator::Open() {
       p->sub->set(zmq::sockopt::subscribe, wire::Header(wire::Kind::kUpdate));
       p->sub->set(zmq::sockopt::subscribe, wire::Header(wire::Kind::kHeartbeat));
       p->sub->connect(ep->pub);
-      p->dealer = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
-      p->dealer->set(zmq::sockopt::linger, 0);
-      p->dealer->set(zmq::sockopt::rcvhwm, 0);
-      SetCurveClient(*p->dealer, p->server_key, public_key_, secret_key_);
-      p->dealer->connect(ep->router);
+      p->dealer = ConnectDealer(ctx, ep->router, p->server_key);
       peers_.push_back(std::move(p));
     }
   } catch (const zmq::error_t& e) {
     return Status::InvalidArgument(std::string("cluster sockets: ") + e.what());
   }
   return Status::OK();
+}
+
+std::unique_ptr<zmq::socket_t> Replicator::ConnectDealer(zmq::context_t& ctx,
+                                                         const std::string& endpoint,
+                                                         const std::string& server_key) const {
+  auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+  s->set(zmq::sockopt::linger, 0);
+  s->set(zmq::sockopt::rcvhwm, 0);  // a snapshot arrives whole
+  SetCurveClient(*s, server_key, public_key_, secret_key_);
+  s->connect(endpoint);
+  return s;
 }
 
 Replicator::~Replicator() {
@@ -764,11 +771,7 @@ void Replicator::Loop() {
           if (p->syncing && p->up && now - p->sync_progress > opts_.snapshot_timeout_ms) {
             // The request or its answer was lost (the peer restarted): ask again on a
             // fresh socket, so a late half of the old answer cannot mix in.
-            p->dealer = std::make_unique<zmq::socket_t>(so.ctx, zmq::socket_type::dealer);
-            p->dealer->set(zmq::sockopt::linger, 0);
-            p->dealer->set(zmq::sockopt::rcvhwm, 0);
-            SetCurveClient(*p->dealer, p->server_key, public_key_, secret_key_);
-            p->dealer->connect(p->ep.router);
+            p->dealer = ConnectDealer(so.ctx, p->ep.router, p->server_key);
             request_snapshot(*p);
           }
         }
@@ -811,11 +814,8 @@ Status Replicator::Fetch(ObjectID id, uint64_t size, int fd) {
   };
   if (size == 0) return Status::OK();
   try {
-    zmq::socket_t s(sockets_->ctx, zmq::socket_type::dealer);
-    s.set(zmq::sockopt::linger, 0);
-    s.set(zmq::sockopt::rcvhwm, 0);
-    SetCurveClient(s, server_key, public_key_, secret_key_);
-    s.connect(router);
+    std::unique_ptr<zmq::socket_t> dealer = ConnectDealer(sockets_->ctx, router, server_key);
+    zmq::socket_t& s = *dealer;
     uint64_t next = 0, received = 0;
     int in_flight = 0;
     std::vector<zmq::message_t> parts;

@@ -45,6 +45,11 @@
 #include "meta/status.h"
 #include "meta/wire.h"
 
+namespace zmq {
+class context_t;
+class socket_t;
+}  // namespace zmq
+
 namespace vineyard {
 
 struct ClusterOptions {
@@ -127,6 +132,9 @@ class Replicator {
   Status Open();
   void Loop();
   void Publish(std::vector<wire::Change>&& changes);  // the table's sink
+  // A DEALER connected to a peer's ROUTER at `endpoint` (CURVE client when enabled).
+  std::unique_ptr<zmq::socket_t> ConnectDealer(zmq::context_t& ctx, const std::string& endpoint,
+                                               const std::string& server_key) const;
 
   const ClusterOptions opts_;
   ObjectTable* const table_;
