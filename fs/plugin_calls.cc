@@ -327,9 +327,9 @@ int CreateBlobFromUpload(vy_call* call, uint64_t offset, uint64_t len, vy_id* ou
   return MakeBlob(
       call, len,
       [&](int fd, uint64_t n) -> Status {
-        // Sized first, so that a huge-page arena (huge=within_size) backs the whole
-        // range with huge pages as it is copied.
-        if (ftruncate(fd, static_cast<off_t>(n)) != 0) return Status::FromErrno("size blob", errno);
+        // Not sized first: the kernel copies through a pipe in 64 KiB pieces, which
+        // keeps the new file in small pages (see AppendSmallPages); the collapser
+        // makes them huge after the seal.
         loff_t in = static_cast<loff_t>(offset), to = 0;
         for (uint64_t left = n; left > 0;) {
           ssize_t c = copy_file_range(call->upload_fd, &in, fd, &to, left, 0);

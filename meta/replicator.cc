@@ -31,7 +31,7 @@ uint64_t NowNs() {
 }
 
 constexpr int kSndHwm = 200000;  // updates queued for one slow subscriber, then a gap
-constexpr int kFetchWindow = 8;  // chunks in flight per fetch
+constexpr size_t kFetchWindow = 8;  // chunks in flight per fetch
 constexpr size_t kBatch = 4096;  // updates applied per journal commit, at most
 
 bool IsZ85Key(const std::string& k) {
@@ -784,7 +784,7 @@ void Replicator::Loop() {
 
 // ---- Payload fetch (any thread) ----
 
-Status Replicator::Fetch(ObjectID id, uint64_t size, int fd) {
+Status Replicator::Fetch(ObjectID id, uint64_t size, const Sink& append) {
   const InstanceId owner = id.instance();
   std::string router, server_key;
   bool known = false, up = false;
@@ -816,15 +816,19 @@ Status Replicator::Fetch(ObjectID id, uint64_t size, int fd) {
   try {
     std::unique_ptr<zmq::socket_t> dealer = ConnectDealer(sockets_->ctx, router, server_key);
     zmq::socket_t& s = *dealer;
-    uint64_t next = 0, received = 0;
-    int in_flight = 0;
+    // Chunks are requested in order, several at a time, and handed to `append` in
+    // order: a reply that comes early waits in `early` (at most kFetchWindow chunks).
+    // Each reply must answer a request still outstanding, exactly.
+    uint64_t next = 0, delivered = 0;
+    std::map<uint64_t, uint32_t> outstanding;  // offset -> length requested
+    std::map<uint64_t, zmq::message_t> early;
     std::vector<zmq::message_t> parts;
-    while (received < size) {
-      while (in_flight < kFetchWindow && next < size) {
+    while (delivered < size) {
+      while (outstanding.size() < kFetchWindow && next < size) {
         uint32_t len = static_cast<uint32_t>(std::min<uint64_t>(wire::kMaxChunk, size - next));
         SendFrames(s, wire::Encode(wire::Kind::kFetchRequest, wire::FetchRequest{id, next, len}));
+        outstanding.emplace(next, len);
         next += len;
-        ++in_flight;
       }
       zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
       if (zmq::poll(&item, 1, std::chrono::milliseconds(opts_.fetch_timeout_ms)) == 0) {
@@ -836,29 +840,25 @@ Status Replicator::Fetch(ObjectID id, uint64_t size, int fd) {
       // The chunk frame is validated by size only: copying 4 MiB into a string for
       // Decode would cost more than the network.
       if (parts.size() == 3 && parts[0].to_string() == wire::Header(wire::Kind::kFetchReply)) {
-        zmq::message_t bytes = std::move(parts[2]);
         wire::Frames head = {parts[0].to_string(), parts[1].to_string(), std::string()};
         auto m = wire::Decode(head);
         if (!m.ok())
           return fail(Status::IOError("fetch of " + id.ToString() + ": " + m.status().message()));
         auto& r = std::get<wire::FetchReply>(m->body);
-        if (r.blob != id || r.total != size || r.offset + bytes.size() > size ||
-            bytes.size() > wire::kMaxChunk || (bytes.size() == 0 && r.offset < size)) {
+        auto asked = outstanding.find(r.offset);
+        if (r.blob != id || r.total != size || asked == outstanding.end() ||
+            parts[2].size() != asked->second) {
           return fail(Status::IOError("fetch of " + id.ToString() + ": a reply that does not fit"));
         }
-        const char* data = static_cast<const char*>(bytes.data());
-        for (size_t done = 0; done < bytes.size();) {
-          ssize_t w =
-              pwrite(fd, data + done, bytes.size() - done, static_cast<off_t>(r.offset + done));
-          if (w < 0) {
-            if (errno == EINTR) continue;
-            return fail(Status::FromErrno("fetch: write", errno));
-          }
-          done += static_cast<size_t>(w);
+        outstanding.erase(asked);
+        counters_.fetch_bytes += parts[2].size();
+        early.emplace(r.offset, std::move(parts[2]));
+        for (auto it = early.begin(); it != early.end() && it->first == delivered;
+             it = early.erase(it)) {
+          Status w = append(static_cast<const char*>(it->second.data()), it->second.size());
+          if (!w.ok()) return fail(w);
+          delivered += it->second.size();
         }
-        received += bytes.size();
-        counters_.fetch_bytes += bytes.size();
-        --in_flight;
         continue;
       }
       auto m = wire::Decode(ToFrames(parts, 0));

@@ -20,7 +20,7 @@
 // connected peer, is refused (logged, shown in status.json) and disconnected.
 //
 // Payloads: Fetch() copies a remote blob in chunks of wire::kMaxChunk over a DEALER
-// of its own, several chunks in flight, and fails with Unavailable when the owner is
+// of its own, several chunks in flight (delivered in order), and fails with Unavailable when the owner is
 // down or does not answer within `fetch_timeout_ms`.
 //
 // Security: with `curve_secret=` and `curve_peers=`, every socket uses CurveZMQ; the
@@ -115,8 +115,10 @@ class Replicator {
   ~Replicator();  // stops the thread, closes every socket (linger 0)
 
   void SetListener(Listener listener);
-  // Copies `size` bytes of remote blob `id` into `fd` (from offset 0).
-  Status Fetch(ObjectID id, uint64_t size, int fd);
+  // Receives the bytes of a fetched payload, in order; an error ends the fetch.
+  using Sink = std::function<Status(const char* data, size_t len)>;
+  // Fetches the `size` bytes of remote blob `id` and hands them to `append` in order.
+  Status Fetch(ObjectID id, uint64_t size, const Sink& append);
   std::vector<PeerInfo> Peers() const;
   const ClusterCounters& counters() const { return counters_; }
   const ClusterOptions& options() const { return opts_; }

@@ -22,6 +22,18 @@ uint64_t TmpfsSlack(uint64_t capacity) {
   return PageRound(std::min<uint64_t>(capacity / 8, uint64_t{256} << 20));
 }
 
+Status AppendSmallPages(int fd, const char* data, size_t len, uint64_t offset) {
+  constexpr size_t kPiece = 256u << 10;
+  for (size_t done = 0; done < len;) {
+    ssize_t w = pwrite(fd, data + done, std::min(kPiece, len - done),
+                       static_cast<off_t>(offset + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return Status::FromErrno("write payload", w < 0 ? errno : EIO);
+    done += static_cast<size_t>(w);
+  }
+  return Status::OK();
+}
+
 Result<std::unique_ptr<Arena>> Arena::Open(const std::string& dir, uint64_t capacity) {
   for (const char* sub : {"/blobs", "/staging"}) {
     std::string path = dir + sub;

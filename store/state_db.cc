@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "meta/log.h"
+#include "store/arena.h"
 
 namespace vineyard {
 namespace {
@@ -209,14 +210,8 @@ Status StateDb::ReadPayload(ObjectID id, int fd, uint64_t size) {
     s = db_->Get(rocksdb::ReadOptions(), payloads_, ChunkKey(id, chunk), &value);
     if (!s.ok())
       return FromRocks(s, "payload chunk " + std::to_string(chunk) + " of " + id.ToString());
-    size_t done = 0;
-    while (done < value.size()) {
-      ssize_t w =
-          pwrite(fd, value.data() + done, value.size() - done, static_cast<off_t>(off + done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return Status::FromErrno("reload payload of " + id.ToString(), errno);
-      done += static_cast<size_t>(w);
-    }
+    Status w = AppendSmallPages(fd, value.data(), value.size(), off);
+    if (!w.ok()) return Status::IOError("reload payload of " + id.ToString() + ": " + w.message());
   }
   return Status::OK();
 }

@@ -117,10 +117,15 @@ Status Store::FetchRemote(ObjectID id, uint64_t size) {
   if (s.ok()) {
     int fd = staging->second;
     s = arena_->Charge(key, size);  // evicts if it must
-    if (s.ok() && ftruncate(fd, static_cast<off_t>(size)) != 0) {
-      s = Status::FromErrno("fetch: size the copy", errno);
+    // Appended in order, never sized first: see AppendSmallPages.
+    uint64_t at = 0;
+    if (s.ok()) {
+      s = remote_.fetch(id, size, [&](const char* data, size_t len) {
+        Status w = AppendSmallPages(fd, data, len, at);
+        at += len;
+        return w;
+      });
     }
-    if (s.ok()) s = remote_.fetch(id, size, fd);
     close(fd);
     std::string from = arena_->StagingPath(key), to = arena_->BlobPath(id);
     if (s.ok()) {

@@ -88,8 +88,9 @@ class Store {
     // The size of a remote blob, or why it cannot be fetched (Remote under
     // remote=error, NotFound if there is no such blob).
     std::function<Result<uint64_t>(ObjectID id)> size;
-    // Copies the payload into `fd` (sized already).
-    std::function<Status(ObjectID id, uint64_t size, int fd)> fetch;
+    // Fetches the payload, handing its bytes to `append` in order.
+    using Sink = std::function<Status(const char* data, size_t len)>;
+    std::function<Status(ObjectID id, uint64_t size, const Sink& append)> fetch;
   };
   void SetRemote(Remote remote);
 

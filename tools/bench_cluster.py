@@ -507,14 +507,13 @@ def quiet(*nodes):
         bz.wait_until(lambda: node.status()["arena"]["huge_pending"] == 0)
 
 
-def fill(path, size, chunk=4 << 20):
-    """Writes a new `size`-byte file in `chunk` pwrite()s after ftruncate(), as a fetch
-    writes its copy (so a huge-page tmpfs gives it huge pages); GB/s."""
+def fill(path, size, chunk=256 << 10):
+    """Writes a new `size`-byte file in `chunk`-sized appends, as a fetch writes its
+    copy (small pages: see AppendSmallPages in store/arena.h); GB/s."""
     buf = bytearray(os.urandom(chunk))
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     try:
         t0 = time.perf_counter()
-        os.ftruncate(fd, size)
         for off in range(0, size, chunk):
             os.pwrite(fd, memoryview(buf)[:min(chunk, size - off)], off)
         return size / (time.perf_counter() - t0) / 1e9

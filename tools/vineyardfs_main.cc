@@ -225,7 +225,9 @@ int Run(int argc, char** argv) {
       }
       return r->size;
     };
-    remote.fetch = [rep](ObjectID id, uint64_t size, int fd) { return rep->Fetch(id, size, fd); };
+    remote.fetch = [rep](ObjectID id, uint64_t size, const Store::Remote::Sink& append) {
+      return rep->Fetch(id, size, append);
+    };
     (*store)->SetRemote(std::move(remote));
   }
 
