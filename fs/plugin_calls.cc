@@ -278,10 +278,12 @@ namespace {
 template <typename Fill>
 int MakeBlob(vy_call* call, uint64_t len, Fill fill, vy_id* out) {
   if (!call || !call->building) return -EINVAL;
-  auto up = call->store->CreateUpload();
-  if (!up.ok()) return Fail(call, EIO, up.status().message());
-  Status s = call->store->ReserveUpload(up->key, len);
-  if (s.ok()) s = fill(up->fd, len);
+  auto up = call->store->CreateFill(len);
+  if (!up.ok()) {
+    if (up.status().code() == Status::Code::kNoSpace) call->no_space = true;
+    return Fail(call, ErrnoFor(up.status()), up.status().message());
+  }
+  Status s = fill(up->fd, len);
   Result<ObjectID> id = Status::OK();
   if (s.ok()) {
     id = call->table->NewId(/*blob=*/true);

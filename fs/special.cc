@@ -83,7 +83,10 @@ std::string RenderStatus(FsState* fs) {
                 {"reloads", st.reloads},
                 {"huge", so.huge},
                 {"huge_collapsed", st.collapsed},
-                {"huge_pending", st.pending_collapse}};
+                {"huge_pending", st.pending_collapse},
+                {"reserve", so.reserve},
+                {"reserve_ready", st.reserve_ready},
+                {"reserve_takes", st.reserve_takes}};
   j["state"] = {{"path", so.state},
                 {"durability", DurabilityName(so.durability)},
                 {"durable_blobs", st.durable},
@@ -153,6 +156,10 @@ std::string RenderMetrics(FsState* fs) {
          st.pending_durable);
   metric("vineyardfs_evictions_total", "counter", "Blobs evicted from the arena.", st.evictions);
   metric("vineyardfs_reloads_total", "counter", "Blobs reloaded from RocksDB.", st.reloads);
+  metric("vineyardfs_arena_reserve_ready_bytes", "gauge",
+         "Arena memory written ahead for daemon-written payloads (reserve=).", st.reserve_ready);
+  metric("vineyardfs_arena_reserve_takes_total", "counter",
+         "Payloads written over the reserve.", st.reserve_takes);
   metric("vineyardfs_durable_errors_total", "counter", "Failed durable copies.", st.durable_errors);
   metric("vineyardfs_seals_total", "counter", "Uploads sealed into objects.", k.seals);
   metric("vineyardfs_seal_errors_total", "counter", "Seals that failed.", k.seal_errors);

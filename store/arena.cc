@@ -55,7 +55,7 @@ std::string Arena::StagingPath(uint64_t key) const {
   return dir_ + "/staging/" + std::to_string(key);
 }
 
-Status Arena::Charge(uint64_t key, uint64_t bytes) {
+Status Arena::Charge(uint64_t key, uint64_t bytes, bool evict) {
   const uint64_t want = PageRound(bytes);
   // Check, evict once, check again. The evictor runs without mu_ (it takes the store's
   // lock and calls Uncharge), so the second check sees what it freed.
@@ -77,7 +77,7 @@ Status Arena::Charge(uint64_t key, uint64_t bytes) {
                                " bytes)");
       }
       shortfall = used_ - cur + want - capacity_;
-      if (evicted || !evictor_) {
+      if (evicted || !evictor_ || !evict) {
         return Status::NoSpace("arena full: " + std::to_string(used_) + " of " +
                                std::to_string(capacity_) + " bytes in use and nothing evictable");
       }
@@ -121,6 +121,25 @@ Result<std::pair<uint64_t, int>> Arena::CreateStaging() {
   std::string path = StagingPath(key);
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno("arena: create " + path, errno);
+  return std::make_pair(key, fd);
+}
+
+Result<std::pair<uint64_t, int>> Arena::AdoptStaging(const std::string& from) {
+  uint64_t key;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    key = next_staging_++;
+  }
+  std::string path = StagingPath(key);
+  if (rename(from.c_str(), path.c_str()) != 0) {
+    return Status::FromErrno("arena: move " + from + " to " + path, errno);
+  }
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    unlink(path.c_str());
+    return Status::FromErrno("arena: open " + path, err);
+  }
   return std::make_pair(key, fd);
 }
 

@@ -61,7 +61,8 @@ class Arena {
 
   // Accounting. Charge grows or shrinks `key`'s charge to `bytes` (page-rounded),
   // evicting if needed; NoSpace if it cannot fit. Keys: a staging number, or an id.
-  Status Charge(uint64_t key, uint64_t bytes);
+  // With evict=false it fails with NoSpace instead of asking the evictor.
+  Status Charge(uint64_t key, uint64_t bytes, bool evict = true);
   void Uncharge(uint64_t key);
   // Accounts `bytes` for `key` without eviction, even over capacity (recovery: what
   // is already in the arena is counted as it is; later charges evict back under).
@@ -71,6 +72,9 @@ class Arena {
 
   // A new empty staging file, opened O_RDWR; returns its key and fd.
   Result<std::pair<uint64_t, int>> CreateStaging();
+  // Moves the file at `path` (in the arena's tmpfs) to a new staging key and opens it
+  // O_RDWR; returns the key and fd. Its charge is the caller's to move.
+  Result<std::pair<uint64_t, int>> AdoptStaging(const std::string& path);
   // Removes every staging file (unsealed uploads of a previous run).
   void ClearStaging();
 

@@ -32,6 +32,10 @@ struct StoreOptions {
   // huge pages in the background (store/collapse.cc). Default: "within_size" (measured:
   // "always" costs a 2 MiB page per small blob; see README).
   std::string huge = "within_size";
+  // Bytes of arena memory kept written ahead for the payloads the daemon writes itself
+  // (remote fetches, reloads, builders' blobs), like Vineyard's reserve_memory: see
+  // store/reserve.cc. At most half of `size`. Default: 0 (none).
+  uint64_t reserve = 0;
   // How long to wait, in ms, for a previous daemon still holding `state` (it finishes
   // its durable writes after an unmount). Default: 30000.
   int lock_wait_ms = 30000;

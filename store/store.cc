@@ -90,6 +90,13 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts, InstanceId*
   if (store->db_ && opts.durability != Durability::kNone) {
     store->writer_ = std::thread([self] { self->WriterLoop(); });
   }
+  if (opts.reserve > opts.size / 2) {
+    return Status::InvalidArgument("reserve (" + std::to_string(opts.reserve) +
+                                   " bytes) must be at most half of size (" +
+                                   std::to_string(opts.size) + " bytes)");
+  }
+  unlink(store->ReservePath().c_str());  // one left by a daemon that was killed
+  unlink((store->ReservePath() + ".filling").c_str());
   if (store->arena_is_tmpfs_ && opts.huge != "never") {
     store->collapse_ = true;
     store->collapser_ = std::thread([self] { self->CollapseLoop(); });
@@ -111,21 +118,18 @@ Status Store::FetchRemote(ObjectID id, uint64_t size) {
     if (blobs_.count(id)) return Status::OK();
     fetching_.insert(id);
   }
-  auto staging = arena_->CreateStaging();
-  Status s = staging.status();
-  uint64_t key = staging.ok() ? staging->first : 0;
+  auto fill = CreateFill(size);  // evicts if it must
+  Status s = fill.status();
+  uint64_t key = fill.ok() ? fill->key : 0;
   if (s.ok()) {
-    int fd = staging->second;
-    s = arena_->Charge(key, size);  // evicts if it must
-    // Appended in order, never sized first: see AppendSmallPages.
+    int fd = fill->fd;
+    // In order, over the reserve or appended to a new file (see AppendSmallPages).
     uint64_t at = 0;
-    if (s.ok()) {
-      s = remote_.fetch(id, size, [&](const char* data, size_t len) {
-        Status w = AppendSmallPages(fd, data, len, at);
-        at += len;
-        return w;
-      });
-    }
+    s = remote_.fetch(id, size, [&](const char* data, size_t len) {
+      Status w = AppendSmallPages(fd, data, len, at);
+      at += len;
+      return w;
+    });
     close(fd);
     std::string from = arena_->StagingPath(key), to = arena_->BlobPath(id);
     if (s.ok()) {
@@ -162,6 +166,7 @@ Store::~Store() {
   cv_.notify_all();
   if (writer_.joinable()) writer_.join();
   if (collapser_.joinable()) collapser_.join();
+  if (reserver_.joinable()) reserver_.join();
 }
 
 Journal* Store::journal() { return db_ ? static_cast<Journal*>(db_.get()) : null_journal_.get(); }
@@ -222,6 +227,7 @@ std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint6
     if (!known.count(id) && db_) db_->DeletePayload(id).ok();
   }
   cv_.notify_all();
+  StartReserver();  // after recovery has charged what the arena holds
   return lost;
 }
 
@@ -313,6 +319,13 @@ uint64_t Store::Evict(uint64_t bytes) {
   uint64_t freed = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (reserve_ready_) {  // written-ahead memory goes before any payload
+      reserve_ready_ = false;
+      unlink(ReservePath().c_str());
+      arena_->Uncharge(0);
+      freed += PageRound(opts_.reserve);
+      reserve_hold_ = true;  // the room is for the caller, not for a new reserve
+    }
     for (auto it = lru_.begin(); it != lru_.end() && freed < bytes;) {
       ObjectID id = *it++;
       Blob& b = blobs_.at(id);
@@ -361,25 +374,24 @@ Result<int> Store::OpenBlob(ObjectID id) {
     b.loading = true;
     uint64_t size = b.size;
     lock.unlock();
-    // Reload from RocksDB into a fresh staging file, then move it into place.
-    Status s = arena_->Charge(id.raw(), size);
-    std::string path = arena_->BlobPath(id), tmp = path + ".reload";
+    // Reload from RocksDB into a staging file, then move it into place.
+    auto fill = CreateFill(size);
+    Status s = fill.status();
     if (s.ok()) {
-      int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0400);
-      if (fd < 0) {
-        s = Status::FromErrno("reload: create " + tmp, errno);
-      } else {
-        s = db_ ? db_->ReadPayload(id, fd, size) : Status::NotFound("no state");
-        if (s.ok() && ftruncate(fd, static_cast<off_t>(size)) != 0) {
-          s = Status::FromErrno("reload: truncate", errno);
-        }
-        close(fd);
-        if (s.ok() && rename(tmp.c_str(), path.c_str()) != 0) {
-          s = Status::FromErrno("reload: rename", errno);
-        }
-        if (!s.ok()) unlink(tmp.c_str());
+      std::string from = arena_->StagingPath(fill->key), path = arena_->BlobPath(id);
+      s = db_ ? db_->ReadPayload(id, fill->fd, size) : Status::NotFound("no state");
+      if (s.ok() && ftruncate(fill->fd, static_cast<off_t>(size)) != 0) {
+        s = Status::FromErrno("reload: truncate", errno);
       }
-      if (!s.ok()) arena_->Uncharge(id.raw());
+      close(fill->fd);
+      if (s.ok() && (chmod(from.c_str(), 0400) != 0 || rename(from.c_str(), path.c_str()) != 0)) {
+        s = Status::FromErrno("reload: move into place", errno);
+      }
+      if (s.ok()) {
+        arena_->MoveCharge(fill->key, id.raw());
+      } else {
+        DropUpload(fill->key);
+      }
     }
     lock.lock();
     b.loading = false;
@@ -505,6 +517,7 @@ Store::Stats Store::stats() const {
     s.cached += b.cached;
   }
   s.pending_durable = queue_.size();
+  s.reserve_ready = reserve_ready_ ? opts_.reserve : 0;
   s.pending_collapse = collapse_queue_.size() + (collapsing_ ? 1 : 0);
   return s;
 }

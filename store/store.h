@@ -62,6 +62,11 @@ class Store {
     int fd = -1;  // O_RDWR on the staging file; owned by the caller
   };
   Result<Upload> CreateUpload();
+  // A file for a payload of `size` bytes that the daemon writes itself, already
+  // charged (evicting if it must). It is the reserve when one is ready (then it holds
+  // up to `reserve` bytes of zeros: the caller overwrites [0, size) and the file is
+  // never larger than `size`), else a new empty upload. Seal or drop it like an upload.
+  Result<Upload> CreateFill(uint64_t size);
   // Accounts `size` bytes for the upload before the file grows to it (NoSpace if the
   // arena cannot make room even by eviction).
   Status ReserveUpload(uint64_t key, uint64_t size);
@@ -113,6 +118,7 @@ class Store {
     uint64_t evictions = 0, reloads = 0, durable_errors = 0;
     uint64_t collapsed = 0, pending_collapse = 0;  // huge-page collapses (queued + running)
     uint64_t cached = 0, fetched = 0;              // remote payloads: held now, fetched ever
+    uint64_t reserve_ready = 0, reserve_takes = 0;  // reserve bytes written ahead; times used
   };
   Stats stats() const;
 
@@ -138,7 +144,12 @@ class Store {
   }
   uint64_t Evict(uint64_t bytes);                  // the arena's evictor
   void WriterLoop();                               // the durable-payload writer thread
-  void CollapseLoop();                             // the huge-page collapser thread (collapse.cc)
+  void CollapseLoop();
+  // The reserve (store/reserve.cc).
+  std::string ReservePath() const;
+  void StartReserver();
+  void ReserveLoop();
+  bool WriteReserve(const std::string& path, uint64_t size);                             // the huge-page collapser thread (collapse.cc)
   void QueueCollapse(ObjectID id, uint64_t size);  // requires mu_
   void UnpinLocked(ObjectID id);                   // requires mu_
   void LruInsert(ObjectID id, Blob& b);            // requires mu_
@@ -166,6 +177,9 @@ class Store {
   bool collapse_ = false;  // the arena tmpfs has a huge-page policy: collapse payloads
   std::thread writer_;
   std::thread collapser_;
+  bool reserve_ready_ = false;  // protected by mu_: ReservePath() holds `reserve` bytes
+  bool reserve_hold_ = false;   // protected by mu_: evicted for room; wait before rewriting
+  std::thread reserver_;
 };
 
 }  // namespace vineyard

@@ -128,7 +128,7 @@ class Node:
         os.makedirs(self.mnt, exist_ok=True)
         peers = "".join(f",peer={p}" for m, p in self.cluster.ports.items() if m != self.n)
         opts = (f"instance={self.n},arena={self.arena},state={self.state},"
-                f"size={self.cluster.size},listen={self.port}{peers},durability=none")
+                f"size={self.cluster.size},listen={self.port}{peers},durability=none{self.cluster.extra}")
         with open(self.log, "ab") as log:
             t0 = time.perf_counter()
             self.proc = subprocess.Popen([VINEYARDFS, f"vy{self.n}", self.mnt, "-f", "-o", opts],
@@ -197,9 +197,10 @@ class Cluster:
     """Three nodes on loopback in a fresh temp dir; every node lists every other as a
     peer. A context manager: leaving it unmounts everything and removes the dir."""
 
-    def __init__(self, nodes=3, size="2G"):
+    def __init__(self, nodes=3, size="2G", extra=""):
         self.work = tempfile.mkdtemp(prefix="vyfs-cluster-")
         self.size = size
+        self.extra = extra  # more -o options for every node
         base = free_ports(2 * nodes)
         self.ports = {n: base + 2 * (n - 1) for n in range(1, nodes + 1)}
         self.nodes = {n: Node(self, n) for n in self.ports}
@@ -502,9 +503,12 @@ def put_blob(src, dst, size, name):
 
 
 def quiet(*nodes):
-    """No huge-page collapse of a sealed payload running in the background."""
+    """No huge-page collapse of a sealed payload running in the background, and the
+    reserve (if any) written."""
+    def settled(a):
+        return a["huge_pending"] == 0 and a["reserve_ready"] == a["reserve"]
     for node in nodes:
-        bz.wait_until(lambda: node.status()["arena"]["huge_pending"] == 0)
+        bz.wait_until(lambda: settled(node.status()["arena"]))
 
 
 def fill(path, size, chunk=256 << 10):
@@ -529,11 +533,12 @@ def case_fetch(args):
     deletes the fill file and at once reads B's data: a fetch into memory that was
     just in use, the pipeline's own rate."""
     size = int(args.gib * (1 << 30))
-    arena = max(2 << 30, 2 * size + (512 << 20))
+    reserve = size if args.reserve is None else int(args.reserve * (1 << 30))
+    arena = max(2 << 30, 2 * size + reserve + (512 << 20))
     shm = tempfile.mkdtemp(prefix="vyfs-cluster-", dir="/dev/shm")
     runs = []
     try:
-        with Cluster(size=str(arena)) as c:
+        with Cluster(size=str(arena), extra=f",reserve={reserve}") as c:
             c.start(1, 2, 3)
             n1, n2 = c[1], c[2]
             base, fill_path = f"{shm}/baseline", f"{n2.arena}/bench-fill"
@@ -547,20 +552,24 @@ def case_fetch(args):
                 quiet(n1, n2)
                 time.sleep(args.settle)
                 b0 = n2.counters()["fetch_bytes"]
+                t0 = n2.status()["arena"]["reserve_takes"]
                 fill_gbs = fill(fill_path, size)
                 if r % 2 == 0:
                     cold, shm_gbs = read(f"{n2.mnt}/objects/{a}/data"), read(base)
                 else:
                     shm_gbs, cold = read(base), read(f"{n2.mnt}/objects/{a}/data")
                 fetched = n2.counters()["fetch_bytes"] - b0
+                over_reserve = n2.status()["arena"]["reserve_takes"] - t0 == 1
                 quiet(n2)
                 warm = read(f"{n2.mnt}/objects/{a}/data")
                 os.unlink(fill_path)
                 reused = read(f"{n2.mnt}/objects/{b}/data")
                 runs.append({"cold_gbs": cold, "reused_gbs": reused, "warm_gbs": warm,
                              "dev_shm_gbs": shm_gbs, "fill_gbs": fill_gbs,
-                             "fetched_bytes": fetched, "ratio": cold / shm_gbs})
-                print(f"  fetch run {r + 1}: cold {cold:.2f} GB/s (fetched {fetched:,} B), "
+                             "fetched_bytes": fetched, "ratio": cold / shm_gbs,
+                             "over_reserve": over_reserve})
+                print(f"  fetch run {r + 1}: cold {cold:.2f} GB/s (fetched {fetched:,} B"
+                      f"{', over the reserve' if over_reserve else ''}), "
                       f"/dev/shm {shm_gbs:.2f} GB/s, fresh-memory fill {fill_gbs:.2f} GB/s, cached "
                       f"{warm:.2f} GB/s, into just-freed memory {reused:.2f} GB/s", flush=True)
                 # Delete both on the owner (so everywhere): the next run fits.
@@ -572,7 +581,7 @@ def case_fetch(args):
         shutil.rmtree(shm, ignore_errors=True)
     med = {k: statistics.median(r[k] for r in runs)
            for k in ("cold_gbs", "reused_gbs", "warm_gbs", "dev_shm_gbs", "fill_gbs", "ratio")}
-    return {"bytes": size, "settle_s": args.settle, "runs": runs, **med}
+    return {"bytes": size, "reserve": reserve, "settle_s": args.settle, "runs": runs, **med}
 
 
 # --- 4. join --------------------------------------------------------------------------------
@@ -642,7 +651,7 @@ def print_table(res):
     if "fetch" in c:
         f = c["fetch"]
         print(f"| remote fetch of a {f['bytes'] / (1 << 30):g} GiB blob, node 2 reads node 1's "
-              f"(cold read = fetch) | {f['cold_gbs']:.2f} GB/s; /dev/shm read "
+              f"(cold read = fetch), reserve={f['reserve'] / (1 << 30):g} GiB | {f['cold_gbs']:.2f} GB/s; /dev/shm read "
               f"{f['dev_shm_gbs']:.2f} GB/s, "
               f"ratio {f['ratio']:.2f} | >= 1 GB/s: {verdict(f['cold_gbs'] >= 1)} |")
         fills = " / ".join(f"{r['fill_gbs']:.2f}" for r in f["runs"])
@@ -672,6 +681,8 @@ def main():
     ap.add_argument("--fanout", type=int, default=1000, help="tree shape: members per container")
     ap.add_argument("--writers", type=int, default=4, help="processes creating the blobs")
     ap.add_argument("--gib", type=float, default=1.0, help="fetch: blob size")
+    ap.add_argument("--reserve", type=float, default=None,
+                    help="fetch: reserve= of every node in GiB (default: --gib; 0: none)")
     ap.add_argument("--settle", type=float, default=3.0,
                     help="fetch: seconds before the cold fetch (freed memory returns to the host)")
     ap.add_argument("--join-objects", type=int, default=100_000)

@@ -43,6 +43,15 @@ Status Apply(MountConfig* c, const std::string& key, const std::string& value, b
     auto v = ParseSize(value);
     if (!v.ok()) return v.status();
     c->store.size = *v;
+  } else if (key == "reserve") {
+    VY_RETURN_IF_ERROR(need());
+    if (value == "0") {
+      c->store.reserve = 0;
+    } else {
+      auto v = ParseSize(value);
+      if (!v.ok()) return v.status();
+      c->store.reserve = *v;
+    }
   } else if (key == "arena") {
     VY_RETURN_IF_ERROR(need());
     c->store.arena = value;
@@ -219,6 +228,8 @@ const char* MountUsage() {
          "\n"
          "options (-o, or one key=value per line in a config=FILE):\n"
          "  size=SIZE          arena capacity, e.g. 512M, 8G (default: half of RAM)\n"
+         "  reserve=SIZE       arena memory kept written ahead for fetched, reloaded and\n"
+         "                     built payloads, at most size/2 (default: 0)\n"
          "  arena=DIR          payload directory; as root a tmpfs is mounted there\n"
          "                     (default: /run/vineyardfs/<instance> as root,\n"
          "                      /dev/shm/vineyardfs-<instance> otherwise)\n"
@@ -325,6 +336,11 @@ Result<MountConfig> ParseMountArgs(int argc, char** argv) {
   }
   if (!pending.config.empty()) c.shown["config"] = pending.config;
   c.shown["size"] = std::to_string(c.store.size);
+  if (c.store.reserve > c.store.size / 2) {
+    return Status::InvalidArgument("reserve=" + std::to_string(c.store.reserve) +
+                                   " is more than half of size=" + std::to_string(c.store.size));
+  }
+  c.shown["reserve"] = std::to_string(c.store.reserve);
   c.shown["arena"] = c.store.arena;
   c.shown["state"] = c.store.state;
   c.shown["durability"] = DurabilityName(c.store.durability);

@@ -186,6 +186,41 @@ TEST_F(ClusterRemoteError, ReadingARemotePayloadFailsWithEREMOTE) {
   EXPECT_TRUE(ReadFileOr(node(3).ObjPath(id, "data")) == bytes);
 }
 
+class ClusterReserve : public ClusterTest {
+ protected:
+  std::string NodeOptions(int i) const override { return i == 2 ? "reserve=8M" : ""; }
+};
+
+// reserve= (store/reserve.cc): a fetch is written over memory written ahead; the copy
+// is byte-identical and exactly its size whether the reserve was larger or smaller.
+TEST_F(ClusterReserve, FetchesGoOverTheReserveByteIdentical) {
+  auto reserve = [&](const char* key) {
+    return node(2).ReadStatus()["arena"][key].get<uint64_t>();
+  };
+  auto ready = [&] {
+    for (int i = 0; i < 1000 && reserve("reserve_ready") != (8u << 20); ++i) usleep(10000);
+    return reserve("reserve_ready") == (8u << 20);
+  };
+  EXPECT_EQ(reserve("reserve"), 8u << 20);
+  ASSERT_TRUE(ready()) << node(2).ReadStatus()["arena"].dump();
+  EXPECT_EQ(reserve("reserve_takes"), 0u);
+
+  const std::string big = RandomBytes((9u << 20) + 5, 21), small = RandomBytes((3u << 20) + 1, 22);
+  const std::string b = node(1).WritePersisted("b", big);
+  const std::string a = node(1).WritePersisted("a", small);
+  ASSERT_TRUE(WaitListed(2, b) && WaitListed(2, a));
+  EXPECT_TRUE(ReadFileOr(node(2).ObjPath(b, "data")) == big) << "larger than the reserve";
+  EXPECT_EQ(reserve("reserve_takes"), 1u);
+  ASSERT_TRUE(ready()) << "written again";
+  EXPECT_TRUE(ReadFileOr(node(2).ObjPath(a, "data")) == small) << "smaller than the reserve";
+  EXPECT_EQ(reserve("reserve_takes"), 2u);
+  struct stat sb;
+  ASSERT_EQ(stat(node(2).ObjPath(a, "data").c_str(), &sb), 0);
+  EXPECT_EQ(static_cast<size_t>(sb.st_size), small.size());
+  std::string metrics = ReadFileOr(node(2).mnt() + "/metrics");
+  EXPECT_NE(metrics.find("vineyardfs_arena_reserve_takes_total 2"), std::string::npos) << metrics;
+}
+
 TEST_F(Cluster, FetchFromAPausedOwnerFailsWithEHOSTDOWNThenWorksAfterResume) {
   const std::string bytes = RandomBytes((1u << 20) + 3, 7);
   const std::string id = node(1).WritePersisted("b", bytes);

@@ -59,6 +59,8 @@ TEST(MountHelper, BadOptionExitsTwoWithAMessage) {
       {{"-o", "peer=7000,peer=tcp://127.0.0.1:7000"}, "given twice"},
       {{"-o", "listen=7000,curve_secret=/tmp/k.key"}, "go together"},
       {{"-o", "heartbeat_ms=1"}, "heartbeat_ms"},
+      {{"-o", "size=64M,reserve=33M"}, "more than half of size"},
+      {{"-o", "reserve=lots"}, "size 'lots'"},
   };
   for (auto& c : cases) {
     std::vector<std::string> argv = {VINEYARDFS_BIN, "vineyard", nowhere};

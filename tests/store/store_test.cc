@@ -527,5 +527,126 @@ TEST_F(StoreTest, RecoverIntoASmallerArenaDoesNotDeadlockAndLaterEvictsBackUnder
   EXPECT_TRUE(*got == bytes_a);
 }
 
+// ---- reserve= (store/reserve.cc) ----
+
+constexpr uint64_t kMiB = 1024 * kKiB;
+
+// Polls `pred` for up to 10 s.
+template <typename Pred>
+bool Eventually(Pred pred) {
+  for (int i = 0; i < 1000; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+// Writes `bytes` over a CreateFill file (as a fetch does) and seals it as `id`.
+Status FillAndSeal(Store* store, ObjectID id, const std::string& bytes) {
+  auto up = store->CreateFill(bytes.size());
+  if (!up.ok()) return up.status();
+  Status s = AppendSmallPages(up->fd, bytes.data(), bytes.size(), 0);
+  struct stat st;
+  fstat(up->fd, &st);
+  close(up->fd);
+  if (s.ok() && static_cast<uint64_t>(st.st_size) != bytes.size()) {
+    s = Status::IOError("fill file has " + std::to_string(st.st_size) + " bytes");
+  }
+  if (s.ok()) s = store->SealUpload(up->key, id, bytes.size());
+  if (!s.ok()) store->DropUpload(up->key);
+  return s;
+}
+
+TEST_F(StoreTest, ReserveIsWrittenAheadTakenByALargeFillAndWrittenAgain) {
+  opts_.reserve = 8 * kMiB;
+  Open(Durability::kNone, 64 * kMiB);
+  store_->Recover({});
+  ASSERT_TRUE(Eventually([&] { return store_->stats().reserve_ready == 8 * kMiB; }));
+  EXPECT_TRUE(FileExists(opts_.arena + "/reserve"));
+  EXPECT_EQ(store_->stats().used, 8 * kMiB) << "the reserve is charged like a payload";
+
+  // Smaller than the reserve: overwritten from the start, the tail dropped.
+  ObjectID a = NextId();
+  std::string bytes_a = Bytes(3 * kMiB + 5, 1);
+  ASSERT_TRUE(FillAndSeal(store_.get(), a, bytes_a).ok());
+  EXPECT_EQ(store_->stats().reserve_takes, 1u);
+  auto got = ReadBlob(a);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got == bytes_a);
+
+  // Written again; a payload larger than the reserve takes it and grows past it.
+  ASSERT_TRUE(Eventually([&] { return store_->stats().reserve_ready == 8 * kMiB; }));
+  ObjectID b = NextId();
+  std::string bytes_b = Bytes(11 * kMiB, 2);
+  ASSERT_TRUE(FillAndSeal(store_.get(), b, bytes_b).ok());
+  EXPECT_EQ(store_->stats().reserve_takes, 2u);
+  got = ReadBlob(b);
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(*got == bytes_b);
+
+  // Below 2 MiB a fill is a new file: the reserve stays.
+  ASSERT_TRUE(Eventually([&] { return store_->stats().reserve_ready == 8 * kMiB; }));
+  ObjectID c = NextId();
+  ASSERT_TRUE(FillAndSeal(store_.get(), c, Bytes(100 * kKiB, 3)).ok());
+  EXPECT_EQ(store_->stats().reserve_takes, 2u);
+  EXPECT_EQ(store_->stats().reserve_ready, 8 * kMiB);
+
+  // Closing the store removes it.
+  store_.reset();
+  EXPECT_FALSE(FileExists(opts_.arena + "/reserve"));
+}
+
+TEST_F(StoreTest, ReserveGoesBeforeAnyPayloadWhenRoomIsNeeded) {
+  opts_.reserve = 8 * kMiB;
+  Open(Durability::kSync, 16 * kMiB);
+  store_->Recover({});
+  ASSERT_TRUE(Eventually([&] { return store_->stats().reserve_ready == 8 * kMiB; }));
+  ObjectID a = NextId(), b = NextId();
+  ASSERT_TRUE(Upload(a, Bytes(6 * kMiB, 1)).ok());  // fits beside the reserve
+  ASSERT_TRUE(Upload(b, Bytes(6 * kMiB, 2)).ok());  // does not: the reserve goes
+  auto st = store_->stats();
+  EXPECT_EQ(st.evictions, 0u) << "no payload was evicted for room the reserve held";
+  EXPECT_TRUE(store_->IsResident(a));
+  EXPECT_TRUE(store_->IsResident(b));
+  EXPECT_EQ(st.reserve_ready, 0u);
+  EXPECT_FALSE(FileExists(opts_.arena + "/reserve"));
+  // And no new reserve evicts them: there is no room for one.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  st = store_->stats();
+  EXPECT_EQ(st.reserve_ready, 0u);
+  EXPECT_EQ(st.evictions, 0u);
+  EXPECT_LE(st.used, st.capacity);
+}
+
+TEST_F(StoreTest, ReserveOfMoreThanHalfTheArenaIsRefused) {
+  opts_.reserve = 9 * kMiB;
+  opts_.size = 16 * kMiB;
+  InstanceId instance = 1;
+  auto s = Store::Open(opts_, &instance);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), Status::Code::kInvalidArgument) << s.status().ToString();
+  EXPECT_NE(s.status().message().find("half of size"), std::string::npos);
+}
+
+TEST_F(StoreTest, ReloadFromRocksDbGoesOverTheReserve) {
+  opts_.reserve = 4 * kMiB;
+  Open(Durability::kSync, 16 * kMiB);
+  store_->Recover({});
+  ObjectID a = NextId(), b = NextId();
+  std::string bytes_a = Bytes(6 * kMiB, 7);
+  ASSERT_TRUE(Upload(a, bytes_a).ok());
+  ASSERT_TRUE(Upload(b, Bytes(6 * kMiB, 8)).ok());  // the reserve makes room
+  ASSERT_TRUE(Upload(NextId(), Bytes(6 * kMiB, 9)).ok());  // evicts a (durable)
+  ASSERT_FALSE(store_->IsResident(a));
+  // Room for a reserve again once b is gone.
+  store_->DeleteBlob(b);
+  ASSERT_TRUE(Eventually([&] { return store_->stats().reserve_ready == 4 * kMiB; }));
+  auto got = ReadBlob(a);  // reloads a
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got == bytes_a);
+  EXPECT_EQ(store_->stats().reserve_takes, 1u);
+  EXPECT_GE(store_->stats().reloads, 1u);
+}
+
 }  // namespace
 }  // namespace vineyard
