@@ -29,16 +29,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--gib", type=float, default=1.0)
+    ap.add_argument("--reserve", type=float, default=None,
+                    help="reserve= in GiB (default: --gib; 0: none)")
     ap.add_argument("--out", default=os.path.join(bz.ROOT, "bench-results", "plugins.json"))
     args = ap.parse_args()
     size = int(args.gib * (1 << 30)) // 8 * 8
+    reserve = int((args.gib if args.reserve is None else args.reserve) * (1 << 30))
     work = tempfile.mkdtemp(prefix="vyfs-pl-")
     shm = tempfile.mkdtemp(prefix="vyfs-pl-", dir="/dev/shm")
     res = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "cpu": bz._cpu()},
-           "runs": args.runs, "bytes": size, "cases": {}}
+           "runs": args.runs, "bytes": size, "reserve": reserve, "cases": {}}
     inst = None
     try:
-        inst = bz.Instance(work, "pl", f"size={4 * size + (512 << 20)},durability=none")
+        inst = bz.Instance(work, "pl", f"size={4 * size + (512 << 20)},durability=none,reserve={reserve}")
         npy, raw = f"{shm}/a.npy", f"{shm}/raw"
         subprocess.run([bz.PY, "-c",
                         "import sys, numpy as np\n"
@@ -65,6 +68,9 @@ def main():
 
         counter = [0]
 
+        def settled(a):  # no collapse running, the reserve written
+            return a["huge_pending"] == 0 and a["reserve_ready"] == a["reserve"]
+
         def build(t):
             counter[0] += 1
             name = f"{inst.mnt}/new/b{counter[0]}" + (".npy" if t == "tensor" else "")
@@ -73,7 +79,7 @@ def main():
             oid = os.path.basename(os.readlink(name))
             os.unlink(name)
             os.rmdir(f"{inst.mnt}/objects/{oid}")  # keep the arena from filling up
-            bz.wait_until(lambda: bz.status(inst.mnt)["arena"]["huge_pending"] == 0)
+            bz.wait_until(lambda: settled(bz.status(inst.mnt)["arena"]))
             return size / out["seconds"] / (1 << 30)
         cases["build"] = {"unit": "GiB/s", "higher": True,
                           "values": bz.median_runs(args.runs, ["tensor", "blob"], build)}
