@@ -33,6 +33,20 @@ constexpr uint64_t kReserveMinTake = 2u << 20;  // smaller payloads use fresh pa
 
 std::string Store::ReservePath() const { return arena_->dir() + "/reserve"; }
 
+void Store::RemoveReserveFiles() const {
+  unlink(ReservePath().c_str());
+  unlink((ReservePath() + ".filling").c_str());
+}
+
+uint64_t Store::DropReserveLocked() {
+  if (!reserve_ready_) return 0;
+  reserve_ready_ = false;
+  reserve_hold_ = true;  // the room is for the caller, not for a new reserve
+  unlink(ReservePath().c_str());
+  arena_->Uncharge(kReserveKey);
+  return PageRound(opts_.reserve);
+}
+
 Result<Store::Upload> Store::CreateFill(uint64_t size) {
   bool take = false;
   uint64_t have = 0;
@@ -133,8 +147,7 @@ void Store::ReserveLoop() {
     cv_.wait_for(lock, std::chrono::seconds(1));  // no room yet: look again later
   }
   lock.unlock();
-  unlink(path.c_str());
-  unlink(filling.c_str());
+  RemoveReserveFiles();
   arena_->Uncharge(kReserveKey);
 }
 

@@ -95,8 +95,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts, InstanceId*
                                    " bytes) must be at most half of size (" +
                                    std::to_string(opts.size) + " bytes)");
   }
-  unlink(store->ReservePath().c_str());  // one left by a daemon that was killed
-  unlink((store->ReservePath() + ".filling").c_str());
+  store->RemoveReserveFiles();  // left by a daemon that was killed
   if (store->arena_is_tmpfs_ && opts.huge != "never") {
     store->collapse_ = true;
     store->collapser_ = std::thread([self] { self->CollapseLoop(); });
@@ -319,13 +318,7 @@ uint64_t Store::Evict(uint64_t bytes) {
   uint64_t freed = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (reserve_ready_) {  // written-ahead memory goes before any payload
-      reserve_ready_ = false;
-      unlink(ReservePath().c_str());
-      arena_->Uncharge(0);
-      freed += PageRound(opts_.reserve);
-      reserve_hold_ = true;  // the room is for the caller, not for a new reserve
-    }
+    freed += DropReserveLocked();  // written-ahead memory goes before any payload
     for (auto it = lru_.begin(); it != lru_.end() && freed < bytes;) {
       ObjectID id = *it++;
       Blob& b = blobs_.at(id);

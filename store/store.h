@@ -147,6 +147,9 @@ class Store {
   void CollapseLoop();
   // The reserve (store/reserve.cc).
   std::string ReservePath() const;
+  void RemoveReserveFiles() const;
+  // Removes a ready reserve to make room (mu_ held); returns the bytes freed.
+  uint64_t DropReserveLocked();
   void StartReserver();
   void ReserveLoop();
   bool WriteReserve(const std::string& path, uint64_t size);                             // the huge-page collapser thread (collapse.cc)
