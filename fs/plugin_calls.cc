@@ -14,6 +14,7 @@
 
 #include "fs/internal.h"
 #include "fs/plugin_internal.h"
+#include "store/arena.h"
 #include "meta/log.h"
 
 vy_call::~vy_call() {
@@ -283,7 +284,7 @@ int MakeBlob(vy_call* call, uint64_t len, Fill fill, vy_id* out) {
     if (up.status().code() == Status::Code::kNoSpace) call->no_space = true;
     return Fail(call, ErrnoFor(up.status()), up.status().message());
   }
-  Status s = fill(up->fd, len);
+  Status s = fill(*up, len);
   Result<ObjectID> id = Status::OK();
   if (s.ok()) {
     id = call->table->NewId(/*blob=*/true);
@@ -305,7 +306,8 @@ int CreateBlob(vy_call* call, const void* bytes, uint64_t len, vy_id* out) {
   if (len && !bytes) return -EINVAL;
   return MakeBlob(
       call, len,
-      [&](int fd, uint64_t n) -> Status {
+      [&](const Store::Upload& up, uint64_t n) -> Status {
+        const int fd = up.fd;
         uint64_t done = 0;
         while (done < n) {
           ssize_t w = pwrite(fd, static_cast<const char*>(bytes) + done, n - done,
@@ -328,18 +330,8 @@ int CreateBlobFromUpload(vy_call* call, uint64_t offset, uint64_t len, vy_id* ou
   }
   return MakeBlob(
       call, len,
-      [&](int fd, uint64_t n) -> Status {
-        // Not sized first: the kernel copies through a pipe in 64 KiB pieces, which
-        // keeps the new file in small pages (see AppendSmallPages); the collapser
-        // makes them huge after the seal.
-        loff_t in = static_cast<loff_t>(offset), to = 0;
-        for (uint64_t left = n; left > 0;) {
-          ssize_t c = copy_file_range(call->upload_fd, &in, fd, &to, left, 0);
-          if (c < 0 && errno == EINTR) continue;
-          if (c <= 0) return Status::FromErrno("copy upload range", c < 0 ? errno : EIO);
-          left -= static_cast<uint64_t>(c);
-        }
-        return Status::OK();
+      [&](const Store::Upload& up, uint64_t n) {
+        return CopyIntoFill(call->upload_fd, offset, up.fd, n, up.backed);
       },
       out);
 }

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "meta/log.h"
 
@@ -32,6 +34,55 @@ Status AppendSmallPages(int fd, const char* data, size_t len, uint64_t offset) {
     done += static_cast<size_t>(w);
   }
   return Status::OK();
+}
+
+namespace {
+
+// copy_file_range of [from, from+len) of src to [to, ...) of dst, retrying EINTR.
+Status CopyFileRange(int src, uint64_t from, int dst, uint64_t to, uint64_t len) {
+  loff_t in = static_cast<loff_t>(from), out = static_cast<loff_t>(to);
+  for (uint64_t left = len; left > 0;) {
+    ssize_t c = copy_file_range(src, &in, dst, &out, left, 0);
+    if (c < 0 && errno == EINTR) continue;
+    if (c <= 0) return Status::FromErrno("copy payload", c < 0 ? errno : EIO);
+    left -= static_cast<uint64_t>(c);
+  }
+  return Status::OK();
+}
+
+// memcpy of `len` bytes split between this thread and one more (large copies only).
+void CopyOnTwoCores(char* to, const char* from, uint64_t len) {
+  constexpr uint64_t kTwoThreadsFrom = 32u << 20, kHuge = 2u << 20;
+  if (len < kTwoThreadsFrom) {
+    std::memcpy(to, from, len);
+    return;
+  }
+  const uint64_t half = (len / 2 + kHuge - 1) & ~(kHuge - 1);  // whole huge pages each
+  std::thread other([=] { std::memcpy(to + half, from + half, len - half); });
+  std::memcpy(to, from, half);
+  other.join();
+}
+
+}  // namespace
+
+Status CopyIntoFill(int src, uint64_t src_offset, int dst, uint64_t len, uint64_t backed) {
+  const uint64_t mapped = std::min(len, backed);
+  if (mapped > 0) {
+    const uint64_t skew = src_offset & 4095;  // mmap offsets are page-aligned
+    void* from = mmap(nullptr, mapped + skew, PROT_READ, MAP_SHARED, src,
+                      static_cast<off_t>(src_offset - skew));
+    void* to = from == MAP_FAILED ? MAP_FAILED
+                                  : mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, dst, 0);
+    if (to != MAP_FAILED) {
+      CopyOnTwoCores(static_cast<char*>(to), static_cast<const char*>(from) + skew, mapped);
+      munmap(to, mapped);
+    }
+    if (from != MAP_FAILED) munmap(from, mapped + skew);
+    if (to == MAP_FAILED) {  // no address space: the kernel copies it instead
+      VY_RETURN_IF_ERROR(CopyFileRange(src, src_offset, dst, 0, mapped));
+    }
+  }
+  return CopyFileRange(src, src_offset + mapped, dst, mapped, len - mapped);
 }
 
 Result<std::unique_ptr<Arena>> Arena::Open(const std::string& dir, uint64_t capacity) {
@@ -100,6 +151,11 @@ void Arena::Uncharge(uint64_t key) {
   if (it == charge_.end()) return;
   used_ -= it->second;
   charge_.erase(it);
+}
+
+bool Arena::Charged(uint64_t key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return charge_.count(key) > 0;
 }
 
 void Arena::MoveCharge(uint64_t from, uint64_t to) {

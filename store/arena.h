@@ -43,6 +43,15 @@ uint64_t TmpfsSlack(uint64_t capacity);
 // writes.
 Status AppendSmallPages(int fd, const char* data, size_t len, uint64_t offset);
 
+// Copies `len` bytes of file `src` from `src_offset` to the start of an arena file the
+// daemon is filling (a builder's blob cut from an upload). The first `backed` bytes of
+// `dst` already hold pages (Store::Upload::backed: the reserve): that part is copied
+// between shared mappings by up to two threads, which allocates nothing and runs at
+// memory speed on both cores (copy_file_range is one thread through a pipe, half
+// that). The rest is copy_file_range, which appends in small pages (see above).
+// `src` must not shrink meanwhile (an upload being sealed is locked).
+Status CopyIntoFill(int src, uint64_t src_offset, int dst, uint64_t len, uint64_t backed);
+
 class Arena {
  public:
   // Frees at least `bytes` by evicting blobs; returns how many bytes it freed.
@@ -69,6 +78,8 @@ class Arena {
   void ChargeExisting(uint64_t key, uint64_t bytes);
   // Moves a charge from one key to another (staging -> blob at seal).
   void MoveCharge(uint64_t from, uint64_t to);
+  // Whether `key` holds a charge (a staging key: until it is sealed or dropped).
+  bool Charged(uint64_t key) const;
 
   // A new empty staging file, opened O_RDWR; returns its key and fd.
   Result<std::pair<uint64_t, int>> CreateStaging();

@@ -8,7 +8,7 @@
 // start); here one file of `reserve` bytes is kept written, in huge pages where the
 // policy allows, by a background thread at nice 10. A daemon-written payload of
 // 2 MiB or more takes it (CreateFill), overwrites it from the start and drops the
-// tail, and the thread writes a new one. The reserve holds zeros only and is never
+// tail, and once that payload is in place the thread writes a new one. The reserve holds zeros only and is never
 // visible in the tree; it is charged to the arena like a payload, never evicts
 // anything to exist (it waits for room), and is removed at unmount.
 #include <fcntl.h>
@@ -29,6 +29,7 @@ namespace vineyard {
 namespace {
 constexpr uint64_t kReserveKey = 0;             // staging keys start at 1
 constexpr uint64_t kReserveMinTake = 2u << 20;  // smaller payloads use fresh pages
+constexpr uint64_t kTaking = ~uint64_t{0};       // reserve_taker_ before its key is known
 }  // namespace
 
 std::string Store::ReservePath() const { return arena_->dir() + "/reserve"; }
@@ -56,15 +57,20 @@ Result<Store::Upload> Store::CreateFill(uint64_t size) {
       take = true;
       have = opts_.reserve;
       reserve_ready_ = false;
+      reserve_taker_ = kTaking;
       ++counters_.reserve_takes;
     }
   }
   if (take) {
-    cv_.notify_all();  // the reserver writes the next one
     auto adopted = arena_->AdoptStaging(ReservePath());
+    if (adopted.ok()) arena_->MoveCharge(kReserveKey, adopted->first);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reserve_taker_ = adopted.ok() ? adopted->first : 0;
+    }
+    cv_.notify_all();  // the reserver writes the next one once this payload is in place
     if (adopted.ok()) {
       auto [key, fd] = *adopted;
-      arena_->MoveCharge(kReserveKey, key);
       // Keep what will be overwritten, free the rest at once; beyond the reserve the
       // file grows in fresh (small) pages.
       Status s;
@@ -72,7 +78,7 @@ Result<Store::Upload> Store::CreateFill(uint64_t size) {
         s = Status::FromErrno("fill: shrink the reserve", errno);
       }
       if (s.ok()) s = arena_->Charge(key, size);
-      if (s.ok()) return Upload{key, fd};
+      if (s.ok()) return Upload{key, fd, std::min(size, have)};
       close(fd);
       DropUpload(key);
       return s;
@@ -129,6 +135,15 @@ void Store::ReserveLoop() {
       reserve_hold_ = false;
       cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
       continue;
+    }
+    if (reserve_taker_ != 0) {
+      // Taken: the payload going into it (a copy on both cores, a fetch) finishes
+      // first; until it is sealed or dropped, writing the next one would compete.
+      if (reserve_taker_ == kTaking || arena_->Charged(reserve_taker_)) {
+        cv_.wait_for(lock, std::chrono::milliseconds(10), [&] { return stopping_; });
+        continue;
+      }
+      reserve_taker_ = 0;
     }
     lock.unlock();
     // Only into room nobody else needs: a reserve never evicts a payload.

@@ -60,6 +60,9 @@ class Store {
   struct Upload {
     uint64_t key = 0;
     int fd = -1;  // O_RDWR on the staging file; owned by the caller
+    // CreateFill: the bytes at the start of the file that already hold pages (the
+    // reserve, when taken): overwriting them allocates nothing (CopyIntoFill).
+    uint64_t backed = 0;
   };
   Result<Upload> CreateUpload();
   // A file for a payload of `size` bytes that the daemon writes itself, already
@@ -144,7 +147,7 @@ class Store {
   }
   uint64_t Evict(uint64_t bytes);                  // the arena's evictor
   void WriterLoop();                               // the durable-payload writer thread
-  void CollapseLoop();
+  void CollapseLoop();                             // the huge-page collapser thread (collapse.cc)
   // The reserve (store/reserve.cc).
   std::string ReservePath() const;
   void RemoveReserveFiles() const;
@@ -152,7 +155,7 @@ class Store {
   uint64_t DropReserveLocked();
   void StartReserver();
   void ReserveLoop();
-  bool WriteReserve(const std::string& path, uint64_t size);                             // the huge-page collapser thread (collapse.cc)
+  bool WriteReserve(const std::string& path, uint64_t size);
   void QueueCollapse(ObjectID id, uint64_t size);  // requires mu_
   void UnpinLocked(ObjectID id);                   // requires mu_
   void LruInsert(ObjectID id, Blob& b);            // requires mu_
@@ -182,6 +185,7 @@ class Store {
   std::thread collapser_;
   bool reserve_ready_ = false;  // protected by mu_: ReservePath() holds `reserve` bytes
   bool reserve_hold_ = false;   // protected by mu_: evicted for room; wait before rewriting
+  uint64_t reserve_taker_ = 0;  // protected by mu_: the staging key filling the last reserve
   std::thread reserver_;
 };
 

@@ -126,6 +126,36 @@ TEST_F(Plugins, NpyBuildsATensorWhoseBufferHoldsTheArrayBytes) {
   EXPECT_EQ(ChildRead(ObjPath(raw, "data")), npy);
 }
 
+class PluginsReserve : public Plugins {
+ protected:
+  std::string DefaultOptions() const override { return "reserve=64M"; }
+};
+
+// With reserve= the builder's copy of the array goes over the memory written ahead
+// (store/arena.h CopyIntoFill): on two threads from 32 MiB, and past the reserve's end
+// with copy_file_range. The Tensor's buffer holds exactly the array bytes each time.
+TEST_F(PluginsReserve, NpyBuildsOverTheReserveHoldExactlyTheArrayBytes) {
+  auto arena = [&](const char* key) { return ReadStatus()["arena"][key].get<uint64_t>(); };
+  auto ready = [&] {
+    for (int i = 0; i < 1000 && arena("reserve_ready") != (64u << 20); ++i) usleep(10000);
+    return arena("reserve_ready") == (64u << 20);
+  };
+  uint64_t takes = 0;
+  for (size_t mib : {40, 3, 70}) {
+    SCOPED_TRACE(std::to_string(mib) + " MiB");
+    ASSERT_TRUE(ready()) << ReadStatus()["arena"].dump();
+    const std::string data = RandomBytes((mib << 20) + 8, static_cast<uint32_t>(mib));
+    std::string id = Tensor("r" + std::to_string(mib) + ".npy", "<f8", data);
+    ASSERT_FALSE(id.empty());
+    EXPECT_EQ(arena("reserve_takes"), ++takes);
+    const std::string buffer = ObjPath(id, "members/buffer_/data");
+    struct stat sb;
+    ASSERT_EQ(stat(buffer.c_str(), &sb), 0);
+    EXPECT_EQ(static_cast<size_t>(sb.st_size), data.size());
+    EXPECT_TRUE(ChildRead(buffer) == data);
+  }
+}
+
 TEST_F(Plugins, TruncatedNpyFailsCloseWithEioAndKeepsTheFile) {
   std::string keep = WriteNew("keep", "unrelated");
   Snapshot before = TakeSnapshot();

@@ -596,6 +596,73 @@ TEST_F(StoreTest, ReserveIsWrittenAheadTakenByALargeFillAndWrittenAgain) {
   EXPECT_FALSE(FileExists(opts_.arena + "/reserve"));
 }
 
+TEST_F(StoreTest, TheNextReserveWaitsUntilThePayloadInTheLastOneIsInPlace) {
+  opts_.reserve = 8 * kMiB;
+  Open(Durability::kNone, 64 * kMiB);
+  store_->Recover({});
+  ASSERT_TRUE(Eventually([&] { return store_->stats().reserve_ready == 8 * kMiB; }));
+  auto up = store_->CreateFill(6 * kMiB);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->backed, 6 * kMiB) << "the reserve's pages cover the whole payload";
+  // While the payload is being written the reserver leaves the cores to it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(store_->stats().reserve_ready, 0u);
+  EXPECT_FALSE(FileExists(opts_.arena + "/reserve.filling"));
+  std::string bytes = Bytes(6 * kMiB, 4);
+  ASSERT_TRUE(AppendSmallPages(up->fd, bytes.data(), bytes.size(), 0).ok());
+  close(up->fd);
+  ObjectID a = NextId();
+  ASSERT_TRUE(store_->SealUpload(up->key, a, bytes.size()).ok());
+  EXPECT_TRUE(Eventually([&] { return store_->stats().reserve_ready == 8 * kMiB; }))
+      << "sealed: the next reserve is written";
+  // A payload larger than the reserve is backed only as far as the reserve goes; a
+  // dropped one lets the reserver go on as well.
+  up = store_->CreateFill(11 * kMiB);
+  ASSERT_TRUE(up.ok());
+  EXPECT_EQ(up->backed, 8 * kMiB);
+  close(up->fd);
+  store_->DropUpload(up->key);
+  EXPECT_TRUE(Eventually([&] { return store_->stats().reserve_ready == 8 * kMiB; }));
+  // Below 2 MiB nothing is taken, so nothing is backed.
+  up = store_->CreateFill(kMiB);
+  ASSERT_TRUE(up.ok());
+  EXPECT_EQ(up->backed, 0u);
+  close(up->fd);
+  store_->DropUpload(up->key);
+}
+
+// CopyIntoFill: the part over existing pages through mappings (two threads from 32
+// MiB), the rest with copy_file_range; every split gives the same bytes and size.
+TEST(CopyIntoFillTest, CopiesTheRangeExactlyWhateverPartIsBacked) {
+  TempDir dir("vy-copy");
+  const uint64_t kHeader = 128;  // an .npy header: the source range is not page-aligned
+  const uint64_t len = 40 * kMiB + 5;
+  std::string src_bytes = Bytes(kHeader + len + 77, 9);
+  std::string src_path = dir.path() + "/src";
+  int src = open(src_path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(src, 0);
+  ASSERT_EQ(pwrite(src, src_bytes.data(), src_bytes.size(), 0),
+            static_cast<ssize_t>(src_bytes.size()));
+  for (uint64_t backed : {uint64_t{0}, 3 * kMiB, 33 * kMiB, len}) {
+    std::string dst_path = dir.path() + "/dst" + std::to_string(backed);
+    int dst = open(dst_path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ASSERT_GE(dst, 0);
+    // As CreateFill leaves it: `backed` bytes of zeros already written.
+    std::string zeros(backed, '\0');
+    ASSERT_EQ(pwrite(dst, zeros.data(), zeros.size(), 0), static_cast<ssize_t>(backed));
+    Status s = CopyIntoFill(src, kHeader, dst, len, backed);
+    ASSERT_TRUE(s.ok()) << "backed " << backed << ": " << s.ToString();
+    struct stat st;
+    ASSERT_EQ(fstat(dst, &st), 0);
+    EXPECT_EQ(static_cast<uint64_t>(st.st_size), len) << "backed " << backed;
+    std::string got(len, '\0');
+    ASSERT_EQ(pread(dst, got.data(), len, 0), static_cast<ssize_t>(len));
+    EXPECT_TRUE(got == src_bytes.substr(kHeader, len)) << "backed " << backed;
+    close(dst);
+  }
+  close(src);
+}
+
 TEST_F(StoreTest, ReserveGoesBeforeAnyPayloadWhenRoomIsNeeded) {
   opts_.reserve = 8 * kMiB;
   Open(Durability::kSync, 16 * kMiB);
