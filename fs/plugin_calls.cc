@@ -14,8 +14,8 @@
 
 #include "fs/internal.h"
 #include "fs/plugin_internal.h"
-#include "store/arena.h"
 #include "meta/log.h"
+#include "store/arena.h"
 
 vy_call::~vy_call() {
   for (auto& b : maps) vineyard::UnpinBlob(store, b);
@@ -307,10 +307,9 @@ int CreateBlob(vy_call* call, const void* bytes, uint64_t len, vy_id* out) {
   return MakeBlob(
       call, len,
       [&](const Store::Upload& up, uint64_t n) -> Status {
-        const int fd = up.fd;
         uint64_t done = 0;
         while (done < n) {
-          ssize_t w = pwrite(fd, static_cast<const char*>(bytes) + done, n - done,
+          ssize_t w = pwrite(up.fd, static_cast<const char*>(bytes) + done, n - done,
                              static_cast<off_t>(done));
           if (w < 0 && errno == EINTR) continue;
           if (w <= 0) return Status::FromErrno("write blob", w < 0 ? errno : EIO);

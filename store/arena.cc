@@ -27,8 +27,8 @@ uint64_t TmpfsSlack(uint64_t capacity) {
 Status AppendSmallPages(int fd, const char* data, size_t len, uint64_t offset) {
   constexpr size_t kPiece = 256u << 10;
   for (size_t done = 0; done < len;) {
-    ssize_t w = pwrite(fd, data + done, std::min(kPiece, len - done),
-                       static_cast<off_t>(offset + done));
+    ssize_t w =
+        pwrite(fd, data + done, std::min(kPiece, len - done), static_cast<off_t>(offset + done));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return Status::FromErrno("write payload", w < 0 ? errno : EIO);
     done += static_cast<size_t>(w);
@@ -71,14 +71,12 @@ Status CopyIntoFill(int src, uint64_t src_offset, int dst, uint64_t len, uint64_
     const uint64_t skew = src_offset & 4095;  // mmap offsets are page-aligned
     void* from = mmap(nullptr, mapped + skew, PROT_READ, MAP_SHARED, src,
                       static_cast<off_t>(src_offset - skew));
-    void* to = from == MAP_FAILED ? MAP_FAILED
-                                  : mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, dst, 0);
-    if (to != MAP_FAILED) {
-      CopyOnTwoCores(static_cast<char*>(to), static_cast<const char*>(from) + skew, mapped);
-      munmap(to, mapped);
-    }
+    void* to = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, dst, 0);
+    const bool both = from != MAP_FAILED && to != MAP_FAILED;
+    if (both) CopyOnTwoCores(static_cast<char*>(to), static_cast<const char*>(from) + skew, mapped);
     if (from != MAP_FAILED) munmap(from, mapped + skew);
-    if (to == MAP_FAILED) {  // no address space: the kernel copies it instead
+    if (to != MAP_FAILED) munmap(to, mapped);
+    if (!both) {  // no address space: the kernel copies it instead
       VY_RETURN_IF_ERROR(CopyFileRange(src, src_offset, dst, 0, mapped));
     }
   }

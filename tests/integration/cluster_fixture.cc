@@ -115,10 +115,6 @@ int WaitWithTimeout(pid_t pid, int timeout_ms) {
   return done ? status : -1;
 }
 
-std::string Tail(const std::string& s, size_t n) {
-  return s.size() <= n ? s : "[...]\n" + s.substr(s.size() - n);
-}
-
 }  // namespace
 
 // ---- Node -----------------------------------------------------------------------
@@ -139,12 +135,7 @@ Node::Node(int index, const std::string& dir, int port)
 
 Node::~Node() { Cleanup(); }
 
-std::string Node::LogText() const {
-  std::ifstream in(log_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string Node::LogText() const { return LogTail(log_, std::string::npos); }
 
 bool Node::Start(const std::string& extra) {
   if (pid_ > 0) {
@@ -167,17 +158,11 @@ bool Node::Start(const std::string& extra) {
   pid_ = SpawnDaemon(mnt_, all, log_);
   if (pid_ < 0) return false;
   paused_ = false;
-  bool exited = false;
-  bool up = WaitMounted(pid_, mnt_, &exited);
-  if (exited) pid_ = -1;
-  if (!up || exited) {
-    ADD_FAILURE() << "node " << index_ << " with -o " << all << " failed to mount ("
-                  << (exited ? "daemon exited" : "timeout") << "); daemon log:\n"
-                  << Tail(LogText(), 20000);
-    if (!exited) Stop();
-    return false;
+  if (WaitMounted(&pid_, mnt_, log_, "node " + std::to_string(index_) + " with -o " + all)) {
+    return true;
   }
-  return true;
+  if (pid_ > 0) Stop();
+  return false;
 }
 
 bool Node::Exited(int timeout_ms) {
@@ -365,7 +350,7 @@ void ClusterTest::TearDown() {
     for (auto* list : {&nodes_, &extra_nodes_}) {
       for (auto& n : *list) {
         std::cerr << "---- daemon log of node " << n->index() << " (" << n->dir() << ") ----\n"
-                  << Tail(n->LogText(), 30000) << "\n";
+                  << LogTail(n->log_path(), 30000) << "\n";
       }
     }
   }

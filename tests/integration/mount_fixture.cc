@@ -205,21 +205,35 @@ pid_t SpawnDaemon(const std::string& mnt, const std::string& opts, const std::st
   return pid;
 }
 
-bool WaitMounted(pid_t pid, const std::string& mnt, bool* exited) {
+std::string LogTail(const std::string& path, size_t max) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  return text.size() <= max ? text : "[...]\n" + text.substr(text.size() - max);
+}
+
+bool WaitMounted(pid_t* pid, const std::string& mnt, const std::string& log,
+                 const std::string& what) {
   const std::string status_path = mnt + "/status.json";
-  *exited = false;
+  bool exited = false;
   bool up = PollUntil(
       [&] {
         int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-          *exited = true;
+        if (waitpid(*pid, &st, WNOHANG) == *pid) {
+          exited = true;
           return true;
         }
         struct stat sb;
         return stat(status_path.c_str(), &sb) == 0;
       },
       10000);
-  return up && !*exited;
+  if (exited) *pid = -1;
+  if (up && !exited) return true;
+  ADD_FAILURE() << what << " failed (" << (exited ? "daemon exited" : "timeout")
+                << "); daemon log:\n"
+                << LogTail(log, 20000);
+  return false;
 }
 
 void MountTest::SetUp() {
@@ -262,20 +276,9 @@ bool MountTest::Mount(const std::string& opts) {
 
   pid_ = SpawnDaemon(mnt_, all, log_);
   if (pid_ < 0) return false;
-  bool exited = false;
-  bool up = WaitMounted(pid_, mnt_, &exited);
-  if (exited) pid_ = -1;
-  if (!up || exited) {
-    std::ifstream in(log_);
-    std::stringstream log;
-    log << in.rdbuf();
-    ADD_FAILURE() << "mount with -o " << all << " failed ("
-                  << (exited ? "daemon exited" : "timeout") << "); daemon log:\n"
-                  << log.str();
-    if (!exited) Unmount();
-    return false;
-  }
-  return true;
+  if (WaitMounted(&pid_, mnt_, log_, "mount with -o " + all)) return true;
+  if (pid_ > 0) Unmount();
+  return false;
 }
 
 bool MountTest::Exited(int timeout_ms) {

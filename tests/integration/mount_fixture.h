@@ -55,9 +55,14 @@ bool IsMounted(const std::string& path);
 // the test process dies), stdout and stderr appended to `log`. Returns its pid (-1 and
 // ADD_FAILURE if fork failed).
 pid_t SpawnDaemon(const std::string& mnt, const std::string& opts, const std::string& log);
-// Waits up to 10 s for <mnt>/status.json. False if the daemon exited first (*exited is
-// set; it has been reaped) or did not mount in time.
-bool WaitMounted(pid_t pid, const std::string& mnt, bool* exited);
+// The file at `path` (a daemon log), its last `max` bytes at most.
+std::string LogTail(const std::string& path, size_t max);
+// Waits up to 10 s for <mnt>/status.json. If the daemon exits first (it is reaped and
+// *pid becomes -1) or does not mount in time, reports "<what> failed", the cause and
+// the tail of `log` (ADD_FAILURE) and returns false; a daemon still running is then
+// the caller's to stop.
+bool WaitMounted(pid_t* pid, const std::string& mnt, const std::string& log,
+                 const std::string& what);
 
 class MountTest : public ::testing::Test {
  protected:
