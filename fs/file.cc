@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 
 #include "fs/ops.h"
@@ -65,7 +66,12 @@ void CloseData(FsState* fs, FileHandle* fh) {
 // Grows or shrinks an upload to `size`, charging the arena first.
 Status ResizeUpload(FsState* fs, Upload* up, uint64_t size) {
   VY_RETURN_IF_ERROR(fs->store->ReserveUpload(up->key, size));
-  if (ftruncate(up->fd, static_cast<off_t>(size)) != 0) return Status::FromErrno("truncate", errno);
+  int wfd = WriteFd(fs, up);
+  if (wfd < 0) return Status::FromErrno("open new/" + up->name + " for writing", errno);
+  int rc = ftruncate(wfd, static_cast<off_t>(size));
+  int err = errno;
+  DropIdleWriteFd(up);  // a truncate by path: no handle writes, the seal needs none
+  if (rc != 0) return Status::FromErrno("truncate", err);
   if (size == 0) up->write_failed = false;  // rewritten from scratch
   up->size = size;
   up->mtime = up->ctime = Now();
@@ -114,25 +120,23 @@ void ReplyOpen(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<FileHandle> f
   }
 }
 
+// The kernel released one open file of the upload: no descriptor in any process refers
+// to it any more. The last writable one makes the seal due (seal.cc).
 void UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer, bool passthrough,
-                    fuse_ino_t ino) {
+                    bool release_read) {
   std::lock_guard<std::mutex> lock(up->mu);
   --up->opens;
   if (writer) --up->writers;
   if (passthrough) ReleaseUploadBacking(fs, up.get());
-  // The last writer is gone and the file changed since the last seal attempt: a
-  // writer that still had the file mapped at close() (flush deferred the seal).
   if (writer && up->writers == 0 && up->dirty && !up->sealed.valid() && !up->removed) {
-    Status s = SealUpload(fs, up.get(), ino);
-    if (!s.ok())
-      VY_LOG_INFO("seal of new/%s at release: %s", up->name.c_str(), s.ToString().c_str());
+    up->seal_due = true;
   }
-  if (up->opens == 0 && (up->removed || up->sealed.valid())) {
-    if (up->removed && up->key) fs->store->DropUpload(up->key);
-    if (up->fd >= 0) close(up->fd);
-    up->fd = -1;
-    up->key = 0;
-    if (up->removed) fs->uploads.Retire(up->serial);
+  TrySeal(fs, up);
+  DropIdleWriteFd(up.get());
+  RetireIfDone(fs, up.get());
+  if (release_read) {
+    --up->releases_read;
+    up->cv.notify_all();
   }
 }
 
@@ -183,7 +187,9 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   {
     std::lock_guard<std::mutex> lock(up->mu);
     up->key = upload->key;
-    up->fd = upload->fd;
+    up->wfd = upload->fd;
+    up->fd = open(fs->store->UploadPath(upload->key).c_str(), O_RDONLY | O_CLOEXEC);
+    if (up->fd < 0) VY_LOG_WARN("open new/%s read-only: %s", name, std::strerror(errno));
     up->mtime = up->ctime = Now();
     up->opens = 1;
     up->writers = writer ? 1 : 0;
@@ -206,7 +212,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   if (rc == 0) {
     fh.release();
   } else {
-    UploadReleased(fs, up, writer, fh->passthrough, e.ino);
+    UploadReleased(fs, up, writer, fh->passthrough, /*release_read=*/false);
   }
 }
 
@@ -354,9 +360,11 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off
       return ReplyStatus(req, s);
     }
   }
+  int wfd = WriteFd(fs, up);
+  if (wfd < 0) return (void)fuse_reply_err(req, errno);
   size_t done = 0;
   while (done < size) {
-    ssize_t n = pwrite(up->fd, buf + done, size - done, off + static_cast<off_t>(done));
+    ssize_t n = pwrite(wfd, buf + done, size - done, off + static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return (void)fuse_reply_err(req, errno);
     done += static_cast<size_t>(n);
@@ -391,7 +399,6 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     if (up->sealed.valid() || up->fd < 0) return (void)fuse_reply_err(req, EPERM);
     if (to_set & FUSE_SET_ATTR_SIZE) {
       const uint64_t size = static_cast<uint64_t>(attr->st_size);
-      if (size > up->size) up->sized = true;
       Status s = ResizeUpload(fs, up.get(), size);
       if (!s.ok()) return ReplyStatus(req, s);
       up->dirty = true;
@@ -408,11 +415,11 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
 
 // Valid replies: fuse_reply_err
 //
-// close() of an upload's last writer seals it here, so that close() returns the
-// seal's result. A writer that still holds the file through another descriptor or
-// a mapping is not done: a later close() seals it, or, for a mapping, the release
-// that follows munmap().
-void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+// close() of a writable upload handle. The seal does not happen here: the descriptor
+// being closed may not be the last reference to its open file (a forked child, a dup,
+// a mapping), and nothing in FLUSH tells. It follows the last RELEASE (seal.cc); close()
+// returns what the seal would refuse in the bytes written so far (CheckUpload).
+void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   FsState* fs = State(req);
   auto* fh = reinterpret_cast<FileHandle*>(fi->fh);
   if (fh->kind == Kind::kPluginFile && fh->writer)
@@ -423,29 +430,20 @@ void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (up->writers != 1 || !up->dirty || up->sealed.valid() || up->removed) {
     return (void)fuse_reply_err(req, 0);
   }
-  const std::string path = fs->opts.mountpoint + "/new/" + up->name;
-  // Outside the lock: reading /proc takes a while and needs no upload state.
-  const bool sized = up->sized;
-  struct stat backing {};
-  if (up->fd >= 0) fstat(up->fd, &backing);
-  lock.unlock();
-  bool held = ProcessStillHolds(fs, fuse_req_ctx(req)->pid, ino, path, sized, backing);
-  lock.lock();
-  if (held || up->writers != 1 || !up->dirty || up->sealed.valid() || up->removed) {
-    return (void)fuse_reply_err(req, 0);
-  }
-  Status s = SealUpload(fs, up, ino);
+  Status s = CheckUpload(fs, up);
   lock.unlock();
   ReplyStatus(req, s);
 }
 
 // Valid replies: fuse_reply_err
-void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   FsState* fs = State(req);
   std::unique_ptr<FileHandle> fh(reinterpret_cast<FileHandle*>(fi->fh));
   if (fh->kind == Kind::kDataFile) CloseData(fs, fh.get());
   if (fh->kind == Kind::kViewFile || fh->kind == Kind::kPluginFile) ClosePluginFile(fs, fh.get());
-  if (fh->kind == Kind::kUpload) UploadReleased(fs, fh->upload, fh->writer, fh->passthrough, ino);
+  if (fh->kind == Kind::kUpload) {
+    UploadReleased(fs, fh->upload, fh->writer, fh->passthrough, fh->release_read);
+  }
   fuse_reply_err(req, 0);
 }
 
@@ -478,7 +476,7 @@ void OpFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t lengt
   if (end > up->size) {
     Status s = ResizeUpload(fs, up, end);
     if (!s.ok()) return ReplyStatus(req, s);
-    up->dirty = up->sized = true;
+    up->dirty = true;
   }
   fuse_reply_err(req, 0);
 }

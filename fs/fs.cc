@@ -70,6 +70,8 @@ const fuse_lowlevel_ops kOps = MakeOps();
 VineyardFs::VineyardFs(Store* store, ObjectTable* table, FsOptions opts)
     : state_(std::make_unique<FsState>(store, table, std::move(opts))) {
   state_->start_ms = NowMs();
+  // The seal needs to know which RELEASEs were read before a LOOKUP (seal.cc).
+  state_->passthrough.SetRequestHook(NoteRequest, state_.get());
 }
 
 VineyardFs::~VineyardFs() { Detach(); }
@@ -92,6 +94,10 @@ void VineyardFs::Attach(fuse_session* se) {
   state_->session = se;
   state_->notifier.Start(se);
   FsState* fs = state_.get();
+  std::string staging = fs->store->UploadPath(0);
+  staging.resize(staging.rfind('/'));
+  ProbeLeases(fs, staging);
+  fs->seal_waiter.Start(fs, staging);
   PluginHostOptions popts{fs->opts.plugins, fs->opts.builtin_plugins};
   fs->plugins = std::make_unique<PluginHost>(fs->table, fs->store, popts);
   // Views and resolvers/ entries the kernel caches may have changed: drop them.
@@ -116,6 +122,7 @@ void VineyardFs::Detach() {
   if (!state_->session) return;
   if (state_->opts.cluster) state_->opts.cluster->SetListener(nullptr);
   state_->plugins.reset();  // stops the watcher first: it may notify
+  state_->seal_waiter.Stop();
   state_->notifier.Stop();
   state_->session = nullptr;
 }

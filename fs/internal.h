@@ -124,17 +124,25 @@ struct Upload {
   std::string name;  // current name in new/ (also guarded by NewDir::mu_)
   mode_t mode = 0644;
   uint64_t key = 0;  // the store's upload key (0 once sealed or dropped)
-  int fd = -1;       // staging file, O_RDWR
+  // The staging file, read-only: reads, fstat, builders, passthrough registration and
+  // the seal's lease test (which a writable descriptor of our own would fail).
+  int fd = -1;
+  int wfd = -1;  // the staging file for the daemon's own writes; open only while needed
   uint64_t size = 0;
   timespec mtime{}, ctime{};
   int writers = 0;            // open handles that may write
   int opens = 0;              // all open handles
   bool removed = false;       // unlinked from new/ while open
   bool dirty = false;         // changed since the last seal attempt
-  bool sized = false;         // grown by truncate/fallocate: the way a file is sized
-                              // for writing through mmap
+  bool seal_due = false;      // the last writable handle is released: seal once the
+                              // kernel holds no writable file or mapping (seal.cc)
   ObjectID sealed;            // valid once sealed: new/<name> is a link to it
   std::string error;          // why the last seal failed ("" if none)
+  int error_code = 0;         // its errno
+  // Writable handles whose RELEASE has been read from /dev/fuse but not yet handled
+  // (counted by the read hook, without mu); a LOOKUP waits on cv until it is 0.
+  std::atomic<int> releases_read{0};
+  std::condition_variable cv;
   bool write_failed = false;  // a write hit a full arena: the bytes are incomplete
   bool pt_written = false;    // a writer wrote through passthrough (unseen by us)
   int backing_id = 0;         // passthrough backing of the staging file (0: none)
@@ -174,6 +182,7 @@ struct FileHandle {
   uint64_t size = 0;               // kDataFile: payload length
   std::shared_ptr<Upload> upload;  // kUpload
   bool writer = false;             // kUpload: opened for writing
+  bool release_read = false;       // kUpload: its RELEASE was counted in releases_read
   bool passthrough = false;        // reads/writes go to the backing file, not to us
   std::string content;             // generated files: the snapshot taken at open
   // kViewFile: the resolved view and a read-only mapping of each blob it uses.
@@ -230,6 +239,30 @@ class BlobBackings {
       ids_;  // protected by mu_: id -> (backing, refs)
 };
 
+// Uploads whose seal waits for the kernel to drop its last writable reference (a
+// mapping that outlived close(), or a backing file still being released): an inotify
+// watch on the arena's staging/ directory retries each one on IN_CLOSE_WRITE of its
+// file. Thread-safe (mu_).
+class SealWaiter {
+ public:
+  // Starts watching `staging_dir`; failure is logged and leaves only the retries at
+  // LOOKUP and release.
+  void Start(FsState* fs, const std::string& staging_dir);
+  void Stop();
+  void Add(uint64_t key, std::weak_ptr<Upload> up);
+  size_t waiting() const;
+
+ private:
+  void Loop();
+  void Retry(uint64_t key);
+  FsState* fs_ = nullptr;
+  int inotify_ = -1;
+  int stop_[2] = {-1, -1};
+  mutable std::mutex mu_;
+  std::unordered_map<uint64_t, std::weak_ptr<Upload>> waiting_;  // protected by mu_
+  std::thread thread_;
+};
+
 class FsState {
  public:
   FsState(Store* s, ObjectTable* t, FsOptions o)
@@ -243,6 +276,10 @@ class FsState {
   Counters counters;
   Passthrough passthrough;
   BlobBackings backings;
+  SealWaiter seal_waiter;
+  // F_SETLEASE works on the arena: the seal can see every writable file and mapping.
+  // When it does not (fs.leases-enable=0), the seal follows the last FUSE release.
+  bool leases = true;
   std::unique_ptr<PluginHost> plugins;
   std::mutex installs_mu;
   std::map<std::string, std::string> installs;  // protected by installs_mu: file -> part
@@ -286,14 +323,30 @@ std::string RenderInstance(FsState* fs, InstanceId n);
 std::vector<InstanceId> KnownInstances(FsState* fs);
 bool KnownInstance(FsState* fs, InstanceId n);
 
-// seal.cc: seals `up` (whose mu the caller holds; `ino` is its inode). On failure
+// seal.cc: the seal (DESIGN.md §4). The caller holds up->mu in each.
+// Seals `up` if a seal is due and the kernel holds no writable file or mapping of its
+// staging file; otherwise leaves it waiting (SealWaiter) or as it is. On failure
 // records the reason in up->error and leaves the file as written.
-Status SealUpload(FsState* fs, Upload* up, fuse_ino_t ino);
-// True if process `pid` still holds the upload at `path` (absolute, under the mount)
-// with inode `ino`: through another descriptor, or (if `check_maps`) a mapping — of
-// the FUSE file, or of its backing file `backing` (passthrough maps that one).
-bool ProcessStillHolds(FsState* fs, pid_t pid, fuse_ino_t ino, const std::string& path,
-                       bool check_maps, const struct stat& backing);
+void TrySeal(FsState* fs, const std::shared_ptr<Upload>& up);
+// What the seal would refuse in the bytes written so far (a full arena, metadata that
+// does not parse): the answer close() gives, since close() cannot know that it drops
+// the last reference (a forked child or a mapping may hold the file).
+Status CheckUpload(FsState* fs, Upload* up);
+// For a LOOKUP of `up`'s name: waits until every writable RELEASE read before this
+// request is handled, then seals if a seal is due (so a process that closed the file
+// sees the link next), and returns with the lock held.
+void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up, std::unique_lock<std::mutex>& lock);
+// The read hook (Passthrough::SetRequestHook): counts writable RELEASEs of uploads.
+void NoteRequest(void* fs, const char* req, size_t len);
+// Probes F_SETLEASE in the arena's staging/ directory; sets fs->leases.
+void ProbeLeases(FsState* fs, const std::string& staging_dir);
+// Once an upload is neither open nor pending (sealed, or removed), closes its files
+// and, if removed, drops its bytes.
+void RetireIfDone(FsState* fs, Upload* up);
+// Closes the daemon's writable descriptor of the staging file once no handle writes.
+void DropIdleWriteFd(Upload* up);
+// The daemon's writable descriptor of the staging file (opened if needed), or -1.
+int WriteFd(FsState* fs, Upload* up);
 
 // plugins.cc: resolvers/ and views/.
 // Drops the kernel's cached views and resolvers/ entries (the plugin set changed).

@@ -212,7 +212,8 @@ Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
     case Kind::kNew: {
       auto up = fs->uploads.Find(name);
       if (!up) return Status::NotFound(name);
-      std::lock_guard<std::mutex> lock(up->mu);
+      std::unique_lock<std::mutex> lock(up->mu);
+      SettleUpload(fs, up, lock);  // a close() before this lookup may have made it a link
       child = NodeKey{up->sealed.valid() ? Kind::kNewLink : Kind::kUpload, up->serial, {}};
       break;
     }

@@ -35,6 +35,9 @@ constexpr size_t kOpenOutSize = 16, kOpenFlags = 8, kOpenBackingId = 12;
 
 thread_local int t_open_backing = 0;  // > 0: amend the next open reply
 thread_local bool t_init = false;     // amend the next INIT reply
+// The session's Passthrough (one session per daemon): libfuse hands the custom read
+// the session's userdata, which is the filesystem's, not ours.
+std::atomic<Passthrough*> g_reader{nullptr};
 
 void Put32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
 uint32_t Get32(const char* p) {
@@ -69,9 +72,18 @@ ssize_t AmendingWritev(int fd, struct iovec* iov, int count, void*) {
   return writev(fd, iov, count);
 }
 
-ssize_t PlainRead(int fd, void* buf, size_t len, void*) { return read(fd, buf, len); }
-
 }  // namespace
+
+// Reads one request. The lock makes "read, then hooked" atomic with respect to the
+// other loop threads, so the hook sees requests in the kernel's queue order and has
+// seen every request queued before the one a handler is working on.
+ssize_t Passthrough::HookedRead(int fd, void* buf, size_t len, void*) {
+  Passthrough* pt = g_reader.load();
+  std::lock_guard<std::mutex> lock(pt->read_mu_);
+  ssize_t n = read(fd, buf, len);
+  if (n > 0 && pt->hook_) pt->hook_(pt->hook_ctx_, static_cast<const char*>(buf), size_t(n));
+  return n;
+}
 
 Status Passthrough::Install(fuse_session* se) {
   se_ = se;
@@ -79,10 +91,10 @@ Status Passthrough::Install(fuse_session* se) {
   if (mode_ == PassthroughMode::kOff) {
     std::lock_guard<std::mutex> lock(mu_);
     reason_ = "passthrough=off";
-    return Status::OK();
   }
-  static const fuse_custom_io kIo = {AmendingWritev, PlainRead, nullptr, nullptr};
-  if (fuse_session_custom_io(se, &kIo, fd_) != 0) {
+  g_reader = this;
+  const fuse_custom_io io = {AmendingWritev, HookedRead, nullptr, nullptr};
+  if (fuse_session_custom_io(se, &io, fd_) != 0) {
     return Status::IOError("fuse_session_custom_io failed");
   }
   return Status::OK();

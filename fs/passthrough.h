@@ -10,6 +10,10 @@
 //     libfuse's header);
 //   * an OPEN or CREATE reply that the handler marked (MarkNextOpenReply, same thread):
 //     FOPEN_PASSTHROUGH in `open_flags` and the backing id in the int32 after it.
+// Its read side hands every request to a hook (SetRequestHook) in the order the kernel
+// queued them, before the next request is read: the seal path uses it to know, when a
+// LOOKUP arrives, that a RELEASE queued before it is still being handled (seal.cc).
+// The custom I/O is installed in every mode; with passthrough=off nothing is amended.
 // Backing ids come from the FUSE_DEV_IOC_BACKING_OPEN ioctl on the session fd, which
 // needs CAP_SYS_ADMIN; BackingOpen fails cleanly without it and the caller falls back
 // to the cached path.
@@ -34,9 +38,15 @@ class Passthrough {
   explicit Passthrough(PassthroughMode mode) : mode_(mode) {}
 
   PassthroughMode mode() const { return mode_; }
-  // Installs the custom I/O on a mounted session (before INIT is processed). A no-op
-  // for kOff.
+  // Installs the custom I/O on a mounted session (before INIT is processed).
   Status Install(fuse_session* se);
+  // Called with each raw request (fuse_in_header first) as it is read, under the read
+  // lock: the hook must be quick and must not block. Set before Install().
+  using RequestHook = void (*)(void* ctx, const char* req, size_t len);
+  void SetRequestHook(RequestHook hook, void* ctx) {
+    hook_ = hook;
+    hook_ctx_ = ctx;
+  }
   // After INIT: checks that the kernel accepted passthrough by registering and
   // releasing a backing file made in `probe_dir`. Sets enabled() and reason().
   void Probe(const std::string& probe_dir);
@@ -53,7 +63,12 @@ class Passthrough {
   static void MarkInitReply();
 
  private:
+  static ssize_t HookedRead(int fd, void* buf, size_t len, void* self);
+
   const PassthroughMode mode_;
+  RequestHook hook_ = nullptr;
+  void* hook_ctx_ = nullptr;
+  std::mutex read_mu_;  // one reader of /dev/fuse at a time: requests reach the hook in order
   fuse_session* se_ = nullptr;
   int fd_ = -1;  // the session's /dev/fuse fd
   std::atomic<bool> enabled_{false};

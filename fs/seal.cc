@@ -1,5 +1,19 @@
-// The seal path of DESIGN.md §4: an upload in new/ becomes an object when its last
-// writer lets go. In order:
+// The seal path of DESIGN.md §4: an upload in new/ becomes an object when nobody can
+// write it any more. The rule, enforced with the kernel's own accounting:
+//   * the last writable FUSE handle of the upload is released (RELEASE comes once no
+//     descriptor of that open file is left in any process: a forked child's exit or a
+//     reader's close sends FLUSH, never the last RELEASE), and
+//   * no writable file of the staging inode remains anywhere: F_SETLEASE(F_RDLCK) on
+//     our read-only descriptor is granted only when the inode's write count is zero.
+//     That count includes the backing file passthrough opened for each writable FUSE
+//     open, which a MAP_SHARED mapping keeps alive after close() (passthrough maps the
+//     backing file), and any writable descriptor of our own (we hold none then).
+// When the lease is refused, the upload waits (SealWaiter) for IN_CLOSE_WRITE on its
+// staging file, which the kernel sends when such a file is finally released (munmap).
+// close() itself cannot know that it drops the last reference, so it answers with
+// CheckUpload: what the seal would refuse in the bytes written so far.
+//
+// What a seal makes, in order:
 //   1. new/<file>.meta.json -> a metadata object (the bytes are create-form JSON)
 //   2. new/<file>.blob -> a vineyard::Blob of exactly the bytes: no builder is asked
 //      (how a writer stores bytes that a builder would claim, e.g. an .npy file as is)
@@ -7,15 +21,17 @@
 //      (PluginHost::Build; the builder's error fails close() with EIO)
 //   4. anything else -> a vineyard::Blob holding exactly the bytes written
 // On failure the file stays as written and user.vineyard.error says why.
-#include <dirent.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <sys/sysmacros.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <linux/fuse.h>
 
 #include "fs/ops.h"
 #include "meta/log.h"
@@ -31,19 +47,25 @@ std::string OneLine(std::string s) {
   return s;
 }
 
-Result<ObjectID> SealMeta(FsState* fs, Upload* up, uint64_t size) {
+Status ReadMetaBytes(Upload* up, uint64_t size, std::string* bytes) {
   if (size > kMaxMetaBytes) {
     return Status::TooLarge("metadata is " + std::to_string(size) +
                             " bytes, over the limit of 16 MiB");
   }
-  std::string bytes(size, '\0');
+  bytes->assign(size, '\0');
   size_t got = 0;
   while (got < size) {
-    ssize_t n = pread(up->fd, bytes.data() + got, size - got, static_cast<off_t>(got));
+    ssize_t n = pread(up->fd, bytes->data() + got, size - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Status::FromErrno("read new/" + up->name, n < 0 ? errno : EIO);
     got += static_cast<size_t>(n);
   }
+  return Status::OK();
+}
+
+Result<ObjectID> SealMeta(FsState* fs, Upload* up, uint64_t size) {
+  std::string bytes;
+  VY_RETURN_IF_ERROR(ReadMetaBytes(up, size, &bytes));
   auto spec = ParseCreateMeta(bytes);
   if (!spec.ok()) return spec.status();
   auto rec = fs->table->Create(*spec, up->owner);
@@ -74,9 +96,7 @@ std::optional<Result<ObjectID>> TryBuilders(FsState* fs, Upload* up, uint64_t si
   return built;
 }
 
-}  // namespace
-
-Status SealUpload(FsState* fs, Upload* up, fuse_ino_t ino) {
+Status SealUpload(FsState* fs, Upload* up) {
   up->dirty = false;
   if (up->fd < 0 || up->key == 0) return Status::IOError("new/" + up->name + " has no data");
   struct stat st;
@@ -102,6 +122,7 @@ Status SealUpload(FsState* fs, Upload* up, fuse_ino_t ino) {
   }
   if (!id.ok()) {
     up->error = OneLine(id.status().message());
+    up->error_code = ErrnoFor(id.status());
     ++fs->counters.seal_errors;
     VY_LOG_INFO("seal of new/%s failed: %s", up->name.c_str(), up->error.c_str());
     return id.status();
@@ -109,65 +130,215 @@ Status SealUpload(FsState* fs, Upload* up, fuse_ino_t ino) {
   up->sealed = *id;
   up->key = 0;
   up->error.clear();
+  up->error_code = 0;
   ++fs->counters.seals;
   // new/<name> is now a link: drop the kernel's cached file entry and its pages.
   fs->notifier.InvalEntry(InodeTable::FixedIno(Kind::kNew), up->name);
-  fs->notifier.InvalInode(ino);
+  if (auto ino = fs->inodes.Find(NodeKey{Kind::kUpload, up->serial, {}}))
+    fs->notifier.InvalInode(*ino);
   return Status::OK();
 }
 
-bool ProcessStillHolds(FsState* fs, pid_t pid, fuse_ino_t ino, const std::string& path,
-                       bool check_maps, const struct stat& backing) {
-  if (pid <= 0) return false;
-  // 1. Another descriptor of the same process still refers to the file (a shell's
-  //    `> file` redirect dups the descriptor and closes the original first). close()
-  //    has already removed the closing descriptor from the table when FLUSH arrives.
-  char dir[64];
-  std::snprintf(dir, sizeof dir, "/proc/%d/fd", pid);
-  if (DIR* d = opendir(dir)) {
-    bool held = false;
-    char target[PATH_MAX];
-    while (dirent* e = readdir(d)) {
-      if (e->d_name[0] == '.') continue;
-      ssize_t n = readlinkat(dirfd(d), e->d_name, target, sizeof target - 1);
-      if (n <= 0) continue;
-      target[n] = '\0';
-      if (path == target) {
-        held = true;
-        break;
+// True when no writable file of the staging inode exists (see the top of this file).
+bool NoWritableReference(FsState* fs, int rdfd) {
+  if (!fs->leases) return true;
+  if (fcntl(rdfd, F_SETLEASE, F_RDLCK) == 0) {
+    fcntl(rdfd, F_SETLEASE, F_UNLCK);
+    return true;
+  }
+  if (errno != EAGAIN && errno != EBUSY) {
+    VY_LOG_WARN("F_SETLEASE on a staging file: %s", std::strerror(errno));
+  }
+  return false;
+}
+
+}  // namespace
+
+void DropIdleWriteFd(Upload* up) {
+  if (up->writers == 0 && up->wfd >= 0) {
+    close(up->wfd);
+    up->wfd = -1;
+  }
+}
+
+int WriteFd(FsState* fs, Upload* up) {
+  if (up->wfd < 0 && up->key != 0) {
+    up->wfd = open(fs->store->UploadPath(up->key).c_str(), O_WRONLY | O_CLOEXEC);
+  }
+  return up->wfd;
+}
+
+void RetireIfDone(FsState* fs, Upload* up) {
+  if (up->opens > 0 || !(up->removed || up->sealed.valid())) return;
+  if (up->removed && up->key) fs->store->DropUpload(up->key);
+  for (int* fd : {&up->fd, &up->wfd}) {
+    if (*fd >= 0) close(*fd);  // a sealed payload's pages must not stay pinned by us
+    *fd = -1;
+  }
+  up->key = 0;
+  if (up->removed) fs->uploads.Retire(up->serial);
+}
+
+void TrySeal(FsState* fs, const std::shared_ptr<Upload>& up) {
+  if (!up->seal_due || up->writers > 0 || up->sealed.valid() || up->removed || up->fd < 0) {
+    return;
+  }
+  DropIdleWriteFd(up.get());
+  if (!NoWritableReference(fs, up->fd)) {
+    // Watch first, then look again: the last reference may have gone in between.
+    fs->seal_waiter.Add(up->key, up);
+    if (!NoWritableReference(fs, up->fd)) return;
+  }
+  up->seal_due = false;
+  (void)SealUpload(fs, up.get());  // a failure is recorded in up->error and logged
+  RetireIfDone(fs, up.get());
+  up->cv.notify_all();
+}
+
+Status CheckUpload(FsState* fs, Upload* up) {
+  Status s;
+  if (up->write_failed || (up->pt_written && fs->store->ArenaExhausted())) {
+    s = Status::NoSpace("the arena filled up while new/" + up->name +
+                        " was written: the file may be incomplete (rewrite it)");
+  } else if (EndsWith(up->name, ".meta.json") && up->fd >= 0) {
+    struct stat st;
+    if (fstat(up->fd, &st) != 0) return Status::OK();  // the seal will say
+    std::string bytes;
+    s = ReadMetaBytes(up, static_cast<uint64_t>(st.st_size), &bytes);
+    if (s.ok()) s = ParseCreateMeta(bytes).status();
+  }
+  if (!s.ok()) {
+    up->error = OneLine(s.message());
+    up->error_code = ErrnoFor(s);
+  }
+  return s;
+}
+
+void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up,
+                  std::unique_lock<std::mutex>& lock) {
+  if (up->releases_read.load() > 0) {
+    // Bounded only as a guard against a lost count: a RELEASE is always handled.
+    if (!up->cv.wait_for(lock, std::chrono::seconds(30),
+                         [&] { return up->releases_read.load() == 0; })) {
+      VY_LOG_WARN("new/%s: a release is still pending after 30 s", up->name.c_str());
+    }
+  }
+  TrySeal(fs, up);
+}
+
+void NoteRequest(void*, const char* req, size_t len) {
+  // fuse_in_header, then for RELEASE fuse_release_in, whose first field is our fh.
+  if (len < sizeof(fuse_in_header) + sizeof(fuse_release_in)) return;
+  fuse_in_header h;
+  std::memcpy(&h, req, sizeof h);
+  if (h.opcode != FUSE_RELEASE) return;
+  fuse_release_in in;
+  std::memcpy(&in, req + sizeof h, sizeof in);
+  auto* fh = reinterpret_cast<FileHandle*>(in.fh);
+  // The handle lives until OpRelease of this very request, which runs after us.
+  if (fh && fh->kind == Kind::kUpload && fh->writer) {
+    fh->release_read = true;
+    ++fh->upload->releases_read;
+  }
+}
+
+void ProbeLeases(FsState* fs, const std::string& staging_dir) {
+  // A broken lease would signal SIGIO, whose default action ends the process. Ours
+  // are held for two syscalls and nobody else opens staging files, but be safe.
+  signal(SIGIO, SIG_IGN);
+  std::string path = staging_dir + "/.lease-probe";
+  int fd = open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+    fcntl(fd, F_SETLEASE, F_UNLCK);
+  } else {
+    fs->leases = false;
+    VY_LOG_WARN(
+        "F_SETLEASE is refused in %s (%s): uploads are sealed at their last release, "
+        "and a writable mapping kept past close() is not waited for",
+        staging_dir.c_str(), std::strerror(errno));
+  }
+  close(fd);
+  unlink(path.c_str());
+}
+
+// ---- SealWaiter ----------------------------------------------------------------
+
+void SealWaiter::Start(FsState* fs, const std::string& staging_dir) {
+  fs_ = fs;
+  inotify_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify_ < 0 || inotify_add_watch(inotify_, staging_dir.c_str(), IN_CLOSE_WRITE) < 0 ||
+      pipe2(stop_, O_CLOEXEC) != 0) {
+    VY_LOG_WARN("inotify on %s: %s (seals that wait for a mapping happen at the next lookup)",
+                staging_dir.c_str(), std::strerror(errno));
+    return;
+  }
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void SealWaiter::Stop() {
+  if (thread_.joinable()) {
+    (void)!write(stop_[1], "x", 1);
+    thread_.join();
+  }
+  for (int fd : {inotify_, stop_[0], stop_[1]}) {
+    if (fd >= 0) close(fd);
+  }
+  inotify_ = stop_[0] = stop_[1] = -1;
+}
+
+void SealWaiter::Add(uint64_t key, std::weak_ptr<Upload> up) {
+  std::lock_guard<std::mutex> lock(mu_);
+  waiting_[key] = std::move(up);
+}
+
+size_t SealWaiter::waiting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return waiting_.size();
+}
+
+void SealWaiter::Retry(uint64_t key) {
+  std::shared_ptr<Upload> up;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = waiting_.find(key);
+    if (it == waiting_.end()) return;
+    up = it->second.lock();
+    waiting_.erase(it);
+  }
+  if (!up) return;
+  std::lock_guard<std::mutex> lock(up->mu);
+  if (up->key == key) TrySeal(fs_, up);  // adds it back if still held
+}
+
+void SealWaiter::Loop() {
+  alignas(inotify_event) char buf[16 * (sizeof(inotify_event) + 32)];
+  for (;;) {
+    pollfd p[2] = {{inotify_, POLLIN, 0}, {stop_[0], POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (p[1].revents) return;
+    ssize_t n = read(inotify_, buf, sizeof buf);
+    if (n <= 0) continue;
+    for (char* q = buf; q < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(q);
+      q += sizeof(inotify_event) + ev->len;
+      if (ev->mask & IN_Q_OVERFLOW) {
+        std::vector<uint64_t> keys;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          for (auto& w : waiting_) keys.push_back(w.first);
+        }
+        for (uint64_t k : keys) Retry(k);
+      } else if (ev->len > 0) {
+        char* end = nullptr;
+        uint64_t key = std::strtoull(ev->name, &end, 10);
+        if (end != ev->name && *end == '\0') Retry(key);
       }
     }
-    closedir(d);
-    if (held) return true;
   }
-  // 2. A mapping of the file: its bytes arrive when it is unmapped. Generating
-  //    /proc/<pid>/maps costs ~100 us for a large process, so it is read only for
-  //    files sized by truncate/fallocate, which is how a file is prepared for mmap.
-  //    (Pages dirtied through a mapping before close() are written back by the
-  //    kernel before FLUSH, so only a mapping that outlives close() matters.)
-  if (!check_maps) return false;
-  char maps[64];
-  std::snprintf(maps, sizeof maps, "/proc/%d/maps", pid);
-  FILE* f = std::fopen(maps, "re");
-  if (!f) return false;
-  unsigned want_major = 0, want_minor = 0;
-  bool check_dev = std::sscanf(fs->opts.device.c_str(), "%u:%u", &want_major, &want_minor) == 2;
-  char line[4096];
-  bool found = false;
-  while (!found && std::fgets(line, sizeof line, f)) {
-    // address perms offset dev(hex maj:min) inode path
-    unsigned major, minor;
-    unsigned long long inode;
-    if (std::sscanf(line, "%*s %*s %*s %x:%x %llu", &major, &minor, &inode) != 3) continue;
-    if (inode == backing.st_ino && major == major(backing.st_dev) &&
-        minor == minor(backing.st_dev)) {
-      found = true;
-    } else if (inode == ino) {
-      found = !check_dev || (major == want_major && minor == want_minor);
-    }
-  }
-  std::fclose(f);
-  return found;
 }
 
 }  // namespace vineyard

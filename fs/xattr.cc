@@ -15,6 +15,9 @@ constexpr const char* kKeys[] = {"user.vineyard.id",      "user.vineyard.typenam
                                  "user.vineyard.persist", "user.vineyard.global",
                                  "user.vineyard.local"};
 constexpr const char* kErrorKey = "user.vineyard.error";
+// The failed seal's errno by name ("EINVAL"): what close() would have returned, for
+// a writer whose close() could not wait for the seal (DESIGN.md §4).
+constexpr const char* kErrnoKey = "user.vineyard.errno";
 
 bool IsObjectNode(Kind k) {
   return k == Kind::kObjectDir || k == Kind::kMetaFile || k == Kind::kDataFile ||
@@ -35,6 +38,10 @@ Result<std::string> XattrValue(FsState* fs, const NodeKey& node, const std::stri
     if (!up) return Status::NotFound("upload");
     std::lock_guard<std::mutex> lock(up->mu);
     if (key == kErrorKey && !up->error.empty()) return up->error;
+    if (key == kErrnoKey && !up->error.empty()) {
+      const char* name = strerrorname_np(up->error_code ? up->error_code : EIO);
+      return std::string(name ? name : "EIO");
+    }
     return Status::NoData(key);
   }
   if (!IsObjectNode(node.kind)) return Status::NoData(key);
@@ -83,6 +90,7 @@ void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     for (const char* k : kKeys) list.append(k, std::strlen(k) + 1);
   } else if (XattrValue(fs, *node, kErrorKey).ok()) {
     list.append(kErrorKey, std::strlen(kErrorKey) + 1);
+    list.append(kErrnoKey, std::strlen(kErrnoKey) + 1);
   }
   ReplyValue(req, list, size);
 }

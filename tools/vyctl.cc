@@ -627,21 +627,23 @@ ExitCode Upload(const Mount& m, int src_fd, const std::string& file, bool meta,
   return kOk;
 }
 
-// Reads the id of a sealed upload from its new/ link. close() has reported
-// the seal, but the kernel may briefly still hold the dentry of the regular
-// file that the link replaced, so "not a link" (EINVAL) and "not there"
-// (ENOENT) are retried for about half a second before they are believed.
+// Reads the id of a sealed upload from its new/ link. The daemon answers the lookup
+// only once the seal that our close() started is done; a seal that failed after
+// close() (DESIGN.md §4) left its reason in the upload's xattrs.
 ExitCode ReadSealedId(const std::string& upload, const std::string& label, std::string* id) {
   std::string target;
   int err = ReadLink(upload, &target);
-  for (useconds_t delay = 5000; (err == EINVAL || err == ENOENT) && delay <= 320000; delay *= 2) {
-    usleep(delay);
-    err = ReadLink(upload, &target);
-  }
   if (err == 0) {
     *id = LastComponent(target);
     if (IsObjectId(*id)) return kOk;
     PrintError(label + ": " + upload + " points to '" + target + "', not to an object");
+    return kFailed;
+  }
+  std::string reason, code;
+  if (GetXattr(upload, "user.vineyard.error", &reason) == 0 && !reason.empty()) {
+    GetXattr(upload, "user.vineyard.errno", &code);
+    PrintError(label + ": " + (code.empty() ? "the seal failed" : code) + ": " + reason);
+    PrintError(label + ": what was written is kept in " + upload);
     return kFailed;
   }
   PrintError(label + ": " + upload + " was closed but did not become a link to an object (" +

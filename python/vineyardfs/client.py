@@ -271,8 +271,28 @@ class Client:
             target = os.readlink(path)
             os.unlink(path)
         except OSError as e:
+            # close() cannot know that it drops the last reference, so a seal that
+            # failed after it says why in the upload's xattrs (DESIGN.md §4).
+            failed = self._seal_failure(path)
+            if failed is not None:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+                raise error_from_os(failed[0], what, failed[1]) from None
             raise error_from_os(e, what + " (reading the sealed link)") from None
         return ObjectID(target)
+
+    @staticmethod
+    def _seal_failure(path):
+        """(OSError, reason) of the failed seal of the upload at `path`, or None."""
+        try:
+            name = os.getxattr(path, "user.vineyard.errno", follow_symlinks=False)
+            reason = os.getxattr(path, "user.vineyard.error", follow_symlinks=False)
+        except OSError:
+            return None
+        code = getattr(errno, name.decode(errors="replace"), errno.EIO)
+        return OSError(code, os.strerror(code), path), reason.decode(errors="replace")
 
     def _create_file(self, suffix, data, what):
         """Writes `data` (bytes-like, 1-D byte view) to new/<x><suffix> and seals it."""

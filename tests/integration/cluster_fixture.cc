@@ -230,6 +230,7 @@ int Node::TryWriteNew(const std::string& name, const std::string& bytes, std::st
     done += static_cast<size_t>(w);
   }
   if (close(fd) != 0) return errno;
+  if (int e = SealErrno(path)) return e;
   if (id) {
     std::string target = ReadLinkOf(path);
     const std::string prefix = "../objects/";

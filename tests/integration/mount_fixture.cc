@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,6 +52,17 @@ bool PollUntil(const std::function<bool()>& pred, int timeout_ms) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+}
+
+int SealErrno(const std::string& path) {
+  char name[64] = {};
+  ssize_t n = lgetxattr(path.c_str(), "user.vineyard.errno", name, sizeof name - 1);
+  if (n <= 0) return 0;
+  for (int e = 1; e < 200; ++e) {
+    const char* s = strerrorname_np(e);
+    if (s && std::strcmp(s, name) == 0) return e;
+  }
+  return EIO;
 }
 
 bool IsMounted(const std::string& path) {
@@ -335,6 +347,7 @@ int MountTest::TryWriteNew(const std::string& name, const std::string& bytes, st
     return e;
   }
   if (close(fd) != 0) return errno;
+  if (int e = SealErrno(path)) return e;
   if (id) {
     *id = LinkedId("new/" + name);
     if (id->empty()) return EPROTO;

@@ -48,6 +48,11 @@ CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_s = 2
 // Polls `pred` every 10 ms until it is true or `timeout_ms` passed.
 bool PollUntil(const std::function<bool()>& pred, int timeout_ms = 5000);
 
+// The errno of the failed seal of the upload at `path` (its user.vineyard.errno, e.g.
+// "EINVAL"), or 0 if it has none. close() returns only what it can check; a seal that
+// follows the last reference records its failure there (DESIGN.md §4).
+int SealErrno(const std::string& path);
+
 // True if some mount point in /proc/mounts equals or lies under `path`.
 bool IsMounted(const std::string& path);
 
