@@ -25,8 +25,8 @@ struct FsOptions {
   double name_timeout = 1;
   // The effective mount options, echoed under "options" in status.json.
   std::map<std::string, std::string> shown_options;
-  // The mountpoint and the kernel's device number of this mount ("0:123"), used to
-  // recognise mappings of our files in /proc/<pid>/maps. Set by tools/ after mount.
+  // The mountpoint and the kernel's device number of this mount ("0:123", whose
+  // read-ahead tools/ raises). Set by tools/ after mount.
   std::string mountpoint;
   std::string device;
   // FUSE passthrough for payloads and uploads: on (refuse to mount without it), off
