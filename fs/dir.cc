@@ -67,7 +67,7 @@ void Snapshot(FsState* fs, const NodeKey& dir, std::vector<std::string>* out) {
       break;
     }
     case Kind::kNew:
-      for (auto& [name, up] : fs->uploads.List()) out->push_back(name);
+      *out = ListNew(fs);
       break;
     case Kind::kInstances:
       for (InstanceId n : KnownInstances(fs)) out->push_back(std::to_string(n) + ".json");
@@ -143,13 +143,9 @@ void ReplyDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_
 void DiscardUpload(FsState* fs, const std::shared_ptr<Upload>& up) {
   std::lock_guard<std::mutex> lock(up->mu);
   up->removed = true;
-  if (up->opens == 0) {
-    if (up->key) fs->store->DropUpload(up->key);
-    if (up->fd >= 0) close(up->fd);
-    up->key = 0;
-    up->fd = -1;
-    fs->uploads.Retire(up->serial);
-  }
+  RetireIfDone(fs, up.get());
+  // Its .error entry, if it had one, goes with it.
+  fs->notifier.InvalEntry(InodeTable::FixedIno(Kind::kNew), up->name + ".error");
 }
 
 }  // namespace
@@ -242,7 +238,8 @@ void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (pkey->kind == Kind::kResolvers) return ReplyStatus(req, RemovePlugin(fs, req, name));
   if (pkey->kind != Kind::kNew) return (void)fuse_reply_err(req, EPERM);
   auto up = fs->uploads.Remove(name);
-  if (!up) return (void)fuse_reply_err(req, ENOENT);
+  // x.error goes with x: `rm new/x` (or a rewrite that seals) removes it.
+  if (!up) return (void)fuse_reply_err(req, FailedUploadFor(fs, name) ? EPERM : ENOENT);
   DiscardUpload(fs, up);
   fuse_reply_err(req, 0);
 }

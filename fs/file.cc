@@ -241,9 +241,16 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     case Kind::kMetaFile:
     case Kind::kStatus:
     case Kind::kMetrics:
-    case Kind::kInstanceFile: {
+    case Kind::kInstanceFile:
+    case Kind::kUploadError: {
       if (WantsWrite(fi->flags)) return (void)fuse_reply_err(req, EPERM);
-      if (key->kind == Kind::kMetaFile) {
+      if (key->kind == Kind::kUploadError) {
+        auto up = fs->uploads.BySerial(key->num);
+        if (!up) return (void)fuse_reply_err(req, ENOENT);
+        std::lock_guard<std::mutex> lock(up->mu);
+        if (up->error.empty() || up->sealed.valid()) return (void)fuse_reply_err(req, ENOENT);
+        fh->content = up->error + "\n";
+      } else if (key->kind == Kind::kMetaFile) {
         auto text = fs->table->RenderMeta(ObjectID(key->num));
         if (!text.ok()) return ReplyStatus(req, text.status());
         fh->content = std::move(*text);

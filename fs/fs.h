@@ -20,6 +20,9 @@ struct FsOptions {
   // Entry and attribute timeout, in seconds, for sealed objects and their files
   // (immutable, so the kernel may cache them long). Default: 3600.
   double sealed_timeout = 3600;
+  // Seconds a sealed upload's link new/<file> stays (0: until removed), so that a
+  // script can write the same name again later. Default: 60.
+  double new_ttl = 60;
   // Timeout for names/ entries (changed through this mount, or by a cascade delete,
   // which invalidates them). Default: 1.
   double name_timeout = 1;

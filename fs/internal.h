@@ -60,6 +60,7 @@ enum class Kind : uint8_t {
   kPluginError,   // resolvers/<stem>.error        name = the .so's file
   kViewsDir,      // objects/<id>/views/           num = id
   kViewFile,      // objects/<id>/views/<file>     num = id, name = file
+  kUploadError,   // new/<file>.error              num = upload serial (a failed seal)
 };
 
 struct NodeKey {
@@ -137,6 +138,7 @@ struct Upload {
   bool seal_due = false;      // the last writable handle is released: seal once the
                               // kernel holds no writable file or mapping (seal.cc)
   ObjectID sealed;            // valid once sealed: new/<name> is a link to it
+  timespec sealed_at{};       // when (CLOCK_MONOTONIC): the link expires new_ttl later
   std::string error;          // why the last seal failed ("" if none)
   int error_code = 0;         // its errno
   // Writable handles whose RELEASE has been read from /dev/fuse but not yet handled
@@ -312,6 +314,15 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
 // Looks `name` up under `parent` and fills `e` (ino 0 for a negative entry).
 Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
                    fuse_entry_param* e);
+// new/: the entries it lists, after dropping links older than new_ttl. A failed upload
+// `x` (not sealed, with an error) also lists the read-only `x.error` holding the reason,
+// unless a real upload has that name.
+std::vector<std::string> ListNew(FsState* fs);
+// The upload that new/<name>.error reports on (nullptr if there is no such entry).
+std::shared_ptr<Upload> FailedUploadFor(FsState* fs, const std::string& error_name);
+// True (and the link dropped from new/) if `up` is a sealed link older than new_ttl.
+// Requires up->mu.
+bool ExpireLink(FsState* fs, const std::shared_ptr<Upload>& up);
 // Resolves an inode number or replies ENOENT/ESTALE and returns nullopt.
 std::optional<NodeKey> NodeOrReply(fuse_req_t req, fuse_ino_t ino);
 

@@ -139,6 +139,16 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
       // Views carry their object's time; StatPluginNode checks that things exist.
       fs->table->With(id, [&](const ObjectRecord& r) { SetTime(st, r.timestamp_ms); });
       return StatPluginNode(fs, key, st, timeout);
+    case Kind::kUploadError: {
+      auto up = fs->uploads.BySerial(key.num);
+      if (!up) return Status::NotFound("upload");
+      std::lock_guard<std::mutex> lock(up->mu);
+      if (up->error.empty() || up->sealed.valid()) return Status::NotFound("no failed seal");
+      FillFile(st, 0444, up->error.size() + 1, up->owner);
+      st->st_mtim = st->st_atim = st->st_ctim = up->ctime;
+      *timeout = kNoCache;
+      return Status::OK();
+    }
     case Kind::kUpload:
     case Kind::kNewLink: {
       auto up = fs->uploads.BySerial(key.num);
@@ -211,9 +221,16 @@ Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
       break;
     case Kind::kNew: {
       auto up = fs->uploads.Find(name);
-      if (!up) return Status::NotFound(name);
+      if (!up) {
+        if (auto failed = FailedUploadFor(fs, name)) {
+          child = NodeKey{Kind::kUploadError, failed->serial, {}};
+          break;
+        }
+        return Status::NotFound(name);
+      }
       std::unique_lock<std::mutex> lock(up->mu);
       SettleUpload(fs, up, lock);  // a close() before this lookup may have made it a link
+      if (ExpireLink(fs, up)) return Status::NotFound(name);
       child = NodeKey{up->sealed.valid() ? Kind::kNewLink : Kind::kUpload, up->serial, {}};
       break;
     }
@@ -244,7 +261,10 @@ Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
   e->attr_timeout = e->entry_timeout = timeout;
   // Uploads turn into links; views come and go with their plugins (without a round
   // of invalidations that could race the unlink or install that changed them).
-  if (child.kind == Kind::kUpload || child.kind == Kind::kViewFile) e->entry_timeout = kNoCache;
+  if (child.kind == Kind::kUpload || child.kind == Kind::kViewFile ||
+      child.kind == Kind::kUploadError) {
+    e->entry_timeout = kNoCache;
+  }
   return Status::OK();
 }
 

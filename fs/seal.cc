@@ -101,6 +101,8 @@ Status SealUpload(FsState* fs, Upload* up) {
   if (up->fd < 0 || up->key == 0) return Status::IOError("new/" + up->name + " has no data");
   struct stat st;
   if (fstat(up->fd, &st) != 0) return Status::FromErrno("stat new/" + up->name, errno);
+  // The listing loses new/<name>.error whatever the outcome (a new failure re-adds it).
+  fs->notifier.InvalEntry(InodeTable::FixedIno(Kind::kNew), up->name + ".error");
   // Writes through a mapping reach the file without passing write(): the file's own
   // size is the truth.
   const uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -128,6 +130,7 @@ Status SealUpload(FsState* fs, Upload* up) {
     return id.status();
   }
   up->sealed = *id;
+  clock_gettime(CLOCK_MONOTONIC, &up->sealed_at);
   up->key = 0;
   up->error.clear();
   up->error_code = 0;

@@ -63,10 +63,32 @@ ojson ClusterStatus(FsState* fs) {
                {"fetch_errors", k.fetch_errors.load()}};
 }
 
+// Uploads in new/: how many, the arena memory they hold, and the failed ones.
+struct UploadCounts {
+  uint64_t uploads = 0, bytes = 0, failed = 0, failed_bytes = 0;
+};
+UploadCounts CountUploads(FsState* fs) {
+  UploadCounts u;
+  for (auto& [name, up] : fs->uploads.List()) {
+    std::lock_guard<std::mutex> lock(up->mu);
+    if (up->sealed.valid()) continue;  // a link: its bytes are the object's now
+    ++u.uploads;
+    struct stat st;
+    uint64_t held = up->fd >= 0 && fstat(up->fd, &st) == 0 ? uint64_t(st.st_blocks) * 512 : 0;
+    u.bytes += held;
+    if (!up->error.empty()) {
+      ++u.failed;
+      u.failed_bytes += held;
+    }
+  }
+  return u;
+}
+
 }  // namespace
 
 std::string RenderStatus(FsState* fs) {
   Store::Stats st = fs->store->stats();
+  const UploadCounts u = CountUploads(fs);
   ObjectTable::Counts c = fs->table->counts();
   const StoreOptions& so = fs->store->options();
   ojson j;
@@ -94,7 +116,9 @@ std::string RenderStatus(FsState* fs) {
                 {"durable_errors", st.durable_errors}};
   j["objects"] = {{"total", c.objects},         {"blobs", c.blobs},
                   {"blob_bytes", c.blob_bytes}, {"persisted", c.persisted},
-                  {"names", c.names},           {"uploads", fs->uploads.List().size()},
+                  {"names", c.names},           {"uploads", u.uploads},
+                  {"upload_bytes", u.bytes},    {"failed_uploads", u.failed},
+                  {"failed_upload_bytes", u.failed_bytes},
                   {"remote", c.remote},         {"cached_payloads", st.cached}};
   if (fs->opts.cluster) j["cluster"] = ClusterStatus(fs);
   const Counters& k = fs->counters;
@@ -148,6 +172,13 @@ std::string RenderMetrics(FsState* fs) {
   metric("vineyardfs_blobs", "gauge", "Blobs visible on this node.", c.blobs);
   metric("vineyardfs_persisted_objects", "gauge", "Persisted objects.", c.persisted);
   metric("vineyardfs_names", "gauge", "Names in names/.", c.names);
+  const UploadCounts u = CountUploads(fs);
+  metric("vineyardfs_uploads", "gauge", "Unsealed files in new/.", u.uploads);
+  metric("vineyardfs_upload_bytes", "gauge", "Arena bytes held by unsealed files in new/.",
+         u.bytes);
+  metric("vineyardfs_failed_uploads", "gauge", "Files in new/ whose seal failed.", u.failed);
+  metric("vineyardfs_failed_upload_bytes", "gauge", "Arena bytes held by failed uploads.",
+         u.failed_bytes);
   if (fs->plugins) {
     metric("vineyardfs_plugins_loaded", "gauge", "Plugins loaded.", fs->plugins->loaded_count());
   }

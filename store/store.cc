@@ -504,6 +504,10 @@ Store::Stats Store::stats() const {
   Stats s = counters_;
   s.capacity = arena_->capacity();
   s.used = arena_->used();
+  // What the tmpfs itself holds counts too: uploads written through passthrough (a
+  // failed one keeps its memory until removed) are charged only when sealed.
+  const uint64_t free = ArenaFree();
+  if (s.capacity > free && s.capacity - free > s.used) s.used = s.capacity - free;
   for (auto& [id, b] : blobs_) {
     s.resident += b.resident;
     s.durable += b.durable;

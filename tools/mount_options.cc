@@ -120,6 +120,13 @@ Status Apply(MountConfig* c, const std::string& key, const std::string& value, b
       return Status::InvalidArgument("passthrough must be on, off or auto, not '" + value + "'");
     }
     c->passthrough = value;
+  } else if (key == "new_ttl") {
+    char* end = nullptr;
+    double v = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end || !(v >= 0 && v <= 30 * 86400)) {
+      return Status::InvalidArgument("new_ttl must be 0..2592000 seconds, not '" + value + "'");
+    }
+    c->new_ttl = v;
   } else if (key == "huge") {
     if (value != "never" && value != "always" && value != "within_size" && value != "advise") {
       return Status::InvalidArgument("huge must be never, always, within_size or advise");
@@ -251,6 +258,8 @@ const char* MountUsage() {
          "  remote=fetch|error reading a payload that lives on another node\n"
          "  passthrough=MODE   on | off | auto: FUSE passthrough for payloads and uploads\n"
          "                     (auto: when the kernel and CAP_SYS_ADMIN allow; default)\n"
+         "  new_ttl=SECONDS    how long new/<file> stays a link after its seal, so that\n"
+         "                     the name can be written again (default: 60; 0: until rm)\n"
          "  allow_other        let other users in (default: on when root)\n"
          "  config=FILE        read options from FILE\n"
          "  ro,nosuid,nodev,noexec,...  passed to the kernel; fstab-only options\n"
@@ -347,6 +356,11 @@ Result<MountConfig> ParseMountArgs(int argc, char** argv) {
   c.shown["huge"] = c.store.huge;
   c.shown["remote"] = c.remote;
   c.shown["passthrough"] = c.passthrough;
+  {
+    char ttl[32];
+    std::snprintf(ttl, sizeof ttl, "%g", c.new_ttl);
+    c.shown["new_ttl"] = ttl;
+  }
   c.shown["allow_other"] = c.allow_other ? "1" : "0";
   c.shown["default_permissions"] = "1";
   if (c.cluster.curve_secret.empty() != c.cluster.curve_peers.empty()) {

@@ -35,6 +35,7 @@ struct MountConfig {
                                 // daemon (build tree) or <libdir>/vineyardfs/plugins
   std::string remote = "fetch";              // fetch | error
   std::string passthrough = "auto";          // on | off | auto
+  double new_ttl = 60;  // seconds a sealed upload's link stays in new/ (0: until removed)
   std::vector<std::string> fuse_opts;        // passed to the kernel (ro, nosuid, ...)
   std::map<std::string, std::string> shown;  // effective options for status.json
 };

@@ -241,6 +241,7 @@ int Run(int argc, char** argv) {
                         : cfg.passthrough == "off" ? PassthroughMode::kOff
                                                    : PassthroughMode::kAuto;
   fs_opts.plugins = cfg.plugins;
+  fs_opts.new_ttl = cfg.new_ttl;
   fs_opts.builtin_plugins = cfg.builtin_plugins;
   if (!MakePluginDir(cfg.plugins)) return fail("cannot create the plugin directory " + cfg.plugins);
   VineyardFs fs(store->get(), &table, fs_opts);

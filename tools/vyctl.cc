@@ -483,8 +483,48 @@ ExitCode UsageError(const std::string& cmd, const std::string& message) {
 // Commands. Each runs after its arguments were parsed and the mount checked,
 // reports its own errors and returns the exit code.
 
-// ls [--json] [-l]
+// ls --failed [--json]: the uploads in new/ whose seal failed (each has a
+// new/<file>.error beside it holding the reason).
+ExitCode RunLsFailed(const Mount& m, const Args& args) {
+  const std::string dir = m.Path("new");
+  DIR* d = opendir(dir.c_str());
+  if (!d) {
+    PrintError("ls: " + dir + ": " + ErrnoText(errno));
+    return kFailed;
+  }
+  std::map<std::string, std::pair<std::string, std::string>> failed;  // file -> errno, reason
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    const std::string suffix = ".error";
+    if (name.size() <= suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      continue;
+    }
+    const std::string file = name.substr(0, name.size() - suffix.size());
+    std::string reason, code;
+    if (GetXattr(dir + "/" + file, "user.vineyard.error", &reason) != 0) continue;
+    GetXattr(dir + "/" + file, "user.vineyard.errno", &code);
+    failed[file] = {code, reason};
+  }
+  closedir(d);
+  if (args.Has("json")) {
+    Json list = Json::array();
+    for (auto& [file, e] : failed) {
+      list.push_back({{"file", "new/" + file}, {"errno", e.first}, {"error", e.second}});
+    }
+    PrintJson(list);
+    return kOk;
+  }
+  for (auto& [file, e] : failed) {
+    std::cout << "new/" << file << "  " << (e.first.empty() ? "-" : e.first) << "  " << e.second
+              << '\n';
+  }
+  return kOk;
+}
+
+// ls [--json] [-l] [--failed]
 ExitCode RunLs(const Mount& m, const Args& args) {
+  if (args.Has("failed")) return RunLsFailed(m, args);
   std::vector<std::string> ids;
   if (int err = ListObjectIds(m, &ids)) {
     PrintError("ls: " + m.Path("objects") + ": " + ErrnoText(err));
@@ -982,13 +1022,16 @@ struct Command {
 const std::vector<Command>& Commands() {
   // clang-format off
   static const std::vector<Command> commands = {
-      {"ls", "ls [-l] [--json]",
+      {"ls", "ls [-l] [--json] [--failed]",
        "list objects",
        "List the objects this node can see, one id per line, sorted.\n\n"
        "  -l, --long  also show typename, nbytes, persisted/transient and names\n"
        "      --json  print a JSON array of {id, typename, nbytes, persist,\n"
-       "              global, local, names}\n",
-       {{'l', "long", false}, {'\0', "json", false}}, 0, 0, nullptr, RunLs},
+       "              global, local, names}\n"
+       "      --failed  list the files in new/ whose seal failed instead: file,\n"
+       "              errno and reason (--json: [{file, errno, error}])\n",
+       {{'l', "long", false}, {'\0', "json", false}, {'\0', "failed", false}}, 0, 0, nullptr,
+       RunLs},
       {"stat", "stat REF [--json]",
        "show the attributes of an object",
        "Print the user.vineyard.* attributes of an object as 'key: value' lines.\n\n"

@@ -1,0 +1,65 @@
+// new/ as the user lists it: uploads, the links sealed uploads left (until new_ttl),
+// and a read-only <file>.error beside each upload whose seal failed, so that a failure
+// shows in `ls new/` without reading xattrs (README: "Failed uploads").
+#include <ctime>
+
+#include "fs/ops.h"
+
+namespace vineyard {
+
+namespace {
+
+constexpr char kErrorSuffix[] = ".error";
+constexpr size_t kErrorSuffixLen = sizeof kErrorSuffix - 1;
+
+double SecondsSince(const timespec& t) {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<double>(now.tv_sec - t.tv_sec) + (now.tv_nsec - t.tv_nsec) / 1e9;
+}
+
+// Requires up->mu.
+bool Failed(const Upload& up) { return !up.error.empty() && !up.sealed.valid() && !up.removed; }
+
+}  // namespace
+
+bool ExpireLink(FsState* fs, const std::shared_ptr<Upload>& up) {
+  if (!up->sealed.valid() || fs->opts.new_ttl <= 0 || up->opens > 0) return false;
+  if (SecondsSince(up->sealed_at) < fs->opts.new_ttl) return false;
+  // NewDir::mu_ comes after Upload::mu in the lock order; Remove takes it alone.
+  if (fs->uploads.Find(up->name) == up) fs->uploads.Remove(up->name);
+  up->removed = true;
+  RetireIfDone(fs, up.get());
+  fs->notifier.InvalEntry(InodeTable::FixedIno(Kind::kNew), up->name);
+  return true;
+}
+
+std::vector<std::string> ListNew(FsState* fs) {
+  auto entries = fs->uploads.List();
+  std::vector<std::string> out;
+  out.reserve(entries.size());
+  std::vector<std::string> errors;
+  for (auto& [name, up] : entries) {
+    std::lock_guard<std::mutex> lock(up->mu);
+    if (ExpireLink(fs, up)) continue;
+    out.push_back(name);
+    if (Failed(*up)) errors.push_back(name + kErrorSuffix);
+  }
+  for (auto& e : errors) {
+    if (!fs->uploads.Find(e)) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::shared_ptr<Upload> FailedUploadFor(FsState* fs, const std::string& error_name) {
+  if (error_name.size() <= kErrorSuffixLen ||
+      error_name.compare(error_name.size() - kErrorSuffixLen, kErrorSuffixLen, kErrorSuffix) != 0) {
+    return nullptr;
+  }
+  auto up = fs->uploads.Find(error_name.substr(0, error_name.size() - kErrorSuffixLen));
+  if (!up) return nullptr;
+  std::lock_guard<std::mutex> lock(up->mu);
+  return Failed(*up) ? up : nullptr;
+}
+
+}  // namespace vineyard
