@@ -10,8 +10,9 @@
 //   plugins.cc resolvers/ (installing and removing plugins) and views/
 //   plugin_host.cc, plugin_calls.cc: the plugin host itself (plugin_host.h)
 //
-// Lock order (outermost first): Upload::mu, NewDir::mu_, InodeTable::mu_, then the
-// ObjectTable's and the Store's own locks. No fs/ lock is held while replying.
+// Lock order (outermost first): Upload::mu, NewDir::mu_, SealWaiter::mu_,
+// InodeTable::mu_, then the ObjectTable's and the Store's own locks. No fs/ lock is
+// held while replying.
 #pragma once
 
 #include <fuse_lowlevel.h>
@@ -252,6 +253,7 @@ class SealWaiter {
   void Start(FsState* fs, const std::string& staging_dir);
   void Stop();
   void Add(uint64_t key, std::weak_ptr<Upload> up);
+  void Forget(uint64_t key);
   size_t waiting() const;
 
  private:

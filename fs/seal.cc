@@ -178,6 +178,7 @@ void RetireIfDone(FsState* fs, Upload* up) {
     if (*fd >= 0) close(*fd);  // a sealed payload's pages must not stay pinned by us
     *fd = -1;
   }
+  if (up->key) fs->seal_waiter.Forget(up->key);
   up->key = 0;
   if (up->removed) fs->uploads.Retire(up->serial);
 }
@@ -193,6 +194,7 @@ void TrySeal(FsState* fs, const std::shared_ptr<Upload>& up) {
     if (!NoWritableReference(fs, up->fd)) return;
   }
   up->seal_due = false;
+  fs->seal_waiter.Forget(up->key);
   (void)SealUpload(fs, up.get());  // a failure is recorded in up->error and logged
   RetireIfDone(fs, up.get());
   up->cv.notify_all();
@@ -293,6 +295,11 @@ void SealWaiter::Stop() {
 void SealWaiter::Add(uint64_t key, std::weak_ptr<Upload> up) {
   std::lock_guard<std::mutex> lock(mu_);
   waiting_[key] = std::move(up);
+}
+
+void SealWaiter::Forget(uint64_t key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  waiting_.erase(key);
 }
 
 size_t SealWaiter::waiting() const {

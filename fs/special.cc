@@ -119,6 +119,7 @@ std::string RenderStatus(FsState* fs) {
                   {"names", c.names},           {"uploads", u.uploads},
                   {"upload_bytes", u.bytes},    {"failed_uploads", u.failed},
                   {"failed_upload_bytes", u.failed_bytes},
+                  {"uploads_awaiting_seal", fs->seal_waiter.waiting()},
                   {"remote", c.remote},         {"cached_payloads", st.cached}};
   if (fs->opts.cluster) j["cluster"] = ClusterStatus(fs);
   const Counters& k = fs->counters;

@@ -146,6 +146,11 @@ TEST_P(Seal, AWritableMappingKeptPastCloseHoldsTheSealUntilMunmap) {
   EXPECT_TRUE(IsRegularFile(path)) << "sealed while a writable mapping exists";
   std::memset(p + 4096, 'b', 4096);  // after close(), before munmap()
   EXPECT_TRUE(IsRegularFile(path));
+  if (std::string(GetParam()) == "auto") {
+    // Passthrough maps the backing file: the kernel released the FUSE file at close(),
+    // and the daemon waits for the mapping's IN_CLOSE_WRITE.
+    EXPECT_EQ(ReadStatus()["objects"]["uploads_awaiting_seal"], 1);
+  }
   ASSERT_EQ(munmap(p, len), 0);
   std::string id;
   ASSERT_TRUE(PollUntil([&] { return !(id = LinkedId("new/m")).empty(); }, 5000))
