@@ -202,80 +202,97 @@ class SealStress : public MountTest {
   std::string DefaultOptions() const override { return "durability=sync"; }
 };
 
+// One writer of the stress test, in its own process: writes new/<name> in the way
+// `kind` says and returns the bytes the object must hold. Exits non-zero on failure.
+std::string StressWrite(const std::string& path, int kind, const std::string& a,
+                        const std::string& b) {
+  switch (kind) {
+    case 0: {  // a plain writer, with a reader of another user meanwhile
+      int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+      if (fd < 0 || !WriteAll(fd, a)) _exit(10);
+      pid_t r = fork();
+      if (r == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0) _exit(1);
+        int rd = open(path.c_str(), O_RDONLY);
+        if (rd >= 0) close(rd);
+        _exit(0);
+      }
+      waitpid(r, nullptr, 0);
+      if (!WriteAll(fd, b) || close(fd) != 0) _exit(11);
+      return a + b;
+    }
+    case 1: {  // a child inherits the descriptor and exits in the middle
+      int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+      if (fd < 0 || !WriteAll(fd, a)) _exit(12);
+      pid_t c = fork();
+      if (c == 0) _exit(0);
+      waitpid(c, nullptr, 0);
+      if (!WriteAll(fd, b) || close(fd) != 0) _exit(13);
+      return a + b;
+    }
+    case 2: {  // a child writes the second part after the parent closed
+      int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+      if (fd < 0 || !WriteAll(fd, a)) _exit(14);
+      pid_t c = fork();
+      if (c == 0) {
+        usleep(2000);
+        _exit(WriteAll(fd, b) && close(fd) == 0 ? 0 : 1);
+      }
+      if (close(fd) != 0) _exit(15);
+      int st = 0;
+      waitpid(c, &st, 0);
+      if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) _exit(16);
+      return a + b;
+    }
+    default: {  // a mapping kept past close(), written after it
+      int fd = open(path.c_str(), O_CREAT | O_RDWR | O_TRUNC, 0644);
+      if (fd < 0 || ftruncate(fd, static_cast<off_t>(a.size())) != 0) _exit(17);
+      auto* p = static_cast<char*>(
+          mmap(nullptr, a.size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+      if (p == MAP_FAILED) _exit(18);
+      std::memcpy(p, b.data(), std::min(a.size(), b.size()));
+      if (close(fd) != 0) _exit(19);
+      std::memcpy(p, a.data(), a.size());
+      if (munmap(p, a.size()) != 0) _exit(20);
+      return a;
+    }
+  }
+}
+
 TEST_F(SealStress, EveryAcknowledgedObjectSurvivesForksMappingsAndKillNine) {
-  std::map<std::string, std::string> expected;  // id -> bytes
-  std::mt19937_64 rng(14);
+  std::map<std::string, std::string> expected;  // id -> bytes, kept outside the mount
   int serial = 0;
   for (int cycle = 0; cycle < 3; ++cycle) {
-    for (int round = 0; round < 24; ++round) {
-      const std::string name = "u" + std::to_string(serial++);
-      const std::string path = Path("new/" + name);
-      const std::string a = RandomBytes(1 + rng() % 70000, rng());
-      const std::string b = RandomBytes(1 + rng() % 5000, rng());
-      std::string want;
-      switch (round % 4) {
-        case 0: {  // a plain writer, with a reader of another user meanwhile
-          int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-          ASSERT_GE(fd, 0);
-          ASSERT_TRUE(WriteAll(fd, a));
-          RunAs(65534, [&] {
-            int r = open(path.c_str(), O_RDONLY);
-            if (r >= 0) close(r);
-            return 0;
-          });
-          ASSERT_TRUE(WriteAll(fd, b));
-          ASSERT_EQ(close(fd), 0);
-          want = a + b;
-          break;
+    for (int round = 0; round < 12; ++round) {
+      // Four writers at once, one of each kind, each in its own process.
+      std::map<pid_t, std::pair<std::string, std::string>> workers;  // pid -> name, bytes
+      for (int kind = 0; kind < 4; ++kind) {
+        const std::string name = "u" + std::to_string(serial++);
+        std::mt19937_64 rng(serial);
+        const std::string a = RandomBytes(1 + rng() % 70000, rng());
+        const std::string b = RandomBytes(1 + rng() % 5000, rng());
+        const std::string want = kind == 3 ? a : a + b;
+        pid_t pid = fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+          StressWrite(Path("new/" + name), kind, a, b);
+          _exit(0);
         }
-        case 1: {  // a child that inherits the descriptor and exits in the middle
-          int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-          ASSERT_GE(fd, 0);
-          ASSERT_TRUE(WriteAll(fd, a));
-          pid_t c = fork();
-          if (c == 0) _exit(0);
-          waitpid(c, nullptr, 0);
-          ASSERT_TRUE(WriteAll(fd, b));
-          ASSERT_EQ(close(fd), 0);
-          want = a + b;
-          break;
-        }
-        case 2: {  // a child that writes the second part after the parent closed
-          int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-          ASSERT_GE(fd, 0);
-          ASSERT_TRUE(WriteAll(fd, a));
-          pid_t c = fork();
-          if (c == 0) {
-            usleep(2000);
-            _exit(WriteAll(fd, b) && close(fd) == 0 ? 0 : 1);
-          }
-          ASSERT_EQ(close(fd), 0);
-          int st = 0;
-          waitpid(c, &st, 0);
-          ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-          want = a + b;
-          break;
-        }
-        default: {  // a mapping kept past close(), written after it
-          int fd = open(path.c_str(), O_CREAT | O_RDWR | O_TRUNC, 0644);
-          ASSERT_GE(fd, 0);
-          ASSERT_EQ(ftruncate(fd, static_cast<off_t>(a.size())), 0);
-          auto* p = static_cast<char*>(
-              mmap(nullptr, a.size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
-          ASSERT_NE(p, MAP_FAILED);
-          std::memcpy(p, b.data(), std::min(a.size(), b.size()));
-          ASSERT_EQ(close(fd), 0);
-          std::memcpy(p, a.data(), a.size());
-          ASSERT_EQ(munmap(p, a.size()), 0);
-          want = a;
-          break;
-        }
+        workers[pid] = {name, want};
       }
-      std::string id;
-      ASSERT_TRUE(PollUntil([&] { return !(id = LinkedId("new/" + name)).empty(); }, 5000))
-          << name << " was not sealed";
-      ASSERT_TRUE(ReadAll(ObjPath(id, "data")) == want) << name << " " << id;
-      expected[id] = want;
+      for (auto& [pid, w] : workers) {
+        int st = 0;
+        ASSERT_EQ(waitpid(pid, &st, 0), pid);
+        ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            << w.first << ": writer failed with " << WEXITSTATUS(st);
+        std::string id;
+        // The writer is gone: the next lookup sees the link (the mapping case may
+        // still be on its way through IN_CLOSE_WRITE).
+        ASSERT_TRUE(PollUntil([&] { return !(id = LinkedId("new/" + w.first)).empty(); }, 5000))
+            << w.first << " was not sealed";
+        ASSERT_TRUE(ReadAll(ObjPath(id, "data")) == w.second) << w.first << " " << id;
+        expected[id] = w.second;
+      }
     }
     Reboot();  // kill -9, then the arena is gone
     ASSERT_TRUE(Remount());
@@ -284,7 +301,7 @@ TEST_F(SealStress, EveryAcknowledgedObjectSurvivesForksMappingsAndKillNine) {
           << id << " changed after kill -9 in cycle " << cycle;
     }
   }
-  EXPECT_EQ(expected.size(), 72u);
+  EXPECT_EQ(expected.size(), 144u);
 }
 
 }  // namespace
