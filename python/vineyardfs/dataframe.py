@@ -192,6 +192,8 @@ def index_builder(client, value, builder, **meta):
         m["typename"] = "vineyard::Index"
         m["name"] = to_json(value.name)
         m["value_type_"] = value.dtype.name
+        if getattr(value, "freqstr", None):
+            m["freq_"] = value.freqstr  # a DatetimeIndex's or TimedeltaIndex's frequency
         m.add_member("value_", build_column(client, value._values, builder))
     return client.create_metadata(m)
 
@@ -217,7 +219,10 @@ def index_resolver(obj, resolver, **kw):
     values = resolve_column(obj.member("value_"), resolver, kw)
     if values is None:
         return None
-    return _pd().Index(values, name=from_json(obj.meta["name"]), copy=False)
+    index = _pd().Index(values, name=from_json(obj.meta["name"]), copy=False)
+    if "freq_" in obj.meta:
+        index.freq = obj.meta["freq_"]  # checked against the values by pandas
+    return index
 
 
 # ---- Series ----
