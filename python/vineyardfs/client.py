@@ -447,8 +447,8 @@ class Client:
     def _is_local_cached(self, meta):
         """is_local for a blob's ObjectMeta, remembered on it once true (a payload
         that is here stays here while the object exists)."""
-        if getattr(meta, "_local", False):
-            return True
+        if getattr(meta, "_local", False) or int(meta.get("length", meta.nbytes)) == 0:
+            return True  # (an empty payload is everywhere: nothing to fetch)
         local = self.is_local(meta.id)
         meta._local = local
         return local

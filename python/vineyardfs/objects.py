@@ -366,7 +366,11 @@ class Object:
         if not self.is_blob:
             raise AttributeError("%s is not a blob: it has no buffer" % self.typename)
         if self._buffer is None:
-            self._buffer = self._client._map_blob(self.id, int(self.size))
+            size = int(self.size)
+            if size == 0:
+                self._buffer = memoryview(b"")
+            else:  # a Blob (the mapping) behind the view, as for a local blob
+                self._buffer = memoryview(self._client._open_blob(self._meta, size))
         return self._buffer
 
     @property
