@@ -12,7 +12,8 @@ for clients in other languages. See client.py for the mapping.
 
 from . import errors as _errors
 from .builtins import register_builtin_types
-from .client import BlobBuilder, Client, InstanceStatus, connect
+from .blob_builder import BlobBuilder
+from .client import Client, InstanceStatus, connect
 from .context import (BuilderContext, ResolverContext, builder_context,
                       default_builder_context, default_resolver_context,
                       get_current_builders, get_current_resolvers, resolver_context)

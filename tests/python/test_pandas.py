@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 import vineyardfs
-from vineyardfs.objects import buffer_address
 
 from conftest import ROOT
 

@@ -16,7 +16,6 @@ import scipy.sparse as sp
 import vineyardfs as vineyard
 from vineyardfs.objects import buffer_address
 
-from conftest import Mount
 
 
 # ---- exceptions ----
