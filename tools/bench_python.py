@@ -56,19 +56,26 @@ def bench_dataframe(client, inst, shm, args, res):
                           for i in range(cols)})
     ids = {"df_get_1g": client.put(big), "df_get_1m": client.put(small)}
     per_run = {k: [] for k in ids}
+    cpu_run = {k: [] for k in ids}
     per_call = max(1, args.gets // args.runs)
     for r in range(args.runs):
         times = {k: [] for k in ids}
+        cpu = {k: [] for k in ids}
         for i in range(per_call):
             for case in (ids if (r + i) % 2 == 0 else list(reversed(list(ids)))):
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 value = client.get(ids[case])
                 times[case].append(time.perf_counter() - t0)
+                cpu[case].append(time.process_time() - c0)
                 del value
         for case in ids:
             per_run[case].append(statistics.median(times[case]) * 1e6)
+            cpu_run[case].append(statistics.median(cpu[case]) * 1e6)
     for case in ids:
-        res["cases"][case] = dict(spread(per_run[case]), unit="us", calls_per_run=per_call)
+        # cpu_us: this process's CPU time per get (user + system, the FUSE
+        # round trips' waiting excluded): what the load on a shared machine moves least
+        res["cases"][case] = dict(spread(per_run[case]), unit="us", calls_per_run=per_call,
+                                  cpu_us=spread(cpu_run[case]))
     check = client.get(ids["df_get_1g"])
     assert check.shape == big.shape and check["c7"].iloc[-1] == big["c7"].iloc[-1]
     del check
@@ -179,7 +186,8 @@ def finish(res, args):
             res["load_before"]["loadavg_1m"], res["load_after"]["loadavg_1m"], os.cpu_count()))
         for case in ("df_get_1g", "df_get_1m"):
             print(f"{case:<10} {c[case]['median']:>8.0f} us median of run medians "
-                  f"(runs {c[case]['min']:.0f}..{c[case]['max']:.0f})")
+                  f"(runs {c[case]['min']:.0f}..{c[case]['max']:.0f}); CPU "
+                  f"{c[case]['cpu_us']['median']:.0f} us")
         g = r["df_get_1g_over_1m"]
         print(f"{'1G / 1M':<10} {g['median']:>8.2f} (runs {g['min']:.2f}..{g['max']:.2f})"
               f"   targets: 1G <= 2000 us, ratio <= 2")
