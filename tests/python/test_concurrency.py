@@ -204,3 +204,24 @@ def test_many_processes_on_two_nodes(two_nodes):
         # deletes replicate; fetched copies go with their objects
         wait_for(lambda: os.listdir(os.path.join(path, "objects")) == [] and
                  os.listdir(os.path.join(path, "names")) == [], "node %s to be empty" % path)
+
+
+def test_many_threads_on_two_nodes(two_nodes):
+    """The same exchange as above, by threads of this process (each connects to
+    both nodes)."""
+    import queue as queue_module
+
+    n1, n2 = (m.path for m in two_nodes)
+    seeds = [1, 2, 3, 4, 5, 6]
+    barrier = threading.Barrier(len(seeds))
+    results = queue_module.Queue()
+    args = []
+    for seed in seeds:
+        mine, theirs = (n1, n2) if seed % 2 else (n2, n1)
+        args.append((mine, theirs, seed, [s for s in seeds if s != seed], 4, barrier, results))
+    _run_threads(_cluster_process, args)
+    errors = [e for _, e in (results.get() for _ in seeds) if e]
+    assert not errors, errors[0]
+    for path in (n1, n2):
+        wait_for(lambda: os.listdir(os.path.join(path, "objects")) == [] and
+                 os.listdir(os.path.join(path, "names")) == [], "node %s to be empty" % path)
