@@ -5,9 +5,9 @@ from setuptools import setup
 
 setup(
     name="vineyardfs",
-    version="0.1.0",
+    version="0.2.0",
     description="Vineyard's Python API over a vineyardfs FUSE mount (files, xattrs, mmap)",
     packages=["vineyardfs"],
     python_requires=">=3.8",
-    extras_require={"numpy": ["numpy"]},
+    extras_require={"numpy": ["numpy"], "pandas": ["numpy", "pandas"], "scipy": ["numpy", "scipy"]},
 )

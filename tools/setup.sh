@@ -8,7 +8,8 @@ PACKAGES=(
   libfuse3-dev fuse3
   librocksdb-dev nlohmann-json3-dev libzmq3-dev cppzmq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3-numpy python3-pytest python3-matplotlib python3-venv python3-pip python3-setuptools
+  python3-numpy python3-pandas python3-scipy python3-pytest python3-matplotlib python3-venv
+  python3-pip python3-setuptools
   attr psmisc
 )
 

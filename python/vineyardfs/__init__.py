@@ -5,26 +5,32 @@
     object_id = client.put(numpy.zeros(8))
     array = client.get(object_id)            # zero-copy: mapped from objects/<id>/data
 
-Pure Python (stdlib; numpy optional): every operation is a file, xattr or mmap
-call on the mount, so this package doubles as the reference for clients in other
-languages. See client.py for the mapping.
+Pure Python (stdlib; numpy, pandas and scipy optional): every operation is a
+file, xattr or mmap call on the mount, so this package doubles as the reference
+for clients in other languages. See client.py for the mapping.
 """
 
-from .builtins import register_builtins as _register_builtins
-from .client import BlobBuilder, Client, InstanceStatus, connect
+from . import errors as _errors
+from .builtins import register_builtin_types
+from .blob_builder import BlobBuilder
+from .client import Client, InstanceStatus, connect
 from .context import (BuilderContext, ResolverContext, builder_context,
                       default_builder_context, default_resolver_context,
                       get_current_builders, get_current_resolvers, resolver_context)
 from .errors import (BuildError, ConnectionFailed, InvalidMetadata, NameNotExists,
-                     NotEnoughMemory, ObjectInUse, ObjectNotExists, PermissionDenied,
-                     RemoteError, VineyardError)
-from .objects import Object, ObjectID, ObjectMeta
+                     NotEnoughMemory, ObjectExists, ObjectInUse, ObjectNotExists,
+                     PermissionDenied, RemoteError, VineyardError)
+from .objects import Blob, Object, ObjectID, ObjectMeta
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+version = __version__
 
-_register_builtins()
+globals().update({name: getattr(_errors, name) for name in _errors.VINEYARD_NAMES})
 
-__all__ = [
+register_builtin_types(default_builder_context, default_resolver_context)
+
+__all__ = list(_errors.VINEYARD_NAMES) + [
+    "Blob", "ObjectExists", "register_builtin_types", "version",
     "BlobBuilder", "BuildError", "BuilderContext", "Client", "ConnectionFailed",
     "InstanceStatus", "InvalidMetadata", "NameNotExists", "NotEnoughMemory", "Object",
     "ObjectID", "ObjectInUse", "ObjectMeta", "ObjectNotExists", "PermissionDenied",

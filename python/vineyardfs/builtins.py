@@ -35,7 +35,7 @@ import pickle
 from . import utils
 from .context import default_builder_context, default_resolver_context
 from .errors import InvalidMetadata
-from .objects import Object, ObjectID, ObjectMeta, _json_field
+from .objects import Blob, Object, ObjectID, ObjectMeta, _json_field, buffer_address
 
 # ---- builders ----
 
@@ -125,19 +125,55 @@ def _elements(meta, ids):
         meta.add_member("__elements_-%d" % i, member)
 
 
-def tensor_builder(client, value, builder=None, partition_index=None, **meta):
+def reusable_blob(client, flat):
+    """The id of the blob of this mount whose whole payload `flat` (a C-contiguous
+    array) is, when `flat` is a view of a mapped blob (an array or column `get`
+    returned): a new Tensor then shares that blob instead of copying it. None
+    otherwise."""
+    if not flat.flags.c_contiguous or flat.nbytes == 0:
+        return None
+    base = flat
+    while getattr(base, "base", None) is not None and not isinstance(base, (Blob, memoryview)):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    if isinstance(base, Blob):
+        blob_id, mount = base.id, base._client.mount
+    else:
+        blob_id, mount = getattr(base, "blob_id", None), getattr(base, "mount", None)
+    if blob_id is None or mount != client.mount or len(base) != flat.nbytes:
+        return None
+    if flat.__array_interface__["data"][0] != buffer_address(base):
+        return None
+    return blob_id if client.exists(blob_id) else None
+
+
+def _numeric_view(value):
+    """(value as a little-endian array of a kind a Tensor holds, pandas_dtype_
+    or None): datetime64/timedelta64 are stored as their int64 counts."""
     np = utils.numpy()
-    if value.dtype.kind not in "biufcSU" or value.dtype.fields is not None:
-        return pickle_builder(client, value, builder, **meta)
+    if value.dtype.kind in "mM":
+        return value.view(np.int64), value.dtype.name
     if value.dtype.byteorder == ">":
         value = value.astype(value.dtype.newbyteorder("<"))
+    return value, None
+
+
+def tensor_builder(client, value, builder=None, partition_index=None, **meta):
+    np = utils.numpy()
+    if value.dtype.kind not in "biufcSUmM" or value.dtype.fields is not None:
+        return pickle_builder(client, value, builder, **meta)
+    value, pandas_dtype = _numeric_view(value)
     if value.flags.c_contiguous:
         order, flat = "C", value
     elif value.flags.f_contiguous:
         order, flat = "F", value.T  # Fortran order kept as is (order_ "F")
     else:
         order, flat = "C", np.ascontiguousarray(value)
-    buffer = client._put_bytes(flat.reshape(-1).view(np.uint8))
+    flat = flat.reshape(-1)
+    buffer = reusable_blob(client, flat)
+    if buffer is None:
+        buffer = client._put_bytes(flat.view(np.uint8))
     m = ObjectMeta(**meta)
     m["typename"] = "vineyard::Tensor<%s>" % utils.vineyard_type_name(value.dtype)
     m["value_type_"] = value.dtype.name
@@ -146,7 +182,23 @@ def tensor_builder(client, value, builder=None, partition_index=None, **meta):
     m["partition_index_"] = json.dumps(list(partition_index or []))
     m["order_"] = json.dumps(order)
     m["nbytes"] = value.nbytes
+    if pandas_dtype is not None and "pandas_dtype_" not in m:
+        m["pandas_dtype_"] = pandas_dtype
     m.add_member("buffer_", buffer)
+    _make_global_if_remote(client, m, [buffer])
+    return client.create_metadata(m)
+
+
+def object_tensor_builder(client, value, builder=None, **meta):
+    """Vineyard's layout for an array of Python objects: vineyard::Tensor<object>,
+    value_type_ "object", the pickled array in buffer_."""
+    m = ObjectMeta(**meta)
+    m["typename"] = "vineyard::Tensor<object>"
+    m["value_type_"] = "object"
+    m["shape_"] = json.dumps([len(value)])
+    m["partition_index_"] = "[]"
+    m["order_"] = json.dumps("C")
+    m.add_member("buffer_", client._put_bytes(pickle.dumps(value, protocol=5)))
     return client.create_metadata(m)
 
 
@@ -204,6 +256,8 @@ def list_resolver(obj, resolver, **kw):
 def tensor_resolver(obj):
     np = utils.numpy()
     meta = obj.meta
+    if meta.get("value_type_") == "object":
+        return pickle.loads(obj.member("buffer_").buffer)
     if "value_type_meta_" in meta:
         dtype = np.dtype(meta["value_type_meta_"])
     else:
@@ -211,11 +265,17 @@ def tensor_resolver(obj):
     shape = tuple(int(d) for d in _json_field(meta["shape_"]))
     order = _json_field(meta.get("order_", "C")) or "C"
     count = math.prod(shape)
-    view = obj.member("buffer_").buffer
+    blob = obj.member("buffer_")
+    # A Blob is the mapping itself, so the array's base is the Blob: what
+    # reusable_blob recognises when the array is put again.
+    view = blob if isinstance(blob, Blob) else blob.buffer
     if len(view) < count * dtype.itemsize:
         raise InvalidMetadata("%s: buffer_ holds %d bytes, the tensor needs %d"
                               % (obj.id, len(view), count * dtype.itemsize))
     flat = np.frombuffer(view, dtype=dtype, count=count) if count else np.empty(0, dtype)
+    pandas_dtype = meta.get("pandas_dtype_")
+    if pandas_dtype and pandas_dtype[:10] in ("datetime64", "timedelta6") and "," not in pandas_dtype:
+        flat = flat.view(np.dtype(pandas_dtype))
     return flat.reshape(shape, order="F" if order == "F" else "C")
 
 
@@ -237,7 +297,23 @@ def pickle_resolver(obj):
     return pickle.loads(obj.member("buffer_").buffer, buffers=buffers)
 
 
+def register_builtin_types(builders=None, resolvers=None):
+    """Registers the builtin builders and resolvers in `builders` and `resolvers`
+    (Vineyard's register_builtin_types; either may be None). The pandas and scipy
+    types are registered by name, so neither is imported before it is used."""
+    if builders is not None:
+        _register_builders(builders)
+    if resolvers is not None:
+        _register_resolvers(resolvers)
+
+
 def register_builtins(builders=default_builder_context, resolvers=default_resolver_context):
+    register_builtin_types(builders, resolvers)
+
+
+def _register_builders(builders):
+    from . import dataframe, sparse
+
     for t in (bytes, bytearray, memoryview):
         builders.register(t, bytes_builder)
     builders.register(bool, bool_builder)
@@ -254,7 +330,14 @@ def register_builtins(builders=default_builder_context, resolvers=default_resolv
     if np is not None:
         builders.register(np.ndarray, tensor_builder)
         builders.register(np.ma.MaskedArray, pickle_builder)  # a Tensor would drop the mask
+    dataframe.register_builders(builders)
+    sparse.register_builders(builders)
 
+
+def _register_resolvers(resolvers):
+    from . import dataframe, sparse
+
+    np = utils.numpy(required=False)
     resolvers.register("vineyard::Blob", blob_resolver)
     resolvers.register("vineyard::Scalar", scalar_resolver)
     resolvers.register("vineyard::Pair", pair_resolver)
@@ -266,3 +349,5 @@ def register_builtins(builders=default_builder_context, resolvers=default_resolv
         resolvers.register("vineyard::Tensor", tensor_resolver)
         resolvers.register("vineyard::NumericArray", numeric_array_resolver)
         resolvers.register("vineyard::Array", numeric_array_resolver)
+        dataframe.register_resolvers(resolvers)
+        sparse.register_resolvers(resolvers)

@@ -24,15 +24,15 @@ import errno
 import fnmatch
 import itertools
 import json
-import mmap
 import os
 import re
 import time
 
 from . import context
-from .errors import (ConnectionFailed, InvalidMetadata, NameNotExists, ObjectNotExists,
-                     VineyardError, error_from_os)
-from .objects import Object, ObjectID, ObjectMeta, map_readonly
+from .blob_builder import BlobBuilder
+from .errors import (ConnectionFailed, InvalidMetadata, NameNotExists,
+                     ObjectNotExists, VineyardError, error_from_os)
+from .objects import Blob, Object, ObjectID, ObjectMeta, make_object, map_readonly
 
 _WRITE_CHUNK = 1 << 30
 _HOLD_PREFIX = ".vineyardfs-"  # names the client uses internally; hidden from list_names
@@ -78,127 +78,6 @@ class InstanceStatus(dict):
         return self["arena"]["size"]
 
 
-class BlobBuilder:
-    """A blob being written through a shared mapping of new/<x>.blob (Vineyard's
-    ``client.create_blob(size)``). Write through ``buffer`` (a writable
-    memoryview, e.g. ``numpy.frombuffer(b.buffer, dtype)``) or ``copy()``, then
-    ``seal()``: the id exists from then on (the store numbers objects at the seal).
-    Release every view of ``buffer`` before sealing. ``abort()`` drops it."""
-
-    def __init__(self, client, size):
-        if size < 0:
-            raise ValueError("a blob's size cannot be negative")
-        self._client = client
-        self._size = size
-        self._final = size
-        self._path = client._new_path(".blob")
-        self._id = None
-        try:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                               0o644)
-        except OSError as e:
-            raise error_from_os(e, "create_blob(%d)" % size) from None
-        try:
-            os.ftruncate(self._fd, size)
-            self._map = mmap.mmap(self._fd, size) if size else None
-        except OSError as e:
-            self._discard()
-            raise error_from_os(e, "create_blob(%d)" % size) from None
-        self._view = memoryview(self._map) if self._map is not None else memoryview(bytearray())
-
-    @property
-    def id(self):
-        """The blob's id once sealed, else None."""
-        return self._id
-
-    @property
-    def size(self):
-        return self._final
-
-    @property
-    def buffer(self):
-        return self._view
-
-    @property
-    def address(self):
-        import ctypes
-
-        if self._map is None:
-            return 0
-        return ctypes.addressof(ctypes.c_char.from_buffer(self._map))
-
-    def copy(self, offset, data):
-        """Copies `data` (any buffer) to `offset`."""
-        src = memoryview(data).cast("B")
-        if offset < 0 or offset + len(src) > self._size:
-            raise ValueError("copy of %d bytes at %d overflows a blob of %d bytes"
-                             % (len(src), offset, self._size))
-        self._view[offset:offset + len(src)] = src
-
-    def shrink(self, size):
-        """Seals only the first `size` bytes."""
-        if not 0 <= size <= self._size:
-            raise ValueError("shrink(%d) of a blob of %d bytes" % (size, self._size))
-        self._final = size
-
-    def _unmap(self):
-        try:
-            self._view.release()
-            if self._map is not None:
-                self._map.close()
-                self._map = None
-        except BufferError:
-            raise VineyardError("seal(): views of the blob's buffer are still alive; "
-                                "release them (del the arrays/memoryviews) first") from None
-
-    def seal(self, client=None):
-        """Seals the blob and returns it as an Object."""
-        if self._id is not None:
-            return self._client.get_object(self._id)
-        if self._fd < 0:
-            raise VineyardError("the blob was aborted")
-        self._unmap()
-        try:
-            if self._final != self._size:
-                os.ftruncate(self._fd, self._final)
-        except OSError as e:
-            self._discard()
-            raise error_from_os(e, "seal blob") from None
-        fd, self._fd = self._fd, -1
-        self._id = self._client._seal(self._path, fd, "seal blob of %d bytes" % self._final)
-        return self._client.get_object(self._id)
-
-    def abort(self, client=None):
-        """Drops the unsealed blob."""
-        if self._fd >= 0:
-            self._unmap()
-            self._discard()
-
-    def _discard(self):
-        try:
-            os.unlink(self._path)  # removing an unsealed upload aborts it
-        except OSError:
-            pass
-        os.close(self._fd)
-        self._fd = -1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.seal()
-        else:
-            self.abort()
-
-    def __del__(self):
-        if getattr(self, "_fd", -1) >= 0 and self._id is None:
-            try:
-                self.abort()
-            except Exception:
-                pass
-
-
 class Client:
     """A connection to a vineyardfs mount: see connect()."""
 
@@ -218,6 +97,50 @@ class Client:
 
     def __repr__(self):
         return "vineyardfs.Client(%r, instance %d)" % (self.mount, self._instance_id)
+
+    # --- the connection ---
+
+    @property
+    def connected(self):
+        """Whether the mount is still a running vineyardfs mount: status.json is
+        there. False once the daemon is gone (ENOTCONN) or after an unmount (the
+        mount point is an empty directory again)."""
+        try:
+            os.stat(os.path.join(self.mount, "status.json"))
+            return True
+        except OSError:
+            return False
+
+    def _error(self, err, what, reason=None, cls=None):
+        """error_from_os, except that any failure on a mount that is no longer
+        there is ConnectionFailed: after an unmount, objects/<id> is missing from
+        an empty directory, which must not read as "no such object"."""
+        if err.errno != errno.ENOTCONN and not self.connected:
+            exc = ConnectionFailed("%s: %s is not a vineyardfs mount any more (unmounted, or "
+                                   "its daemon is gone)" % (what, self.mount))
+            exc.errno, exc.path = errno.ENOTCONN, err.filename
+            return exc
+        return error_from_os(err, what, reason, cls)
+
+    def _check_connected(self, what):
+        if not self.connected:
+            raise ConnectionFailed("%s: %s is not a vineyardfs mount any more (unmounted, or "
+                                   "its daemon is gone)" % (what, self.mount))
+
+    @property
+    def ipc_socket(self):
+        """Vineyard's socket path; here the mount point, which is the whole interface."""
+        return self.mount
+
+    @property
+    def version(self):
+        from . import __version__
+        return __version__
+
+    def fork(self):
+        """A new client of the same mount (Vineyard's fork of the IPC connection;
+        a Client holds no descriptor, so this is only a new object)."""
+        return Client(self.mount)
 
     def __enter__(self):
         return self
@@ -266,7 +189,7 @@ class Client:
                 os.unlink(path)
             except OSError:
                 pass
-            raise error_from_os(e, what, reason) from None
+            raise self._error(e, what, reason) from None
         try:
             target = os.readlink(path)
             os.unlink(path)
@@ -279,8 +202,8 @@ class Client:
                     os.unlink(path)
                 except OSError:
                     pass
-                raise error_from_os(failed[0], what, failed[1]) from None
-            raise error_from_os(e, what + " (reading the sealed link)") from None
+                raise self._error(failed[0], what, failed[1]) from None
+            raise self._error(e, what + " (reading the sealed link)") from None
         return ObjectID(target)
 
     @staticmethod
@@ -300,7 +223,7 @@ class Client:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         except OSError as e:
-            raise error_from_os(e, what) from None
+            raise self._error(e, what) from None
         try:
             view, done = memoryview(data), 0
             while done < len(view):
@@ -311,7 +234,7 @@ class Client:
             except OSError:
                 pass
             os.close(fd)
-            raise error_from_os(e, what) from None
+            raise self._error(e, what) from None
         return self._seal(path, fd, what)
 
     # --- creating ---
@@ -358,24 +281,45 @@ class Client:
 
     # --- reading ---
 
-    def get_meta(self, object_id):
+    def get_meta(self, object_id, sync_remote=False):
+        """The object's metadata. `sync_remote` is accepted for Vineyard's signature:
+        metadata replicates by itself, an object another node made is listed
+        here within milliseconds of its persist."""
         object_id = _id_of(object_id)
         try:
             tree = self._read_json(self._object_path(object_id, "meta.json"))
         except OSError as e:
             if e.errno == errno.ENOENT:
-                raise error_from_os(e, "get %s" % object_id, "no such object") from None
-            raise error_from_os(e, "get %s" % object_id) from None
+                raise self._error(e, "get %s" % object_id, "no such object") from None
+            raise self._error(e, "get %s" % object_id) from None
         return ObjectMeta._from_json(tree, self)
 
-    def get_metas(self, object_ids):
+    def get_metas(self, object_ids, sync_remote=False):
         return [self.get_meta(i) for i in object_ids]
 
-    def get_object(self, object_id):
-        return Object(self, self.get_meta(object_id))
+    def get_object(self, object_id, sync_remote=False, fetch=False):
+        """The Object; fetch=True first copies every payload it reaches from the
+        nodes that hold them (opening a payload fetches it)."""
+        meta = self.get_meta(object_id)
+        if fetch:
+            self._fetch_tree(meta)
+        return make_object(self, meta)
 
-    def get_objects(self, object_ids):
-        return [self.get_object(i) for i in object_ids]
+    def get_objects(self, object_ids, sync_remote=False, fetch=False):
+        return [self.get_object(i, fetch=fetch) for i in object_ids]
+
+    def _fetch_tree(self, meta):
+        seen, stack = set(), [meta]
+        while stack:
+            m = stack.pop()
+            if m.id is None or m.id in seen:
+                continue
+            seen.add(m.id)
+            if m.id.is_blob:
+                if int(m.get("length", m.nbytes)) and not self._is_local_cached(m):
+                    self._map_blob(m.id, 0, fetch_only=True)
+                continue
+            stack.extend(m.member(name) for name in m.member_names())
 
     def get(self, object_id=None, name=None, resolver=None, fetch=False, **kw):
         """The value of an object (by id or name), resolved by `resolver` (a
@@ -397,30 +341,69 @@ class Client:
         try:
             return os.getxattr(self._object_path(object_id), "user.vineyard.local") == b"1"
         except OSError as e:
-            raise error_from_os(e, "is_local %s" % object_id) from None
+            raise self._error(e, "is_local %s" % object_id) from None
+
+    def _is_local_cached(self, meta):
+        """is_local for a blob's ObjectMeta, remembered on it once true (a payload
+        that is here stays here while the object exists)."""
+        if getattr(meta, "_local", False) or int(meta.get("length", meta.nbytes)) == 0:
+            return True  # (an empty payload is everywhere: nothing to fetch)
+        if meta.get("instance_id") == self._instance_id and "is_local" not in vars(self):
+            # What the xattr says of an object made on this node, without asking
+            # (unless a test replaced is_local to play a remote payload).
+            return True
+        local = self.is_local(meta.id)
+        meta._local = local
+        return local
 
     def _payload_is_here(self, obj):
         """True if `obj` (a blob) or each blob that is a direct member of `obj`
         has its payload on this node. Containers check their members as they
         resolve them, so one remote member makes only that member None."""
+        meta = obj.meta
         if obj.is_blob:
-            return self.is_local(obj.id)
-        return all(self.is_local(m) for m in obj.meta.member_ids() if m.is_blob)
+            return self._is_local_cached(meta)
+        for name in meta.member_names():
+            value = meta[name]
+            if isinstance(value, ObjectID):
+                if value.is_blob and not self.is_local(value):
+                    return False
+            elif value.id.is_blob and not self._is_local_cached(value):
+                return False
+        return True
 
-    def _map_blob(self, object_id, size):
+    def _open_blob(self, meta, size):
+        """A Blob: the payload of `meta` (a local, non-empty blob) mapped."""
         try:
-            return map_readonly(self._object_path(object_id, "data"), size)
+            fd = os.open(self._object_path(meta.id, "data"), os.O_RDONLY | os.O_CLOEXEC)
         except OSError as e:
-            raise error_from_os(e, "map %s" % object_id) from None
+            raise self._error(e, "map %s" % meta.id) from None
+        try:
+            return Blob(self, meta, fd, size)
+        except OSError as e:
+            raise self._error(e, "map %s" % meta.id) from None
+        finally:
+            os.close(fd)
+
+    def _map_blob(self, object_id, size, fetch_only=False):
+        path = self._object_path(object_id, "data")
+        try:
+            if fetch_only:  # opening the data file is what fetches a remote payload
+                os.close(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+                return None
+            return map_readonly(path, size, object_id, self.mount)
+        except OSError as e:
+            raise self._error(e, "map %s" % object_id) from None
 
     def exists(self, object_id):
         try:
             os.lstat(self._object_path(_id_of(object_id)))
             return True
         except FileNotFoundError:
+            self._check_connected("exists %s" % object_id)
             return False
         except OSError as e:
-            raise error_from_os(e, "exists %s" % object_id) from None
+            raise self._error(e, "exists %s" % object_id) from None
 
     def _listed(self, pattern, regex, limit):
         """(id, typename) of the objects whose typename matches, in id order."""
@@ -429,7 +412,7 @@ class Client:
         try:
             names = sorted(os.listdir(self._objects))
         except OSError as e:
-            raise error_from_os(e, "list objects") from None
+            raise self._error(e, "list objects") from None
         for entry in names:
             try:
                 typename = os.getxattr(os.path.join(self._objects, entry),
@@ -456,7 +439,7 @@ class Client:
         try:
             return InstanceStatus(self._read_json(os.path.join(self.mount, "status.json")))
         except OSError as e:
-            raise error_from_os(e, "status") from None
+            raise self._error(e, "status") from None
 
     @property
     def instance_id(self):
@@ -473,7 +456,7 @@ class Client:
                 if entry.endswith(".json") and entry[:-5].isdigit():
                     out[int(entry[:-5])] = InstanceStatus(self._read_json(os.path.join(base, entry)))
         except OSError as e:
-            raise error_from_os(e, "instances") from None
+            raise self._error(e, "instances") from None
         return dict(sorted(out.items()))
 
     # --- persist, delete ---
@@ -484,13 +467,16 @@ class Client:
         try:
             os.setxattr(self._object_path(object_id), "user.vineyard.persist", b"1")
         except OSError as e:
-            raise error_from_os(e, "persist %s" % object_id) from None
+            raise self._error(e, "persist %s" % object_id) from None
 
-    def delete(self, object_ids, deep=True):
-        """Deletes objects. deep=True (Vineyard's default) also deletes members
-        no other object references and no name holds; deep=False keeps every
-        member. An object that is still a member of another one is ObjectInUse,
-        unless that one is deleted in the same call."""
+    def delete(self, object_ids, force=False, deep=True, memory_trim=False):
+        """Deletes objects (Vineyard's argument order). deep=True (the default)
+        also deletes members no other object references and no name holds;
+        deep=False keeps every member. An object that is still a member of
+        another one is ObjectInUse, unless that one is deleted in the same call,
+        or force=True, which deletes the objects that hold it first (found by
+        reading every object's metadata: a scan). memory_trim=True calls
+        memory_trim() afterwards."""
         if isinstance(object_ids, (list, tuple, set)):
             pending = [_id_of(i) for i in object_ids]
         else:
@@ -498,6 +484,67 @@ class Client:
         for object_id in pending:
             if not self.exists(object_id):
                 raise ObjectNotExists("delete %s: no such object" % object_id)
+        if force:
+            pending = self._with_holders(pending) + pending
+        self._delete_all(pending, deep)
+        if memory_trim:
+            self.memory_trim()
+
+    def _with_holders(self, ids):
+        """The objects that hold any of `ids` as a member, directly or not
+        (outermost first), for delete(force=True)."""
+        wanted, holders = set(ids), []
+        changed = True
+        metas = {}
+        for entry in self._list_ids():
+            try:
+                metas[entry] = self.get_meta(entry)
+            except ObjectNotExists:
+                continue
+        while changed:
+            changed = False
+            for object_id, meta in metas.items():
+                if object_id in wanted:
+                    continue
+                if any(m in wanted for m in meta.member_ids()):
+                    wanted.add(object_id)
+                    holders.append(object_id)
+                    changed = True
+        return list(reversed(holders))
+
+    def _list_ids(self):
+        try:
+            return [ObjectID(e) for e in sorted(os.listdir(self._objects))]
+        except OSError as e:
+            raise self._error(e, "list objects") from None
+
+    def clear(self):
+        """Deletes every object this client may delete (Vineyard's clear): those
+        this user owns; objects of other users and nodes' objects it may not
+        delete stay."""
+        pending = self._list_ids()
+        while pending:
+            busy = []
+            for object_id in pending:
+                try:
+                    self._delete_one(object_id, True)
+                except VineyardError as e:
+                    if e.errno == errno.EBUSY:
+                        busy.append(object_id)
+                    elif isinstance(e, ConnectionFailed):
+                        raise
+            if len(busy) == len(pending):
+                break
+            pending = busy
+
+    def memory_trim(self):
+        """Vineyard gives freed memory back to the OS here; vineyardfs already does
+        it on every delete (a blob is a tmpfs file, unlinked with its object), so
+        there is never anything left to trim: True."""
+        self._check_connected("memory_trim")
+        return True
+
+    def _delete_all(self, pending, deep):
         while pending:
             busy, error = [], None
             for object_id in pending:
@@ -531,7 +578,7 @@ class Client:
                 reason = "it is a member of another object (delete that one first)"
             elif e.errno == errno.ENOENT:
                 reason = "no such object"
-            raise error_from_os(e, "delete %s" % object_id, reason) from None
+            raise self._error(e, "delete %s" % object_id, reason) from None
         finally:
             for hold in holds:
                 try:
@@ -557,7 +604,7 @@ class Client:
         try:
             os.symlink("../objects/%s" % object_id, tmp)
         except OSError as e:
-            raise error_from_os(e, "put_name %s -> %s" % (name, object_id),
+            raise self._error(e, "put_name %s -> %s" % (name, object_id),
                                 "no such object" if e.errno == errno.ENOENT else None) from None
         try:
             os.rename(tmp, os.path.join(self._names, name))
@@ -566,7 +613,7 @@ class Client:
                 os.unlink(tmp)
             except OSError:
                 pass
-            raise error_from_os(e, "put_name %s -> %s" % (name, object_id)) from None
+            raise self._error(e, "put_name %s -> %s" % (name, object_id)) from None
 
     def get_name(self, name, wait=False, timeout=None):
         """The ObjectID named `name`; with wait=True, waits for the name to appear
@@ -578,9 +625,9 @@ class Client:
                 return ObjectID(os.readlink(os.path.join(self._names, name)))
             except OSError as e:
                 if e.errno != errno.ENOENT:
-                    raise error_from_os(e, "get_name %s" % name) from None
+                    raise self._error(e, "get_name %s" % name) from None
                 if not wait or (deadline is not None and time.monotonic() >= deadline):
-                    raise error_from_os(e, "get_name %s" % name, "no such name",
+                    raise self._error(e, "get_name %s" % name, "no such name",
                                         NameNotExists) from None
             time.sleep(0.01)
 
@@ -590,7 +637,7 @@ class Client:
             os.unlink(os.path.join(self._names, name))
         except OSError as e:
             cls = NameNotExists if e.errno == errno.ENOENT else None
-            raise error_from_os(e, "drop_name %s" % name,
+            raise self._error(e, "drop_name %s" % name,
                                 "no such name" if cls else None, cls) from None
 
     def list_names(self, pattern="*", regex=False, limit=5):
@@ -600,7 +647,7 @@ class Client:
         try:
             entries = sorted(os.listdir(self._names))
         except OSError as e:
-            raise error_from_os(e, "list names") from None
+            raise self._error(e, "list names") from None
         for name in entries:
             if name.startswith(_HOLD_PREFIX) or not match(name):
                 continue

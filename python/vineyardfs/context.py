@@ -83,17 +83,25 @@ class _Registry:
         return type(self)(entries, parent=self)
 
 
+def type_key(cls):
+    """The name a builder can be registered under instead of the type itself:
+    ``"<top-level package>:<class name>"`` (``"pandas:DataFrame"``), so that
+    builders for optional libraries need not import them."""
+    return "%s:%s" % (cls.__module__.partition(".")[0], cls.__name__)
+
+
 class BuilderContext(_Registry):
-    """Builders by Python type; see the module comment."""
+    """Builders by Python type, or by type_key(type); see the module comment."""
 
     @staticmethod
     def _check_key(type_):
-        if not isinstance(type_, type):
-            raise TypeError("builders are registered for a type, not %r" % (type_,))
+        if not isinstance(type_, type) and not (isinstance(type_, str) and ":" in type_):
+            raise TypeError("builders are registered for a type or a 'package:Class' key, "
+                            "not %r" % (type_,))
 
     def builder_for(self, value):
         for cls in type(value).__mro__:
-            builder = self._callbacks.get(cls)
+            builder = self._callbacks.get(cls) or self._callbacks.get(type_key(cls))
             if builder is not None:
                 return builder
         return None

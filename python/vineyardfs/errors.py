@@ -56,6 +56,32 @@ class RemoteError(VineyardError):
     (EREMOTE), or its owner is down (EHOSTDOWN)."""
 
 
+class ObjectExists(VineyardError, FileExistsError):
+    """The name or file exists already (EEXIST)."""
+
+
+# Vineyard's names for the same exceptions, for code written against Vineyard's
+# client (``except vineyard.ObjectNotExistsException``).
+VineyardException = VineyardError
+ConnectionFailedException = ConnectionFailed
+ConnectionErrorException = ConnectionFailed
+ObjectNotExistsException = ObjectNotExists
+ObjectExistsException = ObjectExists
+InvalidException = InvalidMetadata
+MetaTreeInvalidException = InvalidMetadata
+UserInputErrorException = InvalidMetadata
+NotEnoughMemoryException = NotEnoughMemory
+IOErrorException = BuildError
+AssertionFailedException = VineyardError
+
+VINEYARD_NAMES = (
+    "VineyardException", "ConnectionFailedException", "ConnectionErrorException",
+    "ObjectNotExistsException", "ObjectExistsException", "InvalidException",
+    "MetaTreeInvalidException", "UserInputErrorException", "NotEnoughMemoryException",
+    "IOErrorException", "AssertionFailedException",
+)
+
+
 _BY_ERRNO = {
     _errno.ENOENT: ObjectNotExists,
     _errno.EINVAL: InvalidMetadata,
@@ -68,6 +94,7 @@ _BY_ERRNO = {
     _errno.EREMOTE: RemoteError,
     _errno.EHOSTDOWN: RemoteError,
     _errno.ENOTCONN: ConnectionFailed,
+    _errno.EEXIST: ObjectExists,
 }
 
 

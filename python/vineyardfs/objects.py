@@ -275,10 +275,13 @@ class _Size(int):
 
 
 class Object:
-    """A sealed object: ``id``, ``typename``, ``nbytes``, ``meta``; members as
-    Objects through ``member(name)`` or as attributes (``pair.first`` is the
-    member ``first`` or ``first_``). A blob has ``size`` and ``buffer``, a
-    read-only memoryview of its payload mapped from ``objects/<id>/data``."""
+    """A sealed object: ``id``, ``typename``, ``nbytes``, ``meta``, ``signature``;
+    members as Objects through ``member(name)`` or as attributes (``pair.first``
+    is the member ``first`` or ``first_``). A blob has ``size``, ``buffer`` (a
+    read-only memoryview of its payload mapped from ``objects/<id>/data``),
+    ``address`` and ``is_empty``; a blob whose payload is on this node is a
+    ``Blob``, which also exports the buffer protocol itself (``memoryview(blob)``,
+    ``numpy.frombuffer(blob)``). Make Objects with ``make_object``."""
 
     def __init__(self, client, meta):
         self._client = client
@@ -296,6 +299,11 @@ class Object:
     @property
     def nbytes(self):
         return self._meta.nbytes
+
+    @property
+    def signature(self):
+        value = self._meta.get("signature")
+        return int(value) if value is not None else None
 
     @property
     def meta(self):
@@ -317,8 +325,12 @@ class Object:
     def is_blob(self):
         return self.id.is_blob
 
+    @property
+    def is_empty(self):
+        return self.is_blob and int(self.size) == 0
+
     def member(self, name):
-        return Object(self._client, self._meta.member(name))
+        return make_object(self._client, self._meta.member(name))
 
     def __getattr__(self, name):
         if name.startswith("__"):
@@ -349,12 +361,22 @@ class Object:
 
     @property
     def buffer(self):
-        """A blob's payload: a read-only memoryview of the mapped data file."""
+        """A blob's payload: a read-only memoryview of the mapped data file (mapping
+        a payload held by another node fetches it)."""
         if not self.is_blob:
             raise AttributeError("%s is not a blob: it has no buffer" % self.typename)
         if self._buffer is None:
-            self._buffer = self._client._map_blob(self.id, int(self.size))
+            size = int(self.size)
+            if size == 0:
+                self._buffer = memoryview(b"")
+            else:  # a Blob (the mapping) behind the view, as for a local blob
+                self._buffer = memoryview(self._client._open_blob(self._meta, size))
         return self._buffer
+
+    @property
+    def address(self):
+        """The address of a blob's mapped payload in this process (0 when empty)."""
+        return buffer_address(self.buffer)
 
     def __bytes__(self):
         return bytes(self.buffer)
@@ -363,6 +385,93 @@ class Object:
         return 'Object <"%s": %s>' % (self.id, self.typename)
 
     __str__ = __repr__
+
+
+class Blob(Object, mmap.mmap):
+    """A blob whose payload is on this node: the Object and, at once, the read-only
+    shared mapping of its ``data`` file, so it exports the buffer protocol as
+    Vineyard's Blob does (``memoryview(blob)``, ``numpy.frombuffer(blob)``,
+    zero-copy). The mapping lives as long as the Blob or any view of it."""
+
+    def __new__(cls, client, meta, fd, size):
+        return mmap.mmap.__new__(cls, fd, size, prot=mmap.PROT_READ)
+
+    def __init__(self, client, meta, fd, size):
+        Object.__init__(self, client, meta)
+
+    size = Object.size  # not mmap.size()
+
+    @property
+    def buffer(self):
+        if self._buffer is None:
+            self._buffer = memoryview(self)
+        return self._buffer
+
+    def close(self):
+        """Kept open: views of the payload may outlive any one user of the Blob."""
+
+    __repr__ = Object.__repr__
+    __str__ = Object.__str__
+
+
+class EmptyBlob(Object, bytes):
+    """A blob of 0 bytes (nothing to map): an empty buffer."""
+
+    def __new__(cls, client, meta):
+        return bytes.__new__(cls, b"")
+
+    def __init__(self, client, meta):
+        Object.__init__(self, client, meta)
+
+    size = Object.size
+
+    @property
+    def buffer(self):
+        return memoryview(self)
+
+    __repr__ = Object.__repr__
+    __str__ = Object.__str__
+
+
+def make_object(client, meta):
+    """The Object for `meta`: a Blob (mapped) or EmptyBlob for a blob whose
+    payload is here, else an Object (a remote blob maps, and so fetches, only
+    when its ``buffer`` is used)."""
+    object_id = meta.id
+    if object_id is None or not object_id.is_blob:
+        return Object(client, meta)
+    size = int(meta.get("length", meta.nbytes))
+    if size == 0:
+        return EmptyBlob(client, meta)
+    if not client._is_local_cached(meta):
+        return Object(client, meta)
+    return client._open_blob(meta, size)
+
+
+_py_buffer = None
+
+
+def buffer_address(buffer):
+    """The address of the first byte of any buffer (read-only ones too), without
+    numpy: PyObject_GetBuffer through ctypes. 0 for an empty buffer."""
+    global _py_buffer
+    import ctypes
+
+    if _py_buffer is None:
+        class PyBuffer(ctypes.Structure):
+            _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.c_void_p),
+                        ("len", ctypes.c_ssize_t), ("itemsize", ctypes.c_ssize_t),
+                        ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
+                        ("format", ctypes.c_char_p), ("shape", ctypes.c_void_p),
+                        ("strides", ctypes.c_void_p), ("suboffsets", ctypes.c_void_p),
+                        ("internal", ctypes.c_void_p)]
+        _py_buffer = PyBuffer
+    view = _py_buffer()
+    ctypes.pythonapi.PyObject_GetBuffer(ctypes.py_object(buffer), ctypes.byref(view), 0)
+    try:
+        return view.buf or 0 if view.len else 0
+    finally:
+        ctypes.pythonapi.PyBuffer_Release(ctypes.byref(view))
 
 
 def _json_field(value):
@@ -375,13 +484,23 @@ def _json_field(value):
     return value
 
 
-def map_readonly(path, size):
+class Mapping(mmap.mmap):
+    """A read-only mapping of a blob's payload that knows the blob (``blob_id``,
+    ``mount``): how a builder recognises an array that already lives in a blob
+    and reuses the blob instead of copying it."""
+
+    def close(self):
+        """Kept open while views exist (see Blob.close)."""
+
+
+def map_readonly(path, size, blob_id=None, mount=None):
     """A read-only memoryview of the first `size` bytes of `path`, mapped shared."""
     if size == 0:
         return memoryview(b"")
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        mapping = mmap.mmap(fd, size, prot=mmap.PROT_READ)
+        mapping = Mapping(fd, size, prot=mmap.PROT_READ)
     finally:
         os.close(fd)
+    mapping.blob_id, mapping.mount = blob_id, mount
     return memoryview(mapping)
