@@ -20,7 +20,8 @@
 //     frame 4  value:
 //              op 1: the object's record, JSON in the journal's record form
 //                    (EncodeRecord, meta/object_meta.h) whose "id" is the key and
-//                    whose "transient" is false; 2 bytes .. 16 MiB
+//                    whose "transient" is false; 2 bytes .. 16 MiB + 4 KiB; the
+//                    table then applies the create form's rules (DecodeRecord)
 //              op 2: empty
 //              op 3: target object id (8) + timestamp ns (8) + writer instance (2)
 //              op 4: timestamp ns (8) + writer instance (2)
@@ -50,6 +51,7 @@
 #include <vector>
 
 #include "meta/object_id.h"
+#include "meta/object_meta.h"
 #include "meta/status.h"
 
 namespace vineyard::wire {
@@ -58,7 +60,7 @@ using Frames = std::vector<std::string>;
 
 constexpr char kVersion = 1;
 constexpr uint32_t kMaxChunk = 4u << 20;  // one fetch request or reply
-constexpr size_t kMaxRecord = 16u << 20;  // the create-form limit
+constexpr size_t kMaxRecord = kMaxRecordBytes;  // the create-form limit plus the fixed fields
 constexpr size_t kMaxName = 255;
 constexpr size_t kMaxReason = 1024;
 
