@@ -37,7 +37,10 @@
 //   kind 'D' FetchReply      ROUTER -> DEALER
 //     frame 1  blob id (8) + offset (8) + the blob's total size (8)
 //     frame 2  the bytes: at most kMaxChunk, and offset + size <= total
-//   kind 'X' Error           ROUTER -> DEALER: a request that could not be served
+//   kind 'X' Error           ROUTER -> DEALER: a request that could not be served;
+//                            DEALER -> ROUTER: input of the ROUTER's node (an update,
+//                            a snapshot record) that the DEALER's node refused (the
+//                            ROUTER logs it and does not answer)
 //     frame 1  errno (4)
 //     frame 2  a one-line reason, UTF-8, at most 1024 bytes
 //
@@ -47,6 +50,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -140,6 +144,10 @@ Frames Encode(Kind kind, const Body& body);
 // Parses and validates `frames` (see the specification above). InvalidArgument
 // with the reason ("update: frame 3: ...") for anything malformed.
 Result<Message> Decode(const Frames& frames);
+
+// `text` made a valid Error reason: printable ASCII (other bytes become '?'), at
+// most kMaxReason bytes.
+std::string OneLine(std::string_view text);
 
 // The 4-byte header of `kind`, also the SUB prefix for it.
 std::string Header(Kind kind);
