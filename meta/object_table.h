@@ -37,7 +37,7 @@ namespace vineyard {
 constexpr int kMaxRenderDepth = kMaxMetaDepth;
 // ...and this many expanded objects in one meta.json; further members are shown as
 // {"id": ...} references (shared members would otherwise multiply without end).
-constexpr size_t kMaxRenderObjects = 100000;
+constexpr size_t kMaxRenderObjects = 10000;  // ~10 MB and ~0.3 s at most
 
 class ObjectTable {
  public:
