@@ -331,10 +331,9 @@ Result<ObjectRecord> ObjectTable::DecodeRemote(const wire::Change& c) {
   }
   for (auto& [field, mid] : r->members) {  // the rule of a local create
     if (mid.instance() != c.origin && !r->global) {
-      return Status::InvalidArgument(c.id.ToString() + ": member '" + field + "' (" +
-                                     mid.ToString() + ") lives on instance " +
-                                     std::to_string(mid.instance()) +
-                                     "; only a global object may have remote members");
+      return Status::InvalidArgument(
+          c.id.ToString() + ": member '" + field + "' (" + mid.ToString() + ") lives on instance " +
+          std::to_string(mid.instance()) + "; only a global object may have remote members");
     }
   }
   return r;
@@ -562,7 +561,8 @@ Status ObjectTable::RenderInto(ObjectID id, void* out, int depth, size_t* budget
       // Past the depth or the budget a member stays a reference: its own meta.json
       // shows the rest (a chain or a lattice of shared members would otherwise
       // render without end).
-      if (mid.ok() && depth < kMaxRenderDepth && *budget > 0) {
+      const bool within = depth < kMaxRenderDepth && *budget != 0;
+      if (mid.ok() && within) {
         --*budget;
         ojson expanded;
         VY_RETURN_IF_ERROR(RenderInto(*mid, &expanded, depth + 1, budget));

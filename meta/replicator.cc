@@ -400,8 +400,8 @@ void Replicator::Loop() {
     VY_LOG_WARN("cluster: %s (instance %u): %s (refused)", p.ep.pub.c_str(), p.instance,
                 what.c_str());
     if (p.dealer) {
-      SendFrames(*p.dealer, wire::Encode(wire::Kind::kError,
-                                         wire::ErrorReply{EINVAL, wire::OneLine(what)}));
+      SendFrames(*p.dealer,
+                 wire::Encode(wire::Kind::kError, wire::ErrorReply{EINVAL, wire::OneLine(what)}));
     }
   };
   auto notify = [&](Peer& p, const ObjectTable::Applied& a) {
@@ -632,8 +632,8 @@ void Replicator::Loop() {
       }
       if (m->kind == wire::Kind::kError) {
         // A peer refused something this node sent (its log says more): no answer.
-        complain("a peer's DEALER", "it refused our input: " +
-                                        std::get<wire::ErrorReply>(m->body).reason);
+        complain("a peer's DEALER",
+                 "it refused our input: " + std::get<wire::ErrorReply>(m->body).reason);
         continue;
       }
       if (m->kind == wire::Kind::kSnapshotRequest) {

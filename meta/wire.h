@@ -63,7 +63,7 @@ namespace vineyard::wire {
 using Frames = std::vector<std::string>;
 
 constexpr char kVersion = 1;
-constexpr uint32_t kMaxChunk = 4u << 20;  // one fetch request or reply
+constexpr uint32_t kMaxChunk = 4u << 20;        // one fetch request or reply
 constexpr size_t kMaxRecord = kMaxRecordBytes;  // the create-form limit plus the fixed fields
 constexpr size_t kMaxName = 255;
 constexpr size_t kMaxReason = 1024;

@@ -261,8 +261,7 @@ TEST_F(BadInput, NumberOutOfRangeIsEinvalAtCloseAndTheDaemonStaysUp) {
     char buf[512];
     ssize_t len = getxattr(Path("new/" + name).c_str(), "user.vineyard.error", buf, sizeof buf);
     ASSERT_GT(len, 0);
-    EXPECT_NE(std::string(buf, static_cast<size_t>(len)).find("number overflow"),
-              std::string::npos)
+    EXPECT_NE(std::string(buf, static_cast<size_t>(len)).find("number overflow"), std::string::npos)
         << std::string(buf, static_cast<size_t>(len));
   }
   ASSERT_EQ(waitpid(daemon_pid(), nullptr, WNOHANG), 0) << "the daemon died";
@@ -291,8 +290,8 @@ TEST_F(BadInput, BytesAfterTheJsonAreEinval) {
 // Finding 7: "." and ".." were accepted as member names (members/ listed them twice
 // and the members could not be reached by path).
 TEST_F(BadInput, MemberNamesThatAreNotFileNamesAreEinval) {
-  for (const std::string& key : {std::string("."), std::string(".."), std::string(""),
-                                 std::string(256, 'm')}) {
+  for (const std::string& key :
+       {std::string("."), std::string(".."), std::string(""), std::string(256, 'm')}) {
     SCOPED_TRACE(key.size() > 8 ? "256 bytes" : key);
     const std::string doc = R"({"typename":"t",")" + key + R"(":{"id":")" + base1_ + "\"}}";
     EXPECT_EQ(TryWriteNew("dots.meta.json", doc), EINVAL);

@@ -119,8 +119,9 @@ TEST_F(ClusterInput, HostileRecordsAreRefusedLoggedAndAnsweredAndTheNodeKeepsSer
   Send(pub, wire::Encode(wire::Kind::kUpdate, Put(3, 3, Holds(2))));  // 3 -> 2 -> 3: a cycle
   Send(pub, wire::Encode(wire::Kind::kUpdate, Put(4, 4, Holds(4))));  // itself
   Send(pub, wire::Encode(wire::Kind::kUpdate,
-                         Put(5, 5, R"({"pad":")" + std::string(vineyard::kMaxMetaBytes, 'x') +
-                                       "\"}")));  // fields over 16 MiB
+                         Put(5, 5,
+                             R"({"pad":")" + std::string(vineyard::kMaxMetaBytes, 'x') +
+                                 "\"}")));  // fields over 16 MiB
   Send(pub, wire::Encode(wire::Kind::kUpdate,
                          Put(6, 6, R"({"..":{"id":")" + before + "\"}}")));  // a ".." member
   Send(pub, wire::Encode(wire::Kind::kUpdate, Put(7, 7, R"({"x":{"id":5}})")));

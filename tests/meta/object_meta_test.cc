@@ -208,8 +208,7 @@ TEST(ParseCreateMeta, FieldNamesMustBeFileNames) {
   for (const std::string& key : {std::string("."), std::string(".."), std::string(""),
                                  std::string("a/b"), std::string(256, 'k')}) {
     for (const std::string& value : {member, std::string("1")}) {
-      const std::string doc =
-          R"({"typename":"t",)" + ojson(key).dump() + ":" + value + "}";
+      const std::string doc = R"({"typename":"t",)" + ojson(key).dump() + ":" + value + "}";
       auto spec = ParseCreateMeta(doc);
       ASSERT_FALSE(spec.ok()) << doc;
       EXPECT_EQ(spec.status().code(), Status::Code::kInvalidArgument) << doc;
@@ -217,8 +216,8 @@ TEST(ParseCreateMeta, FieldNamesMustBeFileNames) {
   }
   auto nul = ParseCreateMeta(R"({"typename":"t","a\u0000b":1})");
   EXPECT_FALSE(nul.ok()) << "a NUL in a field name";
-  auto longest = ParseCreateMeta(R"({"typename":"t",")" + std::string(255, 'k') + "\":" + member +
-                                 "}");
+  auto longest =
+      ParseCreateMeta(R"({"typename":"t",")" + std::string(255, 'k') + "\":" + member + "}");
   EXPECT_TRUE(longest.ok()) << longest.status().ToString();
   EXPECT_TRUE(ParseCreateMeta(R"({"typename":"t","...":1,".a":2})").ok());
 }

@@ -1072,8 +1072,8 @@ TEST_F(ReplicationTest, RemoteMembersOfAnotherInstanceNeedAGlobalHolder) {
 TEST_F(ObjectTableTest, RenderMetaIsBoundedForLatticesAndLongChains) {
   ObjectID below = Blob(1);
   for (int level = 0; level < 40; ++level) {
-    auto up = CreateJson(R"({"typename":"t","a":{"id":")" + below.ToString() +
-                         R"("},"b":{"id":")" + below.ToString() + "\"}}");
+    auto up = CreateJson(R"({"typename":"t","a":{"id":")" + below.ToString() + R"("},"b":{"id":")" +
+                         below.ToString() + "\"}}");
     ASSERT_TRUE(up.ok()) << up.status().ToString();
     below = up->id;
   }
