@@ -178,20 +178,28 @@ void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 // Valid replies: fuse_reply_entry, fuse_reply_err
-void OpMkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) {
+void OpMkdir(fuse_req_t req, fuse_ino_t, const char* name, mode_t) {
+  if (ReplyIfNameTooLong(req, name)) return;
   // Object directories are made by sealing files in new/, never by mkdir.
   fuse_reply_err(req, EPERM);
 }
 
 // Valid replies: fuse_reply_entry, fuse_reply_err
-void OpMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EPERM); }
+void OpMknod(fuse_req_t req, fuse_ino_t, const char* name, mode_t, dev_t) {
+  if (ReplyIfNameTooLong(req, name)) return;
+  fuse_reply_err(req, EPERM);
+}
 
 // Valid replies: fuse_reply_entry, fuse_reply_err
-void OpLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void OpLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char* newname) {
+  if (ReplyIfNameTooLong(req, newname)) return;
+  fuse_reply_err(req, EPERM);
+}
 
 // Valid replies: fuse_reply_err
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   FsState* fs = State(req);
+  if (ReplyIfNameTooLong(req, name)) return;
   auto pkey = NodeOrReply(req, parent);
   if (!pkey) return;
   if (pkey->kind != Kind::kObjects) return (void)fuse_reply_err(req, EPERM);
@@ -216,6 +224,7 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 // Valid replies: fuse_reply_entry, fuse_reply_err
 void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
   FsState* fs = State(req);
+  if (ReplyIfNameTooLong(req, name)) return;
   auto pkey = NodeOrReply(req, parent);
   if (!pkey) return;
   if (pkey->kind != Kind::kNames) return (void)fuse_reply_err(req, EPERM);
@@ -232,6 +241,7 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
 // Valid replies: fuse_reply_err
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   FsState* fs = State(req);
+  if (ReplyIfNameTooLong(req, name)) return;
   auto pkey = NodeOrReply(req, parent);
   if (!pkey) return;
   if (pkey->kind == Kind::kNames) return ReplyStatus(req, fs->table->DropName(name));
@@ -248,6 +258,7 @@ void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
   FsState* fs = State(req);
+  if (ReplyIfNameTooLong(req, name) || ReplyIfNameTooLong(req, newname)) return;
   auto from = NodeOrReply(req, parent);
   if (!from) return;
   auto to = fs->inodes.Get(newparent);

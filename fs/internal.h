@@ -300,6 +300,12 @@ inline FsState* State(fuse_req_t req) { return static_cast<FsState*>(fuse_req_us
 int ErrnoFor(const Status& s);
 // Replies with the errno for `s`; logs unexpected failures.
 void ReplyStatus(fuse_req_t req, const Status& s);
+// The longest file name any directory of the mount holds (NAME_MAX). The kernel
+// lets names of up to 1024 bytes through to FUSE; a longer one than this is
+// ENAMETOOLONG in every operation that takes a name, as POSIX says.
+constexpr size_t kMaxFileName = 255;
+// Replies ENAMETOOLONG and returns true if `name` is longer than kMaxFileName.
+bool ReplyIfNameTooLong(fuse_req_t req, const char* name);
 Owner Caller(fuse_req_t req);
 // The daemon's own uid/gid: owner of the fixed tree.
 Owner MountOwner();

@@ -272,6 +272,7 @@ Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   FsState* fs = State(req);
   ++fs->counters.lookups;
+  if (ReplyIfNameTooLong(req, name)) return;
   auto pkey = NodeOrReply(req, parent);
   if (!pkey) return;
   fuse_entry_param e;

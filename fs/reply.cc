@@ -1,6 +1,7 @@
 // Status -> errno, the one place where the two meet, and the helpers that every
 // handler uses to reply exactly once.
 #include <cerrno>
+#include <cstring>
 
 #include "fs/internal.h"
 #include "meta/log.h"
@@ -38,6 +39,12 @@ int ErrnoFor(const Status& s) {
       return EHOSTDOWN;
   }
   return EIO;
+}
+
+bool ReplyIfNameTooLong(fuse_req_t req, const char* name) {
+  if (strnlen(name, kMaxFileName + 1) <= kMaxFileName) return false;
+  fuse_reply_err(req, ENAMETOOLONG);
+  return true;
 }
 
 void ReplyStatus(fuse_req_t req, const Status& s) {

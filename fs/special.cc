@@ -154,7 +154,7 @@ std::string RenderStatus(FsState* fs) {
   ojson opts = ojson::object();
   for (auto& [k2, v] : fs->opts.shown_options) opts[k2] = v;
   j["options"] = opts;
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
 }
 
 std::string RenderMetrics(FsState* fs) {
@@ -253,7 +253,7 @@ std::string RenderInstance(FsState* fs, InstanceId n) {
     j["last_seen_ms_ago"] = 0;
     j["replication_lag"] = 0;
     j["published_seq"] = fs->table->published_seq();
-    return j.dump(2) + "\n";
+    return j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
   }
   for (auto& p : fs->opts.cluster ? fs->opts.cluster->Peers() : std::vector<PeerInfo>{}) {
     if (p.instance != n || p.status == "refused") continue;
@@ -267,7 +267,7 @@ std::string RenderInstance(FsState* fs, InstanceId n) {
     j["applied_seq"] = p.applied_seq;
     j["snapshots"] = p.snapshots;
   }
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
 }
 
 }  // namespace vineyard

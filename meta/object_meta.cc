@@ -9,10 +9,15 @@ using ojson = nlohmann::ordered_json;
 
 namespace {
 
-// Depth of the deepest nesting of objects/arrays, scanning outside strings. Done
-// before parsing so that a hostile document cannot make the parser or the
-// destructor of the resulting tree recurse deeply.
-Status CheckDepth(std::string_view s) {
+// Checks JSON text before it is parsed: no NUL byte (JSON never holds one raw, and
+// the parser takes it for the end of the input, so `{"a":1}` NUL garbage would
+// pass), and no nesting deeper than `max_depth`, scanning outside strings, so that
+// neither the parser nor anything walking the tree recurses deeply.
+Status CheckJsonText(std::string_view s, int max_depth, const char* what) {
+  if (size_t nul = s.find('\0'); nul != std::string_view::npos) {
+    return Status::InvalidArgument(std::string(what) + ": a NUL byte at offset " +
+                                   std::to_string(nul) + " (JSON ends before it or holds none)");
+  }
   int depth = 0;
   bool in_string = false;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -26,9 +31,9 @@ Status CheckDepth(std::string_view s) {
     } else if (c == '"') {
       in_string = true;
     } else if (c == '{' || c == '[') {
-      if (++depth > kMaxMetaDepth) {
-        return Status::InvalidArgument("metadata nests deeper than " +
-                                       std::to_string(kMaxMetaDepth) + " levels");
+      if (++depth > max_depth) {
+        return Status::InvalidArgument(std::string(what) + " nests deeper than " +
+                                       std::to_string(max_depth) + " levels");
       }
     } else if (c == '}' || c == ']') {
       --depth;
@@ -37,8 +42,43 @@ Status CheckDepth(std::string_view s) {
   return Status::OK();
 }
 
+// The one place this file parses JSON text: one parse, every exception of the
+// library (syntax, number overflow such as 1e400, invalid UTF-8) turned into
+// InvalidArgument with the parser's reason. Anything after the value is refused
+// (strict parsing; NULs are refused by CheckJsonText first).
+template <typename Json>
+Result<Json> ParseJson(std::string_view s, int max_depth, const char* what) {
+  VY_RETURN_IF_ERROR(CheckJsonText(s, max_depth, what));
+  try {
+    return Json::parse(s.begin(), s.end());
+  } catch (const nlohmann::json::exception& e) {
+    std::string why = e.what();  // "[json.exception.out_of_range.406] number overflow ..."
+    if (size_t pos = why.find("] "); pos != std::string::npos) why = why.substr(pos + 2);
+    return Status::InvalidArgument(std::string(what) + ": invalid JSON: " + why);
+  } catch (const std::exception& e) {  // std::bad_alloc
+    return Status::InvalidArgument(std::string(what) + " could not be parsed: " + e.what());
+  }
+}
+
 bool IsReserved(const std::string& key) {
   return key == "id" || key == "instance_id" || key == "signature" || key == "__timestamp";
+}
+
+// Keys the create form consumes: never among a record's fields.
+bool IsConsumed(const std::string& key) {
+  return key == "typename" || key == "global" || key == "transient" || key == "nbytes";
+}
+
+// A member's value: {"id": "o..."}; anything else holding "id" is refused.
+template <typename Json>
+Result<ObjectID> MemberId(const std::string& key, const Json& value) {
+  const Json& idv = value["id"];
+  if (!idv.is_string()) {
+    return Status::InvalidArgument("member '" + key + "': \"id\" must be a string");
+  }
+  auto id = ObjectID::Parse(idv.template get<std::string>());
+  if (!id.ok()) return Status::InvalidArgument("member '" + key + "': " + id.status().message());
+  return id;
 }
 
 }  // namespace
@@ -55,34 +95,36 @@ Status ValidateName(std::string_view name) {
   return Status::OK();
 }
 
+Status ValidateFieldName(std::string_view key) {
+  if (key.empty()) return Status::InvalidArgument("field name is empty");
+  if (key.size() > kMaxFieldName) {
+    return Status::InvalidArgument("field name '" + std::string(key.substr(0, 32)) + "...' has " +
+                                   std::to_string(key.size()) + " bytes, over " +
+                                   std::to_string(kMaxFieldName));
+  }
+  if (key == "." || key == "..") {
+    return Status::InvalidArgument("field name '" + std::string(key) + "' is not a file name");
+  }
+  if (key.find('/') != std::string_view::npos || key.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument("field name '" + std::string(key) + "' contains '/' or NUL");
+  }
+  return Status::OK();
+}
+
 Result<CreateSpec> ParseCreateMeta(std::string_view bytes) {
   if (bytes.size() > kMaxMetaBytes) {
     return Status::TooLarge("metadata is " + std::to_string(bytes.size()) +
                             " bytes, over the limit of 16 MiB");
   }
-  VY_RETURN_IF_ERROR(CheckDepth(bytes));
-  ojson doc = ojson::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
-    // Re-parse with exceptions only to get the parser's position message.
-    try {
-      ojson again = ojson::parse(bytes.begin(), bytes.end());
-    } catch (const ojson::parse_error& e) {
-      std::string what = e.what();
-      auto pos = what.find("parse error");
-      return Status::InvalidArgument("invalid JSON: " +
-                                     (pos == std::string::npos ? what : what.substr(pos)));
-    }
-    return Status::InvalidArgument("invalid JSON");
-  }
+  auto parsed = ParseJson<ojson>(bytes, kMaxMetaDepth, "metadata");
+  if (!parsed.ok()) return parsed.status();
+  ojson& doc = *parsed;
   if (!doc.is_object()) return Status::InvalidArgument("metadata must be a JSON object");
 
   CreateSpec spec;
   ojson fields = ojson::object();
   for (auto& [key, value] : doc.items()) {
-    if (key.empty()) return Status::InvalidArgument("field name is empty");
-    if (key.find('/') != std::string::npos) {
-      return Status::InvalidArgument("field name '" + key + "' contains '/'");
-    }
+    VY_RETURN_IF_ERROR(ValidateFieldName(key));
     if (key == "typename") {
       if (!value.is_string() || value.get<std::string>().empty()) {
         return Status::InvalidArgument("'typename' must be a non-empty string");
@@ -99,13 +141,8 @@ Result<CreateSpec> ParseCreateMeta(std::string_view bytes) {
     } else if (IsReserved(key)) {
       return Status::InvalidArgument("field '" + key + "' is set by the store, not by the creator");
     } else if (value.is_object() && value.contains("id")) {
-      const ojson& idv = value["id"];
-      if (!idv.is_string()) {
-        return Status::InvalidArgument("member '" + key + "': \"id\" must be a string");
-      }
-      auto id = ObjectID::Parse(idv.get<std::string>());
-      if (!id.ok())
-        return Status::InvalidArgument("member '" + key + "': " + id.status().message());
+      auto id = MemberId(key, value);
+      if (!id.ok()) return id.status();
       spec.members.emplace_back(key, *id);
       fields[key] = ojson{{"id", id->ToString()}};
     } else {
@@ -114,7 +151,12 @@ Result<CreateSpec> ParseCreateMeta(std::string_view bytes) {
   }
   if (spec.type_name.empty()) return Status::InvalidArgument("metadata has no 'typename'");
   if (spec.global) spec.persist = true;  // a global object is persisted from the start
+  // Parsed strings are valid UTF-8 and the depth is bounded: dump() cannot throw.
   spec.fields = fields.empty() ? std::string() : fields.dump();
+  if (spec.fields.size() > kMaxMetaBytes) {  // numbers may grow: 1e9 is written 1000000000.0
+    return Status::TooLarge("metadata fields take " + std::to_string(spec.fields.size()) +
+                            " bytes written out, over the limit of 16 MiB");
+  }
   return spec;
 }
 
@@ -238,10 +280,18 @@ std::string_view FieldsSlice(std::string_view bytes) {
 }  // namespace
 
 Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
+  // The same limits as a local create: a record comes from the journal or a peer.
+  if (bytes.size() > kMaxRecordBytes) {
+    return Status::TooLarge("record is " + std::to_string(bytes.size()) + " bytes, over " +
+                            std::to_string(kMaxRecordBytes));
+  }
   // Parsed with the unordered json (the fixed keys' order does not matter); the
-  // fields keep their text and so their order.
-  nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("record is not JSON");
+  // fields keep their text and so their order. One level more than the create form:
+  // the record's own braces around "fields".
+  auto parsed = ParseJson<nlohmann::json>(bytes, kMaxMetaDepth + 1, "record");
+  if (!parsed.ok()) return parsed.status();
+  const nlohmann::json& j = *parsed;
+  if (!j.is_object()) return Status::InvalidArgument("record is not a JSON object");
   try {
     if (j.at("v").get<int>() != 1) return Status::InvalidArgument("unknown record version");
     ObjectRecord r;
@@ -250,6 +300,7 @@ Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
     r.id = *id;
     r.instance = r.id.instance();
     r.type_name = j.at("typename").get<std::string>();
+    if (r.type_name.empty()) return Status::InvalidArgument("record: typename is empty");
     r.nbytes = Unsigned(j, "nbytes");
     r.size = Unsigned(j, "size");
     r.transient = j.at("transient").get<bool>();
@@ -261,12 +312,27 @@ Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
     if (j.contains("fields")) {
       const nlohmann::json& f = j["fields"];
       if (!f.is_object()) return Status::InvalidArgument("record fields are not an object");
+      // The member and field-name rules of the create form.
+      for (auto& [key, value] : f.items()) {
+        VY_RETURN_IF_ERROR(ValidateFieldName(key));
+        if (IsReserved(key) || IsConsumed(key)) {
+          return Status::InvalidArgument("record: field '" + key + "' may not be a user field");
+        }
+        if (value.is_object() && value.contains("id")) {
+          auto mid = MemberId(key, value);
+          if (!mid.ok()) return mid.status();
+        }
+      }
       std::string_view slice = FieldsSlice(bytes);
       if (slice.empty() || nlohmann::json::parse(slice, nullptr, false) != f) {
         // Not laid out as EncodeRecord writes it: take the slow, ordered way.
         r.fields = ojson::parse(bytes.begin(), bytes.end())["fields"].dump();
       } else {
         r.fields = std::string(slice);
+      }
+      if (r.fields.size() > kMaxMetaBytes) {
+        return Status::TooLarge("record fields take " + std::to_string(r.fields.size()) +
+                                " bytes, over the limit of 16 MiB");
       }
       MemberScanner scan(&r.members);
       nlohmann::json::sax_parse(r.fields, &scan);
@@ -286,8 +352,10 @@ std::string EncodeName(const NameRecord& n) {
 }
 
 Result<NameRecord> DecodeName(std::string_view bytes) {
-  ojson j = ojson::parse(bytes.begin(), bytes.end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("name is not JSON");
+  auto parsed = ParseJson<ojson>(bytes, 1, "name record");
+  if (!parsed.ok()) return parsed.status();
+  const ojson& j = *parsed;
+  if (!j.is_object()) return Status::InvalidArgument("name is not JSON");
   try {
     NameRecord n;
     auto id = ObjectID::Parse(j.at("id").get<std::string>());

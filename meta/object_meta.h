@@ -11,9 +11,13 @@
 //    `nbytes`, `instance_id`, `global`, `transient`, `signature`, `__timestamp`, with
 //    each member expanded in place (rendered by ObjectTable::RenderMeta).
 //
-// Limits, each refused with a precise message: create JSON over 16 MiB (TooLarge),
-// nesting deeper than 64 (InvalidArgument), a field name that is empty or holds '/'
-// (InvalidArgument: it would not be a usable file name under members/).
+// Limits, each refused with a precise message, the same for a local create and for
+// a record from a peer or the journal (DecodeRecord): create JSON or a record's
+// fields over 16 MiB (TooLarge), nesting deeper than 64 (InvalidArgument), a field
+// name that is not a usable file name under members/ (empty, '.', '..', '/', NUL,
+// over 255 bytes: InvalidArgument), a number JSON cannot hold in a double (1e400),
+// a NUL byte or anything after the JSON value (InvalidArgument). The JSON library's
+// exceptions never leave this file.
 #pragma once
 
 #include <cstdint>
@@ -27,8 +31,11 @@
 
 namespace vineyard {
 
-constexpr size_t kMaxMetaBytes = 16u << 20;
-constexpr int kMaxMetaDepth = 64;
+constexpr size_t kMaxMetaBytes = 16u << 20;  // create form, and a record's fields
+constexpr int kMaxMetaDepth = 64;            // levels of objects/arrays, the top one included
+constexpr size_t kMaxFieldName = 255;        // bytes of a field name (a file name under members/)
+// A whole record: its fields plus the fixed fields EncodeRecord adds around them.
+constexpr size_t kMaxRecordBytes = kMaxMetaBytes + 4096;
 constexpr const char* kBlobTypename = "vineyard::Blob";
 
 // Who created an object or a name: the uid/gid of the creating process.
@@ -50,6 +57,10 @@ struct CreateSpec {
 
 // Parses and validates create-form bytes. Does not look members up.
 Result<CreateSpec> ParseCreateMeta(std::string_view bytes);
+
+// A top-level field name is a file name under members/: 1..kMaxFieldName bytes, no
+// '/' or NUL, not "." or "..".
+Status ValidateFieldName(std::string_view key);
 
 // One object as the table holds it. Copyable value; no locking of its own.
 struct ObjectRecord {

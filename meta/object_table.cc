@@ -78,10 +78,32 @@ Result<ObjectRecord> ObjectTable::AddBlob(ObjectID id, uint64_t size, Owner owne
 }
 
 void ObjectTable::CollectBlobs(ObjectID id, std::unordered_set<ObjectID>* seen) const {
-  if (!seen->insert(id).second) return;  // each object once, however many hold it
-  auto it = objects_.find(id);
-  if (it == objects_.end() || id.is_blob()) return;
-  for (auto& m : it->second.members) CollectBlobs(m.second, seen);
+  // A stack, not recursion: chains of members are as long as users make them.
+  std::vector<ObjectID> stack{id};
+  while (!stack.empty()) {
+    ObjectID cur = stack.back();
+    stack.pop_back();
+    if (!seen->insert(cur).second) continue;  // each object once, however many hold it
+    auto it = objects_.find(cur);
+    if (it == objects_.end() || cur.is_blob()) continue;
+    for (auto& m : it->second.members) stack.push_back(m.second);
+  }
+}
+
+bool ObjectTable::ReachesLocked(const Members& members, ObjectID target) const {
+  std::vector<ObjectID> stack;
+  for (auto& m : members) stack.push_back(m.second);
+  std::unordered_set<ObjectID> seen;
+  while (!stack.empty()) {
+    ObjectID cur = stack.back();
+    stack.pop_back();
+    if (cur == target) return true;
+    if (!seen.insert(cur).second) continue;
+    auto it = objects_.find(cur);
+    if (it == objects_.end()) continue;
+    for (auto& m : it->second.members) stack.push_back(m.second);
+  }
+  return false;
 }
 
 Result<ObjectRecord> ObjectTable::Create(const CreateSpec& spec, Owner owner) {
@@ -307,6 +329,13 @@ Result<ObjectRecord> ObjectTable::DecodeRemote(const wire::Change& c) {
     return Status::InvalidArgument(c.id.ToString() +
                                    " is transient: only persisted objects replicate");
   }
+  for (auto& [field, mid] : r->members) {  // the rule of a local create
+    if (mid.instance() != c.origin && !r->global) {
+      return Status::InvalidArgument(
+          c.id.ToString() + ": member '" + field + "' (" + mid.ToString() + ") lives on instance " +
+          std::to_string(mid.instance()) + "; only a global object may have remote members");
+    }
+  }
   return r;
 }
 
@@ -364,6 +393,10 @@ Result<ObjectTable::Applied> ObjectTable::ApplyRemote(const std::vector<wire::Ch
             !cur->second.transient) {
           break;  // already here
         }
+        if (ReachesLocked(r->members, r->id)) {
+          out.rejected.push_back(r->id.ToString() + " would hold itself through its members");
+          break;
+        }
         batch.put_objects.push_back(*r);
         out.objects.push_back(r->id);
         InsertLocked(std::move(*r));
@@ -418,6 +451,10 @@ Result<ObjectTable::Applied> ObjectTable::ApplySnapshot(InstanceId origin,
       auto cur = objects_.find(r->id);
       if (cur != objects_.end() && cur->second.signature == r->signature &&
           !cur->second.transient) {
+        continue;
+      }
+      if (ReachesLocked(r->members, r->id)) {
+        out.rejected.push_back(r->id.ToString() + " would hold itself through its members");
         continue;
       }
       batch.put_objects.push_back(*r);
@@ -496,7 +533,7 @@ std::optional<ObjectRecord> ObjectTable::Get(ObjectID id) const {
   return it->second;
 }
 
-Status ObjectTable::RenderInto(ObjectID id, void* out, int depth) const {
+Status ObjectTable::RenderInto(ObjectID id, void* out, int depth, size_t* budget) const {
   auto& j = *static_cast<ojson*>(out);
   auto it = objects_.find(id);
   if (it == objects_.end()) {
@@ -515,15 +552,20 @@ Status ObjectTable::RenderInto(ObjectID id, void* out, int depth) const {
   j["__timestamp"] = r.timestamp_ms;
   if (r.is_blob()) j["length"] = r.size;
   if (r.fields.empty()) return Status::OK();
+  // Validated text (ParseCreateMeta, DecodeRecord): depth and size bounded.
   ojson fields = ojson::parse(r.fields, nullptr, false);
   if (fields.is_discarded()) return Status::IOError("stored fields of " + id.ToString());
   for (auto& [key, value] : fields.items()) {
-    if (value.is_object() && value.contains("id") && value["id"].is_string() &&
-        depth < 4 * kMaxMetaDepth) {
+    if (value.is_object() && value.contains("id") && value["id"].is_string()) {
       auto mid = ObjectID::Parse(value["id"].get<std::string>());
-      if (mid.ok()) {
+      // Past the depth or the budget a member stays a reference: its own meta.json
+      // shows the rest (a chain or a lattice of shared members would otherwise
+      // render without end).
+      const bool within = depth < kMaxRenderDepth && *budget != 0;
+      if (mid.ok() && within) {
+        --*budget;
         ojson expanded;
-        VY_RETURN_IF_ERROR(RenderInto(*mid, &expanded, depth + 1));
+        VY_RETURN_IF_ERROR(RenderInto(*mid, &expanded, depth + 1, budget));
         j[key] = std::move(expanded);
         continue;
       }
@@ -537,8 +579,9 @@ Result<std::string> ObjectTable::RenderMeta(ObjectID id) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   if (!objects_.count(id)) return Status::NotFound("object " + id.ToString() + " does not exist");
   ojson j;
-  VY_RETURN_IF_ERROR(RenderInto(id, &j, 0));
-  return j.dump(2) + "\n";
+  size_t budget = kMaxRenderObjects;
+  VY_RETURN_IF_ERROR(RenderInto(id, &j, 0, &budget));
+  return j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
 }
 
 Status ObjectTable::Persist(ObjectID id, std::vector<ObjectID>* changed) {

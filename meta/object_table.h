@@ -33,6 +33,12 @@
 
 namespace vineyard {
 
+// meta.json expands members in place: at most this many levels of members...
+constexpr int kMaxRenderDepth = kMaxMetaDepth;
+// ...and this many expanded objects in one meta.json; further members are shown as
+// {"id": ...} references (shared members would otherwise multiply without end).
+constexpr size_t kMaxRenderObjects = 10000;  // ~10 MB and ~0.3 s at most
+
 class ObjectTable {
  public:
   // `journal` must outlive the table.
@@ -62,7 +68,8 @@ class ObjectTable {
     fn(it->second);
     return true;
   }
-  // meta.json: the stored form, members expanded in place, pretty-printed.
+  // meta.json: the stored form, members expanded in place (within kMaxRenderDepth and
+  // kMaxRenderObjects), pretty-printed.
   Result<std::string> RenderMeta(ObjectID id) const;
 
   // Persists `id` and, recursively, its members. Idempotent. `changed` (optional)
@@ -138,7 +145,7 @@ class ObjectTable {
   // Removes `id` from memory and the counts (already journaled); requires mu_ held
   // exclusively. Returns the record, or nullopt if there was none.
   std::optional<ObjectRecord> EraseLocked(ObjectID id);
-  // Adds `id` and everything it holds, transitively, to `seen`; requires mu_.
+  // Adds `id` and everything it holds, transitively, to `seen` (iterative); requires mu_.
   void CollectBlobs(ObjectID id, std::unordered_set<ObjectID>* seen) const;
   // Adds `r` (replacing any record of its id) to memory and the counts; requires mu_
   // held exclusively.
@@ -158,7 +165,12 @@ class ObjectTable {
   bool ApplyNameLocked(const wire::Change& c, JournalBatch* batch);
   // Whether names on `id` are cluster-wide (the object is persisted); requires mu_.
   bool Replicated(ObjectID id) const;
-  Status RenderInto(ObjectID id, void* json, int depth) const;  // requires mu_
+  // Whether `target` is reachable from `members` through the table's member links
+  // (iterative: a peer controls the depth); requires mu_.
+  bool ReachesLocked(const Members& members, ObjectID target) const;
+  // Renders `id` into *json with members expanded up to kMaxRenderDepth levels and
+  // while *budget (objects still to expand) lasts; requires mu_.
+  Status RenderInto(ObjectID id, void* json, int depth, size_t* budget) const;
 
   const InstanceId instance_;
   Journal* const journal_;

@@ -389,9 +389,24 @@ void Replicator::Loop() {
       VY_LOG_WARN("cluster: %s: %s (dropped)", who.c_str(), what.c_str());
     }
   };
-  auto notify = [&](const ObjectTable::Applied& a) {
+  // What a peer sent and this node refused: logged and answered with an Error frame
+  // on the DEALER to that peer's ROUTER, so its operator sees why (both at most once
+  // a second per peer; every refusal is counted by the caller).
+  auto refuse_input = [&](Peer& p, const std::string& what) {
+    int64_t now = SteadyMs();
+    auto& t = last_logged[p.ep.pub + " refused"];
+    if (now - t < 1000) return;
+    t = now;
+    VY_LOG_WARN("cluster: %s (instance %u): %s (refused)", p.ep.pub.c_str(), p.instance,
+                what.c_str());
+    if (p.dealer) {
+      SendFrames(*p.dealer,
+                 wire::Encode(wire::Kind::kError, wire::ErrorReply{EINVAL, wire::OneLine(what)}));
+    }
+  };
+  auto notify = [&](Peer& p, const ObjectTable::Applied& a) {
     counters_.rejected += a.rejected.size();
-    for (auto& r : a.rejected) complain("table", r);
+    if (!a.rejected.empty()) refuse_input(p, a.rejected.front());
     Listener l;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -428,7 +443,7 @@ void Replicator::Loop() {
                      applied.status().ToString().c_str());
       } else {
         counters_.applied += batch.size();
-        notify(*applied);
+        notify(p, *applied);
       }
       std::lock_guard<std::mutex> lock(mu_);
       p.applied = batch.back().seq;
@@ -504,7 +519,7 @@ void Replicator::Loop() {
       auto m = wire::Decode(ToFrames(parts, 0));
       if (!m.ok()) {
         ++counters_.malformed;
-        complain(p.ep.pub, m.status().message());
+        refuse_input(p, m.status().message());
         continue;
       }
       if (m->kind == wire::Kind::kUpdate) {
@@ -545,7 +560,7 @@ void Replicator::Loop() {
       auto m = wire::Decode(ToFrames(parts, 0));
       if (!m.ok()) {
         ++counters_.malformed;
-        complain(p.ep.router, m.status().message());
+        refuse_input(p, m.status().message());
         continue;
       }
       if (!p.syncing) continue;  // a late answer to a request already given up
@@ -575,7 +590,7 @@ void Replicator::Loop() {
           VY_LOG_ERROR("cluster: snapshot of %u: %s", p.instance,
                        applied.status().ToString().c_str());
         } else {
-          notify(*applied);
+          notify(p, *applied);
         }
         ++counters_.snapshots_taken;
         p.syncing = false;
@@ -613,6 +628,12 @@ void Replicator::Loop() {
         ++counters_.malformed;
         complain("a client of the snapshot socket", m.status().message());
         reply_error(parts[0], EINVAL, m.status().message());
+        continue;
+      }
+      if (m->kind == wire::Kind::kError) {
+        // A peer refused something this node sent (its log says more): no answer.
+        complain("a peer's DEALER",
+                 "it refused our input: " + std::get<wire::ErrorReply>(m->body).reason);
         continue;
       }
       if (m->kind == wire::Kind::kSnapshotRequest) {

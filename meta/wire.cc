@@ -149,6 +149,14 @@ Result<Message> DecodeChange(Kind kind, const Frames& f) {
 
 }  // namespace
 
+std::string OneLine(std::string_view text) {
+  std::string out(text.substr(0, kMaxReason));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return out;
+}
+
 std::string Header(Kind kind) { return {'V', 'Y', kVersion, static_cast<char>(kind)}; }
 
 Frames Encode(Kind kind, const Body& body) {

@@ -20,7 +20,8 @@
 //     frame 4  value:
 //              op 1: the object's record, JSON in the journal's record form
 //                    (EncodeRecord, meta/object_meta.h) whose "id" is the key and
-//                    whose "transient" is false; 2 bytes .. 16 MiB
+//                    whose "transient" is false; 2 bytes .. 16 MiB + 4 KiB; the
+//                    table then applies the create form's rules (DecodeRecord)
 //              op 2: empty
 //              op 3: target object id (8) + timestamp ns (8) + writer instance (2)
 //              op 4: timestamp ns (8) + writer instance (2)
@@ -36,7 +37,10 @@
 //   kind 'D' FetchReply      ROUTER -> DEALER
 //     frame 1  blob id (8) + offset (8) + the blob's total size (8)
 //     frame 2  the bytes: at most kMaxChunk, and offset + size <= total
-//   kind 'X' Error           ROUTER -> DEALER: a request that could not be served
+//   kind 'X' Error           ROUTER -> DEALER: a request that could not be served;
+//                            DEALER -> ROUTER: input of the ROUTER's node (an update,
+//                            a snapshot record) that the DEALER's node refused (the
+//                            ROUTER logs it and does not answer)
 //     frame 1  errno (4)
 //     frame 2  a one-line reason, UTF-8, at most 1024 bytes
 //
@@ -46,10 +50,12 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
 #include "meta/object_id.h"
+#include "meta/object_meta.h"
 #include "meta/status.h"
 
 namespace vineyard::wire {
@@ -57,8 +63,8 @@ namespace vineyard::wire {
 using Frames = std::vector<std::string>;
 
 constexpr char kVersion = 1;
-constexpr uint32_t kMaxChunk = 4u << 20;  // one fetch request or reply
-constexpr size_t kMaxRecord = 16u << 20;  // the create-form limit
+constexpr uint32_t kMaxChunk = 4u << 20;        // one fetch request or reply
+constexpr size_t kMaxRecord = kMaxRecordBytes;  // the create-form limit plus the fixed fields
 constexpr size_t kMaxName = 255;
 constexpr size_t kMaxReason = 1024;
 
@@ -138,6 +144,10 @@ Frames Encode(Kind kind, const Body& body);
 // Parses and validates `frames` (see the specification above). InvalidArgument
 // with the reason ("update: frame 3: ...") for anything malformed.
 Result<Message> Decode(const Frames& frames);
+
+// `text` made a valid Error reason: printable ASCII (other bytes become '?'), at
+// most kMaxReason bytes.
+std::string OneLine(std::string_view text);
 
 // The 4-byte header of `kind`, also the SUB prefix for it.
 std::string Header(Kind kind);

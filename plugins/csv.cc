@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "csv_parse.h"
 #include "tensor_util.h"
 
 namespace {
@@ -184,160 +185,30 @@ int ResolveDataFrame(void*, vy_call* call, const vy_object* obj) {
   return host->add_bytes(call, out.data(), out.size());
 }
 
-// ---- reading CSV ----
-
-// Splits RFC 4180 text into records; false (with *why) on an unterminated quote.
-bool ParseCsv(const char* p, size_t n, std::vector<std::vector<std::string>>* rows,
-              std::string* why) {
-  std::vector<std::string> row;
-  std::string field;
-  bool quoted = false, any = false;
-  size_t line = 1;
-  for (size_t i = 0; i < n; ++i) {
-    char c = p[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < n && p[i + 1] == '"') {
-        field += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        if (c == '\n') ++line;
-        field += c;
-      }
-      continue;
-    }
-    if (c == '"' && field.empty()) {
-      quoted = any = true;
-    } else if (c == ',') {
-      row.push_back(std::move(field));
-      field.clear();
-      any = true;
-    } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && i + 1 < n && p[i + 1] == '\n') ++i;
-      if (any || !field.empty()) {
-        row.push_back(std::move(field));
-        rows->push_back(std::move(row));
-      }
-      row.clear();
-      field.clear();
-      any = false;
-      ++line;
-    } else {
-      field += c;
-      any = true;
-    }
-  }
-  if (quoted) {
-    *why = "unterminated quoted field (from line " + std::to_string(line) + ")";
-    return false;
-  }
-  if (any || !field.empty()) {
-    row.push_back(std::move(field));
-    rows->push_back(std::move(row));
-  }
-  return true;
-}
-
-bool IsInt(const std::string& s, int64_t* v) {
-  auto r = std::from_chars(s.data(), s.data() + s.size(), *v);
-  return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-bool IsDouble(const std::string& s, double* v) {
-  if (s.empty()) {
-    *v = std::nan("");
-    return true;
-  }
-  char* end = nullptr;
-  *v = std::strtod(s.c_str(), &end);
-  return *end == '\0' && s.front() != ' ';
-}
-
-std::vector<uint32_t> Ucs4(const std::string& s) {
-  std::vector<uint32_t> out;
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    int extra = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
-    uint32_t ch = extra ? c & (0x3f >> extra) : c;
-    for (int k = 1; k <= extra && i + k < s.size(); ++k) {
-      ch = (ch << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
-    }
-    out.push_back(ch);
-    i += 1 + extra;
-  }
-  return out;
-}
-
 // Builds column `c` of `rows` (row 0 is the header) into a Tensor.
-int BuildColumn(vy_call* call, const std::vector<std::vector<std::string>>& rows, size_t c,
-                vy_id* out) {
-  const size_t n = rows.size() - 1;
-  bool ints = n > 0, doubles = true, bools = n > 0;
-  size_t width = 1;
-  for (size_t r = 1; r <= n; ++r) {
-    const std::string& s = rows[r][c];
-    int64_t iv;
-    double dv;
-    ints = ints && IsInt(s, &iv);
-    doubles = doubles && IsDouble(s, &dv);
-    bools = bools && (s == "True" || s == "False" || s == "true" || s == "false");
-    width = std::max(width, Ucs4(s).size());
-  }
-  std::string bytes, descr;
-  if (ints) {
-    descr = "<i8";
-    for (size_t r = 1; r <= n; ++r) {
-      int64_t v;
-      IsInt(rows[r][c], &v);
-      bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
-    }
-  } else if (bools) {
-    descr = "|b1";
-    for (size_t r = 1; r <= n; ++r)
-      bytes += static_cast<char>(rows[r][c][0] == 'T' || rows[r][c][0] == 't');
-  } else if (doubles) {
-    descr = "<f8";
-    for (size_t r = 1; r <= n; ++r) {
-      double v;
-      IsDouble(rows[r][c], &v);
-      bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
-    }
-  } else {
-    descr = "<U" + std::to_string(width);
-    for (size_t r = 1; r <= n; ++r) {
-      std::vector<uint32_t> u = Ucs4(rows[r][c]);
-      u.resize(width, 0);
-      bytes.append(reinterpret_cast<const char*>(u.data()), u.size() * 4);
-    }
-  }
-  vy_id buffer;
-  if (int rc = host->create_blob(call, bytes.data(), bytes.size(), &buffer)) return rc;
-  std::string normal, why;
-  uint64_t itemsize;
-  ParseDescr(descr, &normal, &itemsize, &why);
-  return CreateTensor(call, normal, itemsize, {n}, false, buffer, bytes.size(), out);
-}
-
-int BuildCsv(void*, vy_call* call, const vy_upload* up, vy_id* result) {
-  std::vector<std::vector<std::string>> rows;
-  std::string why;
-  if (!ParseCsv(reinterpret_cast<const char*>(up->data), up->size, &rows, &why)) {
+int BuildColumn(vy_call* call, const CsvRows& rows, size_t c, vy_id* out) {
+  std::string bytes, descr, why;
+  if (!CsvColumn(rows, c, &descr, &bytes, &why)) {
     host->set_error(call, "%s", why.c_str());
     return -EINVAL;
   }
-  if (rows.empty()) {
-    host->set_error(call, "empty file: a CSV needs a header row");
+  vy_id buffer;
+  if (int rc = host->create_blob(call, bytes.data(), bytes.size(), &buffer)) return rc;
+  std::string normal;
+  uint64_t itemsize;
+  ParseDescr(descr, &normal, &itemsize, &why);
+  return CreateTensor(call, normal, itemsize, {rows.size() - 1}, false, buffer, bytes.size(), out);
+}
+
+int BuildCsv(void*, vy_call* call, const vy_upload* up, vy_id* result) {
+  CsvRows rows;
+  std::string why;
+  if (!ParseCsv(reinterpret_cast<const char*>(up->data), up->size, &rows, &why) ||
+      !CheckCsvShape(rows, &why)) {
+    host->set_error(call, "%s", why.c_str());
     return -EINVAL;
   }
   const size_t ncols = rows[0].size();
-  for (size_t r = 1; r < rows.size(); ++r) {
-    if (rows[r].size() != ncols) {
-      host->set_error(call, "record %zu has %zu fields, the header has %zu", r + 1, rows[r].size(),
-                      ncols);
-      return -EINVAL;
-    }
-  }
   nlohmann::ordered_json df = {{"typename", "vineyard::DataFrame"}};
   std::string columns = "[";
   uint64_t nbytes = 0;

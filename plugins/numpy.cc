@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "npy_parse.h"
 #include "tensor_util.h"
 
 namespace {
@@ -132,114 +133,18 @@ int ResolveArray(void*, vy_call* call, const vy_object* obj) {
 
 // ---- the builder ----
 
-// The value of key `key` in the header dict ("'descr': '<f8', ..."), raw text.
-bool DictValue(const std::string& dict, const std::string& key, std::string* out) {
-  size_t k = dict.find("'" + key + "'");
-  if (k == std::string::npos) return false;
-  size_t colon = dict.find(':', k);
-  if (colon == std::string::npos) return false;
-  size_t v = dict.find_first_not_of(' ', colon + 1);
-  if (v == std::string::npos) return false;
-  size_t end;
-  if (dict[v] == '\'') {
-    end = dict.find('\'', v + 1);
-    if (end == std::string::npos) return false;
-    *out = dict.substr(v + 1, end - v - 1);
-  } else if (dict[v] == '(') {
-    end = dict.find(')', v);
-    if (end == std::string::npos) return false;
-    *out = dict.substr(v, end - v + 1);
-  } else {
-    end = dict.find_first_of(",}", v);
-    if (end == std::string::npos) return false;
-    *out = dict.substr(v, end - v);
-    while (!out->empty() && out->back() == ' ') out->pop_back();
-  }
-  return true;
-}
-
 int BuildNpy(void*, vy_call* call, const vy_upload* up, vy_id* result) {
-  const uint8_t* p = up->data;
-  if (up->size < 10 || std::memcmp(p, "\x93NUMPY", 6) != 0) {
-    host->set_error(call, "not a .npy file: no \\x93NUMPY magic");
-    return -EINVAL;
-  }
-  const int major = p[6];
-  uint64_t hlen, prefix;
-  if (major == 1) {
-    hlen = p[8] | (uint64_t{p[9]} << 8);
-    prefix = 10;
-  } else if (major == 2 || major == 3) {
-    if (up->size < 12) {
-      host->set_error(call, "truncated .npy: the header length is cut off");
-      return -EINVAL;
-    }
-    hlen = p[8] | (uint64_t{p[9]} << 8) | (uint64_t{p[10]} << 16) | (uint64_t{p[11]} << 24);
-    prefix = 12;
-  } else {
-    host->set_error(call, ".npy format version %d is not supported", major);
-    return -EINVAL;
-  }
-  if (prefix + hlen > up->size) {
-    host->set_error(call, "truncated .npy: the header says %llu bytes, the file has %llu",
-                    static_cast<unsigned long long>(prefix + hlen),
-                    static_cast<unsigned long long>(up->size));
-    return -EINVAL;
-  }
-  const std::string dict(reinterpret_cast<const char*>(p + prefix), hlen);
-  std::string descr_text, fortran_text, shape_text, descr, why;
-  uint64_t itemsize;
-  if (!DictValue(dict, "descr", &descr_text) || !DictValue(dict, "fortran_order", &fortran_text) ||
-      !DictValue(dict, "shape", &shape_text)) {
-    host->set_error(call,
-                    "the .npy header lacks descr, fortran_order or shape (or the dtype is "
-                    "structured, which is not supported)");
-    return -EINVAL;
-  }
-  if (!ParseDescr(descr_text, &descr, &itemsize, &why)) {
+  NpyLayout npy;
+  std::string why;
+  if (!ParseNpy(up->data, up->size, &npy, &why)) {
     host->set_error(call, "%s", why.c_str());
     return -EINVAL;
   }
-  if (fortran_text != "True" && fortran_text != "False") {
-    host->set_error(call, "fortran_order is %s, not True or False", fortran_text.c_str());
-    return -EINVAL;
-  }
-  std::vector<uint64_t> dims;
-  uint64_t count = 1;
-  for (size_t i = 1; i < shape_text.size();) {
-    size_t j = shape_text.find_first_of(",)", i);
-    std::string num = shape_text.substr(i, j - i);
-    num.erase(0, num.find_first_not_of(' '));
-    while (!num.empty() && (num.back() == ' ' || num.back() == 'L')) num.pop_back();
-    if (!num.empty()) {
-      char* end = nullptr;
-      unsigned long long d = std::strtoull(num.c_str(), &end, 10);
-      if (*end || num[0] == '-') {
-        host->set_error(call, "shape %s is not a tuple of sizes", shape_text.c_str());
-        return -EINVAL;
-      }
-      if (d && count > UINT64_MAX / d / itemsize) {
-        host->set_error(call, "shape %s overflows", shape_text.c_str());
-        return -EINVAL;
-      }
-      dims.push_back(d);
-      count *= d;
-    }
-    if (j == std::string::npos || shape_text[j] == ')') break;
-    i = j + 1;
-  }
-  const uint64_t bytes = count * itemsize, start = prefix + hlen;
-  if (up->size - start != bytes) {
-    host->set_error(call, "%s .npy: the header promises %llu bytes of data, the file has %llu",
-                    up->size - start < bytes ? "truncated" : "overlong",
-                    static_cast<unsigned long long>(bytes),
-                    static_cast<unsigned long long>(up->size - start));
-    return -EINVAL;
-  }
   vy_id buffer;
-  int rc = host->create_blob_from_upload(call, start, bytes, &buffer);
+  int rc = host->create_blob_from_upload(call, npy.start, npy.bytes, &buffer);
   if (rc) return rc;
-  return CreateTensor(call, descr, itemsize, dims, fortran_text == "True", buffer, bytes, result);
+  return CreateTensor(call, npy.descr, npy.itemsize, npy.dims, npy.fortran, buffer, npy.bytes,
+                      result);
 }
 
 }  // namespace

@@ -120,14 +120,44 @@ inline std::string TemplateArg(const std::string& type_name) {
   return type_name.substr(lt + 1, type_name.size() - lt - 2);
 }
 
+// JSON held in a string field is nested at most this deep (the daemon's own limit
+// for metadata); deeper text stays a string, so no dump() or walk of it recurses
+// as deep as its author chose.
+constexpr int kMaxInnerJsonDepth = 64;
+
+// Whether JSON text `s` nests no deeper than kMaxInnerJsonDepth (scanned outside
+// strings, without recursion).
+inline bool ShallowJson(const std::string& s) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxInnerJsonDepth) return false;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return true;
+}
+
 // A field stored as a JSON string holding JSON (Vineyard's to_json), or as JSON.
+// Never throws: parse errors leave the string as it is.
 inline nlohmann::json JsonField(const vy_host* host, vy_call* call, const vy_object* obj,
                                 const char* key) {
   size_t len = 0;
   const char* text = host->get_field(call, obj, key, &len);
   if (!text) return nullptr;
   auto j = nlohmann::json::parse(text, text + len, nullptr, false);
-  if (j.is_string()) {
+  if (j.is_string() && ShallowJson(j.get_ref<const std::string&>())) {
     auto inner = nlohmann::json::parse(j.get<std::string>(), nullptr, false);
     if (!inner.is_discarded()) return inner;
   }

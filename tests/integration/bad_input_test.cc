@@ -3,6 +3,7 @@
 // was (same ids, same meta.json, same bytes, same names).
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -240,6 +241,114 @@ TEST_F(BadInput, MkdirAnywhereIsEperm) {
     EXPECT_EQ(errno, EPERM) << strerror(errno);
   }
   ExpectBaselineUntouched();
+}
+
+// ---- Issue 14: findings 3, 6 and 7 ------------------------------------------------
+
+// Finding 3: one line from any local user killed the daemon (an uncaught
+// out_of_range from the JSON library) and with it every upload in flight.
+TEST_F(BadInput, NumberOutOfRangeIsEinvalAtCloseAndTheDaemonStaysUp) {
+  const int inflight = open(Path("new/inflight").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+  ASSERT_GE(inflight, 0) << strerror(errno);
+  ASSERT_EQ(write(inflight, "first half, ", 12), 12);
+  int k = 0;
+  for (const char* n : {"1e400", "-1e400", "1e309", "[0,1e999]"}) {
+    SCOPED_TRACE(n);
+    const std::string name = "num" + std::to_string(k++) + ".meta.json";
+    const std::string doc = std::string(R"({"typename":"t","n":)") + n + "}";
+    EXPECT_EQ(TryWriteNew(name, doc), EINVAL);
+    ExpectKeptWithError(name, doc);
+    char buf[512];
+    ssize_t len = getxattr(Path("new/" + name).c_str(), "user.vineyard.error", buf, sizeof buf);
+    ASSERT_GT(len, 0);
+    EXPECT_NE(std::string(buf, static_cast<size_t>(len)).find("number overflow"), std::string::npos)
+        << std::string(buf, static_cast<size_t>(len));
+  }
+  ASSERT_EQ(waitpid(daemon_pid(), nullptr, WNOHANG), 0) << "the daemon died";
+  EXPECT_TRUE(ReadStatus().is_object());
+  // The upload that was open meanwhile seals with all its bytes.
+  ASSERT_EQ(write(inflight, "second half", 11), 11);
+  ASSERT_EQ(close(inflight), 0) << strerror(errno);
+  const std::string id = LinkedId("new/inflight");
+  ASSERT_TRUE(IsBlobId(id));
+  EXPECT_EQ(ReadAll(ObjPath(id, "data")), "first half, second half");
+  ExpectBaselineUntouched({id});
+}
+
+// Finding 7: the parser stopped at a NUL, so anything could follow the JSON.
+TEST_F(BadInput, BytesAfterTheJsonAreEinval) {
+  for (const std::string& doc :
+       {std::string("{\"typename\":\"t\"}\0garbage", 24), std::string("{\"typename\":\"t\"}\0", 17),
+        std::string(R"({"typename":"t"} {"typename":"u"})")}) {
+    EXPECT_EQ(TryWriteNew("tail.meta.json", doc), EINVAL);
+    ExpectKeptWithError("tail.meta.json", doc);
+    ASSERT_EQ(unlink(Path("new/tail.meta.json").c_str()), 0) << strerror(errno);
+  }
+  ExpectBaselineUntouched();
+}
+
+// Finding 7: "." and ".." were accepted as member names (members/ listed them twice
+// and the members could not be reached by path).
+TEST_F(BadInput, MemberNamesThatAreNotFileNamesAreEinval) {
+  for (const std::string& key :
+       {std::string("."), std::string(".."), std::string(""), std::string(256, 'm')}) {
+    SCOPED_TRACE(key.size() > 8 ? "256 bytes" : key);
+    const std::string doc = R"({"typename":"t",")" + key + R"(":{"id":")" + base1_ + "\"}}";
+    EXPECT_EQ(TryWriteNew("dots.meta.json", doc), EINVAL);
+    ExpectKeptWithError("dots.meta.json", doc);
+    ASSERT_EQ(unlink(Path("new/dots.meta.json").c_str()), 0) << strerror(errno);
+  }
+  ExpectBaselineUntouched();
+}
+
+// Finding 6: names of 256 bytes or more gave ENOENT or EINVAL; POSIX says
+// ENAMETOOLONG, in every operation that takes a name.
+TEST_F(BadInput, NamesOver255BytesAreEnametoolongEverywhere) {
+  const std::string longest(255, 'n');
+  for (size_t len : {size_t{256}, size_t{300}, size_t{1024}, size_t{1100}}) {
+    SCOPED_TRACE(len);
+    const std::string big(len, 'n');
+    auto expect_too_long = [&](int rc, const char* op) {
+      EXPECT_EQ(rc, -1) << op;
+      EXPECT_EQ(errno, ENAMETOOLONG) << op << ": " << strerror(errno);
+    };
+    struct stat sb;
+    for (const char* dir : {"", "objects/", "names/", "new/", "resolvers/", "instances/"}) {
+      SCOPED_TRACE(dir);
+      expect_too_long(lstat(Path(dir + big).c_str(), &sb), "lookup");
+    }
+    expect_too_long(lstat(ObjPath(pair_, big).c_str(), &sb), "lookup in an object");
+    expect_too_long(lstat(ObjPath(pair_, "members/" + big).c_str(), &sb), "lookup in members/");
+    expect_too_long(open(Path("new/" + big).c_str(), O_WRONLY | O_CREAT, 0644), "create");
+    expect_too_long(symlink(pair_.c_str(), Path("names/" + big).c_str()), "symlink");
+    expect_too_long(rename(Path("names/keep").c_str(), Path("names/" + big).c_str()), "rename");
+    expect_too_long(mkdir(Path("new/" + big).c_str(), 0755), "mkdir");
+    expect_too_long(unlink(Path("names/" + big).c_str()), "unlink");
+    expect_too_long(rmdir(Path("objects/" + big).c_str()), "rmdir");
+    expect_too_long(link(Path("names/keep").c_str(), Path("names/" + big).c_str()), "link");
+  }
+  // 255 bytes is a name like any other.
+  ASSERT_EQ(symlink(pair_.c_str(), Path("names/" + longest).c_str()), 0) << strerror(errno);
+  EXPECT_EQ(LinkedId("names/" + longest), pair_);
+  const std::string id = WriteNew(longest, "x");
+  EXPECT_TRUE(IsBlobId(id));
+  ASSERT_EQ(unlink(Path("names/" + longest).c_str()), 0);
+  ExpectBaselineUntouched({id});
+}
+
+// dump() throws on invalid UTF-8: status.json lists plugin files by name, and a file
+// name may be any bytes.
+TEST_F(BadInput, StatusJsonShowsAPluginFileNameThatIsNotUtf8) {
+  const std::string path = Path("resolvers/bad\xff\xfe.so");
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(write(fd, "not an ELF file", 15), 15);
+  EXPECT_EQ(close(fd), 0) << "installed; its loading is refused: " << strerror(errno);
+  nlohmann::json st = ReadStatus();
+  ASSERT_TRUE(st.is_object()) << "status.json must stay readable";
+  EXPECT_NE(st.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).find("bad"),
+            std::string::npos);
+  ASSERT_EQ(waitpid(daemon_pid(), nullptr, WNOHANG), 0) << "the daemon died";
 }
 
 }  // namespace

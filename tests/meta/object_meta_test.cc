@@ -169,6 +169,71 @@ TEST(ParseCreateMeta, HugeNestingIsRejectedWithoutCrashing) {
   EXPECT_EQ(spec.status().code(), Status::Code::kInvalidArgument);
 }
 
+// Issue 14, finding 3: a number beyond a double killed the daemon (an uncaught
+// out_of_range 406 from the second, exception-throwing parse).
+TEST(ParseCreateMeta, NumberOutOfRangeIsInvalidArgumentWithTheReason) {
+  for (const char* n : {"1e400", "-1e400", "1e309", "[1,2,1e999]"}) {
+    const std::string doc = std::string(R"({"typename":"t","n":)") + n + "}";
+    Result<CreateSpec> spec = Status::IOError("not parsed");
+    EXPECT_NO_THROW(spec = ParseCreateMeta(doc)) << doc;
+    ASSERT_FALSE(spec.ok()) << doc;
+    EXPECT_EQ(spec.status().code(), Status::Code::kInvalidArgument) << doc;
+    EXPECT_NE(spec.status().message().find("number overflow"), std::string::npos)
+        << spec.status().message();
+  }
+  // Tiny and huge-but-finite numbers are fine.
+  EXPECT_TRUE(ParseCreateMeta(R"({"typename":"t","n":1e-400,"m":1e308})").ok());
+}
+
+// Finding 7: the parser takes a NUL for the end of the input.
+TEST(ParseCreateMeta, NulAndTrailingBytesAreRefused) {
+  for (const std::string& doc :
+       {std::string("{\"typename\":\"t\"}\0garbage", 24), std::string("{\"typename\":\"t\"}\0", 17),
+        std::string("{\"typename\":\"t\",\"s\":\"a\0b\"}", 26),
+        std::string(R"({"typename":"t"} {"x":1})")}) {
+    auto spec = ParseCreateMeta(doc);
+    ASSERT_FALSE(spec.ok()) << doc;
+    EXPECT_EQ(spec.status().code(), Status::Code::kInvalidArgument);
+  }
+  auto nul = ParseCreateMeta(std::string("{\"typename\":\"t\"}\0garbage", 24));
+  EXPECT_NE(nul.status().message().find("NUL byte at offset 16"), std::string::npos)
+      << nul.status().message();
+  EXPECT_TRUE(ParseCreateMeta("{\"typename\":\"t\"}\n  \t").ok()) << "whitespace may follow";
+}
+
+// Finding 7: "." and ".." as member names made members/ list them twice and the
+// members unreachable; a name over 255 bytes cannot be a file name either.
+TEST(ParseCreateMeta, FieldNamesMustBeFileNames) {
+  const std::string member = std::string(R"({"id":")") + kA + R"("})";
+  for (const std::string& key : {std::string("."), std::string(".."), std::string(""),
+                                 std::string("a/b"), std::string(256, 'k')}) {
+    for (const std::string& value : {member, std::string("1")}) {
+      const std::string doc = R"({"typename":"t",)" + ojson(key).dump() + ":" + value + "}";
+      auto spec = ParseCreateMeta(doc);
+      ASSERT_FALSE(spec.ok()) << doc;
+      EXPECT_EQ(spec.status().code(), Status::Code::kInvalidArgument) << doc;
+    }
+  }
+  auto nul = ParseCreateMeta(R"({"typename":"t","a\u0000b":1})");
+  EXPECT_FALSE(nul.ok()) << "a NUL in a field name";
+  auto longest =
+      ParseCreateMeta(R"({"typename":"t",")" + std::string(255, 'k') + "\":" + member + "}");
+  EXPECT_TRUE(longest.ok()) << longest.status().ToString();
+  EXPECT_TRUE(ParseCreateMeta(R"({"typename":"t","...":1,".a":2})").ok());
+}
+
+TEST(ParseCreateMeta, FieldsWrittenOutOver16MiBAreTooLarge) {
+  // 1e9 is written back as 1000000000.0: 12 bytes in, 16 out per element.
+  std::string doc = R"({"typename":"t","a":[)";
+  while (doc.size() < kMaxMetaBytes - 16) doc += "1e9,";
+  doc.back() = ']';
+  doc += "}";
+  ASSERT_LE(doc.size(), kMaxMetaBytes);
+  auto spec = ParseCreateMeta(doc);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), Status::Code::kTooLarge) << spec.status().ToString();
+}
+
 TEST(ParseCreateMeta, RejectsEmptyFieldName) {
   auto spec = ParseCreateMeta(R"({"typename":"t","":1})");
   ASSERT_FALSE(spec.ok());
@@ -292,6 +357,52 @@ TEST(Record, DecodeRejectsGarbage) {
     auto r = DecodeRecord(bytes);
     EXPECT_FALSE(r.ok()) << bytes;
   }
+}
+
+// Finding 4: a peer's record gets exactly the limits of a local create.
+TEST(Record, DecodeAppliesTheCreateFormsLimits) {
+  ObjectRecord r = SampleRecord();
+  auto with_fields = [&](const std::string& fields) {
+    ObjectRecord copy = r;
+    copy.fields = fields;
+    copy.members.clear();
+    return DecodeRecord(EncodeRecord(copy));
+  };
+  // Nesting: the create form's 64 levels fit, 65 do not, 100,000 neither.
+  auto nested = [](int depth) {  // a fields object `depth` levels deep
+    std::string v = "1";
+    for (int i = 1; i < depth; ++i) v = "[" + v + "]";
+    return R"({"deep":)" + v + "}";
+  };
+  EXPECT_TRUE(with_fields(nested(kMaxMetaDepth)).ok());
+  for (int depth : {kMaxMetaDepth + 1, 100000}) {
+    auto deep = with_fields(nested(depth));
+    ASSERT_FALSE(deep.ok()) << depth;
+    EXPECT_NE(deep.status().message().find("deeper than"), std::string::npos)
+        << deep.status().message();
+  }
+  // Field names, reserved and consumed keys, malformed members, numbers, NULs.
+  for (const std::string& fields :
+       {std::string(R"({"..":{"id":"o0001000000000003"}})"), std::string(R"({"":1})"),
+        std::string(R"({"a/b":1})"), "{\"" + std::string(256, 'k') + "\":1}",
+        std::string(R"({"id":"o0001000000000003"})"), std::string(R"({"typename":"x"})"),
+        std::string(R"({"transient":true})"), std::string(R"({"m":{"id":5}})"),
+        std::string(R"({"m":{"id":"oXYZ"}})"), std::string(R"({"n":1e400})")}) {
+    auto bad = with_fields(fields);
+    EXPECT_FALSE(bad.ok()) << fields;
+    if (!bad.ok()) {
+      EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument) << fields;
+    }
+  }
+  std::string text = EncodeRecord(r);
+  EXPECT_FALSE(DecodeRecord(text + std::string("\0junk", 5)).ok()) << "bytes after a NUL";
+  // Size: fields over 16 MiB are TooLarge; so is a record over kMaxRecordBytes.
+  auto big = with_fields(R"({"pad":")" + std::string(kMaxMetaBytes, 'x') + "\"}");
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), Status::Code::kTooLarge) << big.status().ToString();
+  auto huge = DecodeRecord(std::string(kMaxRecordBytes + 1, ' '));
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().code(), Status::Code::kTooLarge);
 }
 
 TEST(Record, DecodeRejectsEveryIncompleteRecord) {
