@@ -129,7 +129,7 @@ int Run(int argc, char** argv) {
     return 0;
   }
   if (cfg.version) {
-    std::printf("vineyardfs %s (libfuse %d)\n", VINEYARDFS_VERSION, fuse_version());
+    std::printf("vineyardfs %s (libfuse %s)\n", VINEYARDFS_VERSION, fuse_pkgversion());
     return 0;
   }
   if (cfg.fake) return 0;
