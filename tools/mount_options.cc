@@ -275,15 +275,21 @@ std::string DefaultLog(bool foreground, bool have_syslog, const std::string& sta
 std::string BuiltinPluginDir(const std::string& given) {
   if (given == "none") return "";
   if (!given.empty()) return given;
-  // The build tree keeps them beside the daemon; an install under <libdir>.
+  // The build tree keeps them beside the daemon; an install under <libdir>, found
+  // relative to the daemon first (a package extracted into another root).
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) {
     exe[n] = '\0';
     std::string dir(exe);
-    dir = dir.substr(0, dir.rfind('/')) + "/plugins";
+    const std::string bindir = dir.substr(0, dir.rfind('/'));
     struct stat st;
-    if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return dir;
+    for (const std::string& d : {bindir + "/plugins", bindir + "/" + VINEYARDFS_PLUGIN_RELDIR}) {
+      if (stat(d.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        char real[PATH_MAX];
+        return realpath(d.c_str(), real) ? std::string(real) : d;
+      }
+    }
   }
   return VINEYARDFS_PLUGIN_DIR;
 }
