@@ -25,8 +25,8 @@ std::atomic<int> g_stderr_fd{2};  // "stderr": fd 2, or its copy once fd 2 is ca
 std::atomic<int> g_file_fd{-1};
 std::atomic<bool> g_echo{false};
 std::mutex g_path_mu;
-std::string g_path;    // protected by g_path_mu
-std::thread g_pump;    // reads the capture pipe; set and joined from main only
+std::string g_path;  // protected by g_path_mu
+std::thread g_pump;  // reads the capture pipe; set and joined from main only
 std::atomic<bool> g_pump_done{false};
 
 void WriteLine(int fd, const std::string& line) {
@@ -69,9 +69,9 @@ void PumpStderr(int fd) {
       if (line.empty()) continue;
       // libfuse prefixes its errors with "fuse: "; the rest is its -d trace (or a
       // stray print of a plugin): debug lines when debugging, else kept as info.
-      LogLevel level = line.rfind("fuse: ", 0) == 0                          ? LogLevel::kError
+      LogLevel level = line.rfind("fuse: ", 0) == 0                    ? LogLevel::kError
                        : g_level >= static_cast<int>(LogLevel::kDebug) ? LogLevel::kDebug
-                                                                               : LogLevel::kInfo;
+                                                                       : LogLevel::kInfo;
       Emit(level, line);
     }
   }

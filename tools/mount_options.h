@@ -28,13 +28,13 @@ struct MountConfig {
   bool allow_other = false;  // Default: on when root
   InstanceId instance = 0;   // 0: not given (the state's, else 1)
   StoreOptions store;
-  ClusterOptions cluster;  // listen=, peer= (repeated), curve_*=, heartbeat_ms=
-  std::string plugins;          // user plugin directory. Default: <state>/resolvers
-                                // (<arena>/resolvers with state=none)
-  std::string builtin_plugins;  // builtin plugins ("none": none). Default: beside the
-                                // daemon (build tree) or <libdir>/vineyardfs/plugins
-  std::string remote = "fetch";              // fetch | error
-  std::string passthrough = "auto";          // on | off | auto
+  ClusterOptions cluster;            // listen=, peer= (repeated), curve_*=, heartbeat_ms=
+  std::string plugins;               // user plugin directory. Default: <state>/resolvers
+                                     // (<arena>/resolvers with state=none)
+  std::string builtin_plugins;       // builtin plugins ("none": none). Default: beside the
+                                     // daemon (build tree) or <libdir>/vineyardfs/plugins
+  std::string remote = "fetch";      // fetch | error
+  std::string passthrough = "auto";  // on | off | auto
   // log=: "stderr", "syslog" or an absolute file path. Default: stderr with -f, else
   // syslog when /dev/log exists, else <state>/vineyardfs.log (<arena>.log with
   // state=none). See DefaultLog().

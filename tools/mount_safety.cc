@@ -113,15 +113,16 @@ Result<std::unique_ptr<StateLock>> StateLock::Acquire(const std::string& state_d
       continue;
     }
     std::string text = std::to_string(getpid()) + "\n" + mountpoint + "\n";
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, text.data(), text.size(), 0) !=
-                                     static_cast<ssize_t>(text.size())) {
+    if (ftruncate(fd, 0) != 0 ||
+        pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
       int err = errno;
       close(fd);
       return Status::FromErrno("write " + path, err);
     }
     return std::unique_ptr<StateLock>(new StateLock(fd, path));
   }
-  return Status::Busy("state " + state_dir + ": " + path + " keeps changing; is another daemon starting?");
+  return Status::Busy("state " + state_dir + ": " + path +
+                      " keeps changing; is another daemon starting?");
 }
 
 StateLock::~StateLock() {

@@ -14,8 +14,8 @@
 // file it made.
 #include <fcntl.h>
 #include <signal.h>
-#include <systemd/sd-daemon.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cerrno>

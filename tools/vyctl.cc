@@ -1162,7 +1162,8 @@ ExitCode OpenMount(std::string root, Mount* m) {
     if (errno == ENOTCONN) {
       PrintError("the vineyardfs daemon of " + root +
                  " is not running (the mount is dead: the daemon was killed or crashed); "
-                 "unmount it with: fusermount3 -u " + root + ", then " + start);
+                 "unmount it with: fusermount3 -u " +
+                 root + ", then " + start);
       return kFailed;
     }
     PrintError(root + ": " + ErrnoText(errno) + " (no vineyardfs mount there)");

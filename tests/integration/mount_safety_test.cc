@@ -125,9 +125,8 @@ TEST_F(MountSafety, RefusesADeadVineyardfsMountUntilItIsUnmountedOnce) {
   ASSERT_NE(statfs(mnt().c_str(), &sfs), 0);
   ASSERT_EQ(errno, ENOTCONN) << "a dead FUSE mount answers ENOTCONN";
 
-  CommandResult r =
-      RunCommand({VINEYARDFS_BIN, "vineyard", mnt(), "-o",
-                  "size=64M,arena=" + arena() + ",state=" + state()});
+  CommandResult r = RunCommand(
+      {VINEYARDFS_BIN, "vineyard", mnt(), "-o", "size=64M,arena=" + arena() + ",state=" + state()});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("dead vineyardfs mount"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("fusermount3 -u " + mnt()), std::string::npos) << r.output;
@@ -324,8 +323,7 @@ TEST_F(MountSafety, NotifiesSystemdWhenServingAndStopsCleanlyOnSigterm) {
     dup2(fd, 1);
     dup2(fd, 2);
     execl(VINEYARDFS_BIN, VINEYARDFS_BIN, "vineyard", mnt().c_str(), "-f", "-o",
-          ("size=64M,arena=" + arena() + ",state=" + state()).c_str(),
-          static_cast<char*>(nullptr));
+          ("size=64M,arena=" + arena() + ",state=" + state()).c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   char buf[512] = {};
