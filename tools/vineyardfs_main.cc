@@ -173,6 +173,10 @@ int Run(int argc, char** argv, int* pipe_fd) {
 
   // Declared first, destroyed last: undoes what this attempt made unless it mounts.
   MountUndo undo;
+  if (!cfg.store.stateless()) {  // first: the default log file lives there, and it is 0700
+    s = undo.MakeDirs(cfg.store.state, 0700);
+    if (!s.ok()) return fail("state: " + s.ToString());
+  }
   s = OpenLog(cfg.log, &undo);
   if (!s.ok()) return fail("log=" + cfg.log + ": " + s.ToString());
   VY_LOG_INFO("vineyardfs %s (libfuse %s) mounting %s on %s, log: %s", VINEYARDFS_VERSION,
@@ -181,8 +185,6 @@ int Run(int argc, char** argv, int* pipe_fd) {
   // The state is one daemon's: a second one is refused at once, naming the first.
   std::unique_ptr<StateLock> lock;
   if (!cfg.store.stateless()) {
-    s = undo.MakeDirs(cfg.store.state, 0700);
-    if (!s.ok()) return fail("state: " + s.ToString());
     auto locked = StateLock::Acquire(cfg.store.state, cfg.mountpoint);
     if (!locked.ok()) return fail(locked.status().message());
     lock = std::move(*locked);
