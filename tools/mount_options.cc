@@ -132,6 +132,9 @@ Status Apply(MountConfig* c, const std::string& key, const std::string& value, b
       return Status::InvalidArgument("huge must be never, always, within_size or advise");
     }
     c->store.huge = value;
+  } else if (key == "log") {
+    VY_RETURN_IF_ERROR(need());
+    c->log = value;
   } else if (key == "allow_other") {
     c->allow_other = true;
   } else if (key == "default_permissions") {
@@ -228,8 +231,9 @@ const char* MountUsage() {
          "\n"
          "Mounts a vineyardfs object store. Returns once the mount is ready.\n"
          "\n"
-         "  -f                 stay in the foreground, log to stderr (default: syslog)\n"
-         "  -d                 trace FUSE requests (implies -f)\n"
+         "  -f                 stay in the foreground, log to stderr unless log= is given\n"
+         "  -d                 debug lines and a trace of every FUSE request in the log\n"
+         "                     (implies -f)\n"
          "  -h, --help         this text\n"
          "  -V, --version      the version\n"
          "\n"
@@ -261,23 +265,40 @@ const char* MountUsage() {
          "  new_ttl=SECONDS    how long new/<file> stays a link after its seal, so that\n"
          "                     the name can be written again (default: 60; 0: until rm)\n"
          "  allow_other        let other users in (default: on when root)\n"
+         "  log=DEST           syslog | stderr | FILE (an absolute path): where the log goes\n"
+         "                     (default: stderr with -f, else syslog when /dev/log exists,\n"
+         "                      else <state>/vineyardfs.log, <arena>.log with state=none)\n"
          "  config=FILE        read options from FILE\n"
          "  ro,nosuid,nodev,noexec,...  passed to the kernel; fstab-only options\n"
          "                     (defaults, noauto, _netdev, nofail, x-*) are ignored\n";
 }
 
+std::string DefaultLog(bool foreground, bool have_syslog, const std::string& state,
+                       const std::string& arena) {
+  if (foreground) return "stderr";
+  if (have_syslog) return "syslog";
+  if (state == "none") return arena + ".log";
+  return state + "/vineyardfs.log";
+}
+
 std::string BuiltinPluginDir(const std::string& given) {
   if (given == "none") return "";
   if (!given.empty()) return given;
-  // The build tree keeps them beside the daemon; an install under <libdir>.
+  // The build tree keeps them beside the daemon; an install under <libdir>, found
+  // relative to the daemon first (a package extracted into another root).
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) {
     exe[n] = '\0';
     std::string dir(exe);
-    dir = dir.substr(0, dir.rfind('/')) + "/plugins";
+    const std::string bindir = dir.substr(0, dir.rfind('/'));
     struct stat st;
-    if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return dir;
+    for (const std::string& d : {bindir + "/plugins", bindir + "/" + VINEYARDFS_PLUGIN_RELDIR}) {
+      if (stat(d.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        char real[PATH_MAX];
+        return realpath(d.c_str(), real) ? std::string(real) : d;
+      }
+    }
   }
   return VINEYARDFS_PLUGIN_DIR;
 }
@@ -388,6 +409,21 @@ Result<MountConfig> ParseMountArgs(int argc, char** argv) {
   if (c.plugins.empty()) {
     c.plugins = (c.store.state == "none" ? c.store.arena : c.store.state) + "/resolvers";
   }
+  if (c.log.empty()) {
+    struct stat dev_log;
+    c.log = DefaultLog(c.foreground, stat("/dev/log", &dev_log) == 0, c.store.state, c.store.arena);
+  } else if (c.log != "stderr" && c.log != "syslog" && c.log[0] != '/') {
+    return Status::InvalidArgument("log must be syslog, stderr or an absolute file path, not '" +
+                                   c.log + "'");
+  } else if (c.log == "syslog") {
+    struct stat dev_log;
+    if (stat("/dev/log", &dev_log) != 0) {
+      return Status::InvalidArgument(
+          "log=syslog, but no syslog daemon listens here (/dev/log does not exist): "
+          "use log=FILE or log=stderr");
+    }
+  }
+  c.shown["log"] = c.log;
   c.shown["plugins"] = c.plugins;
   c.builtin_plugins = BuiltinPluginDir(c.builtin_plugins);
   c.shown["builtin_plugins"] = c.builtin_plugins.empty() ? "none" : c.builtin_plugins;

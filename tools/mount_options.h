@@ -21,21 +21,25 @@ namespace vineyard {
 struct MountConfig {
   std::string source;       // shown as the mount's fsname. Default: "vineyard".
   std::string mountpoint;   // required
-  bool foreground = false;  // -f: stay attached, log to stderr
-  bool debug = false;       // -d: libfuse's request trace (implies -f)
+  bool foreground = false;  // -f: stay attached (and log to stderr unless log= says otherwise)
+  bool debug = false;       // -d: debug lines and libfuse's request trace in the log (implies -f)
   bool fake = false;        // mount helper -f: do everything but mount
   bool help = false, version = false;
   bool allow_other = false;  // Default: on when root
   InstanceId instance = 0;   // 0: not given (the state's, else 1)
   StoreOptions store;
-  ClusterOptions cluster;  // listen=, peer= (repeated), curve_*=, heartbeat_ms=
-  std::string plugins;          // user plugin directory. Default: <state>/resolvers
-                                // (<arena>/resolvers with state=none)
-  std::string builtin_plugins;  // builtin plugins ("none": none). Default: beside the
-                                // daemon (build tree) or <libdir>/vineyardfs/plugins
-  std::string remote = "fetch";              // fetch | error
-  std::string passthrough = "auto";          // on | off | auto
+  ClusterOptions cluster;            // listen=, peer= (repeated), curve_*=, heartbeat_ms=
+  std::string plugins;               // user plugin directory. Default: <state>/resolvers
+                                     // (<arena>/resolvers with state=none)
+  std::string builtin_plugins;       // builtin plugins ("none": none). Default: beside the
+                                     // daemon (build tree) or <libdir>/vineyardfs/plugins
+  std::string remote = "fetch";      // fetch | error
+  std::string passthrough = "auto";  // on | off | auto
   double new_ttl = 60;  // seconds a sealed upload's link stays in new/ (0: until removed)
+  // log=: "stderr", "syslog" or an absolute file path. Default: stderr with -f, else
+  // syslog when /dev/log exists, else <state>/vineyardfs.log (<arena>.log with
+  // state=none). See DefaultLog().
+  std::string log;
   std::vector<std::string> fuse_opts;        // passed to the kernel (ro, nosuid, ...)
   std::map<std::string, std::string> shown;  // effective options for status.json
 };
@@ -45,6 +49,11 @@ Result<MountConfig> ParseMountArgs(int argc, char** argv);
 // "512M", "8G", "4096" -> bytes (binary units).
 Result<uint64_t> ParseSize(const std::string& text);
 const char* MountUsage();
+// Where the log goes by default: "stderr" in the foreground, else "syslog" when a
+// syslog daemon listens (`have_syslog`: /dev/log exists), else a file under the state
+// directory (beside the arena with state=none).
+std::string DefaultLog(bool foreground, bool have_syslog, const std::string& state,
+                       const std::string& arena);
 // The builtin plugins' directory: `given`, "" for "none", else the default.
 std::string BuiltinPluginDir(const std::string& given);
 

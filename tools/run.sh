@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Sets up, builds, mounts /vineyard with the default options (in the background) and
-# shows a short tour. The mount stays up; `fusermount3 -u /vineyard` stops it.
+# Sets up, builds, installs (cmake --install: /usr/local, the mount helper
+# /sbin/mount.fuse.vineyardfs, the systemd unit, man pages; build/install_manifest.txt
+# lists every file), mounts /vineyard with the default options through mount(8) and
+# shows a short tour. The mount stays up; `umount /vineyard` stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 tools/build.sh
+cmake --install build >/dev/null
+echo "run: installed (build/install_manifest.txt lists the files)"
 MNT=${VINEYARDFS_MOUNT:-/vineyard}
-BIN=$PWD/build
+BIN=$(dirname "$(readlink -f /sbin/mount.fuse.vineyardfs)")
 mkdir -p "$MNT"
 if grep -q " $MNT fuse.vineyardfs " /proc/mounts; then
   echo "run: $MNT is already mounted"
 else
-  "$BIN/vineyardfs" vineyard "$MNT"
+  mount -t fuse.vineyardfs vineyard "$MNT"
   echo "run: mounted $MNT"
 fi
 export VINEYARDFS_MOUNT=$MNT

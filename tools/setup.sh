@@ -11,6 +11,7 @@ PACKAGES=(
   python3-numpy python3-pandas python3-scipy python3-pytest python3-matplotlib python3-venv
   python3-pip python3-setuptools
   attr psmisc
+  scdoc libsystemd-dev bash-completion systemd man-db
 )
 
 missing=()

@@ -4,11 +4,18 @@
 //
 // Unlike fuse_daemonize(), the fork happens first: RocksDB and the store start
 // threads, which a later fork would lose. The parent waits on a pipe until the child
-// has mounted (or failed), so `vineyardfs` returns when the mount is ready, with the
-// child's exit status.
+// has mounted (or failed and undone what it did), so `vineyardfs` returns when the
+// mount is ready, with the child's exit status. Under systemd (Type=notify, -f) the
+// daemon says READY=1 at the same moment.
+//
+// Nothing is created before the mount point is known to be usable (tools/
+// mount_safety.h); a failure after that undoes what the attempt created: the FUSE
+// mount, cluster sockets, the arena tmpfs, the state lock, directories and the log
+// file it made.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,6 +34,8 @@
 #include "meta/replicator.h"
 #include "store/store.h"
 #include "tools/mount_options.h"
+#include "tools/mount_safety.h"
+#include "tools/mount_table.h"
 
 namespace vineyard {
 namespace {
@@ -58,34 +67,53 @@ int ForkAndWait() {
   return fds[1];
 }
 
-void Detach(int pipe_fd) {
+// Reports the child's exit status to the waiting parent (once).
+void ReportToParent(int* pipe_fd, char status) {
+  if (*pipe_fd < 0) return;
+  (void)write(*pipe_fd, &status, 1);
+  close(*pipe_fd);
+  *pipe_fd = -1;
+}
+
+// The mount is ready: let the parent return, and let go of its terminal. stderr (fd
+// 2) stays the log's capture pipe.
+void Detach(int* pipe_fd) {
   (void)chdir("/");
   int null = open("/dev/null", O_RDWR);
   if (null >= 0) {
     dup2(null, 0);
     dup2(null, 1);
-    dup2(null, 2);
     if (null > 2) close(null);
   }
-  LogToSyslog();
-  char ok = 0;
-  (void)write(pipe_fd, &ok, 1);
-  close(pipe_fd);
+  SetLogEcho(false);
+  CloseLogStderr();
+  ReportToParent(pipe_fd, 0);
 }
 
-// The kernel's "major:minor" of the mount at `mountpoint` (from mountinfo).
-std::string MountDevice(const std::string& mountpoint) {
-  char real[PATH_MAX];
-  if (!realpath(mountpoint.c_str(), real)) return {};
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, found;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string id, parent, dev, root, point;
-    f >> id >> parent >> dev >> root >> point;
-    if (point == real && line.find("fuse.vineyardfs") != std::string::npos) found = dev;
+// Sends the log to `dest` (log=), creating a log file's directory if needed.
+Status OpenLog(const std::string& dest, MountUndo* undo) {
+  if (dest == "stderr") {
+    LogToStderr();
+    return Status::OK();
   }
-  return found;
+  if (dest == "syslog") {
+    LogToSyslog();
+  } else {
+    VY_RETURN_IF_ERROR(undo->MakeDirs(dest.substr(0, dest.rfind('/')), 0755));
+    undo->NoteNewFile(dest);
+    VY_RETURN_IF_ERROR(LogToFile(dest));
+  }
+  SetLogEcho(true);  // errors reach the terminal of `vineyardfs` until it returns
+  return Status::OK();
+}
+
+// The kernel's "major:minor" of the mount at `point` (resolved before the mount):
+// from the mount table, since a stat(2) would wait for the INIT that this thread has
+// yet to answer.
+std::string MountDevice(const std::string& point) {
+  auto table = ReadMountTable();
+  const MountEntry* top = TopMountAt(table, point);
+  return top && top->type == "fuse.vineyardfs" ? top->device : std::string();
 }
 
 // Receives and handles one request: the kernel's INIT, which comes first.
@@ -107,17 +135,10 @@ void SetReadAhead(const std::string& device, int kb) {
   if (!out) VY_LOG_INFO("could not set %s (not root?)", path.c_str());
 }
 
-// mkdir -p, mode 0755 (root owns it as root: a plugin is code the daemon runs).
-bool MakePluginDir(const std::string& dir) {
-  for (size_t pos = 1; pos != std::string::npos;) {
-    pos = dir.find('/', pos + 1);
-    std::string cur = dir.substr(0, pos);
-    if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return false;
-  }
-  return true;
-}
-
-int Run(int argc, char** argv) {
+// Runs the daemon; *pipe_fd is the write end of the pipe to a waiting parent (-1 in
+// the foreground), reported to and closed once the mount is ready. Everything Run()
+// made is destroyed when it returns, before main reports a failure to the parent.
+int Run(int argc, char** argv, int* pipe_fd) {
   auto parsed = ParseMountArgs(argc, argv);
   if (!parsed.ok()) {
     std::fprintf(stderr, "vineyardfs: %s\n", parsed.status().message().c_str());
@@ -129,26 +150,55 @@ int Run(int argc, char** argv) {
     return 0;
   }
   if (cfg.version) {
-    std::printf("vineyardfs %s (libfuse %d)\n", VINEYARDFS_VERSION, fuse_version());
+    std::printf("vineyardfs %s (libfuse %s)\n", VINEYARDFS_VERSION, fuse_pkgversion());
     return 0;
   }
   if (cfg.fake) return 0;
-  int pipe_fd = cfg.foreground ? -1 : ForkAndWait();
+  // Before anything is created: a missing mount point or one that is a vineyardfs
+  // mount already (live, or dead after kill -9) is refused here.
+  Status s = CheckMountPoint(cfg.mountpoint);
+  if (!s.ok()) {
+    std::fprintf(stderr, "vineyardfs: %s\n", s.message().c_str());
+    return 1;
+  }
+  if (!cfg.foreground) *pipe_fd = ForkAndWait();
   auto fail = [&](const std::string& what) {
     VY_LOG_ERROR("%s", what.c_str());
-    if (pipe_fd >= 0) {
-      char bad = 1;
-      (void)write(pipe_fd, &bad, 1);
-    }
     return 1;
   };
+  // libfuse's messages (and its -d trace) become log lines with timestamps and levels.
+  s = CaptureStderr();
+  if (!s.ok()) return fail(s.ToString());
+  if (cfg.debug) SetLogLevel(LogLevel::kDebug);
+
+  // Declared first, destroyed last: undoes what this attempt made unless it mounts.
+  MountUndo undo;
+  if (!cfg.store.stateless()) {  // first: the default log file lives there, and it is 0700
+    s = undo.MakeDirs(cfg.store.state, 0700);
+    if (!s.ok()) return fail("state: " + s.ToString());
+  }
+  s = OpenLog(cfg.log, &undo);
+  if (!s.ok()) return fail("log=" + cfg.log + ": " + s.ToString());
+  VY_LOG_INFO("vineyardfs %s (libfuse %s) mounting %s on %s, log: %s", VINEYARDFS_VERSION,
+              fuse_pkgversion(), cfg.source.c_str(), cfg.mountpoint.c_str(), cfg.log.c_str());
+
+  // The state is one daemon's: a second one is refused at once, naming the first.
+  std::unique_ptr<StateLock> lock;
+  if (!cfg.store.stateless()) {
+    auto locked = StateLock::Acquire(cfg.store.state, cfg.mountpoint);
+    if (!locked.ok()) return fail(locked.status().message());
+    lock = std::move(*locked);
+  }
+  s = undo.MakeDirs(cfg.store.arena, 0700);
+  if (!s.ok()) return fail("arena: " + s.ToString());
+  undo.NoteArena(cfg.store.arena);
 
   InstanceId instance = cfg.instance;
   auto store = Store::Open(cfg.store, &instance);
   if (!store.ok()) return fail(store.status().ToString());
   ObjectTable table(instance, (*store)->journal());
   std::vector<std::string> warnings;
-  Status s = table.Load(&warnings);
+  s = table.Load(&warnings);
   if (!s.ok()) return fail("loading the object table: " + s.ToString());
   for (auto& w : warnings) VY_LOG_WARN("recovery: %s", w.c_str());
   std::vector<std::pair<ObjectID, uint64_t>> blobs;
@@ -243,7 +293,8 @@ int Run(int argc, char** argv) {
   fs_opts.plugins = cfg.plugins;
   fs_opts.new_ttl = cfg.new_ttl;
   fs_opts.builtin_plugins = cfg.builtin_plugins;
-  if (!MakePluginDir(cfg.plugins)) return fail("cannot create the plugin directory " + cfg.plugins);
+  s = undo.MakeDirs(cfg.plugins, 0755);
+  if (!s.ok()) return fail("the plugin directory: " + s.ToString());
   VineyardFs fs(store->get(), &table, fs_opts);
 
   std::string opts = "fsname=" + cfg.source + ",subtype=vineyardfs,default_permissions";
@@ -263,7 +314,7 @@ int Run(int argc, char** argv) {
     fuse_session_destroy(se);
     return fail("could not mount on " + cfg.mountpoint);
   }
-  fs.options().device = MountDevice(cfg.mountpoint);
+  fs.options().device = MountDevice(fs.options().mountpoint);
   // INIT is handled here, before the loop, so that the passthrough probe (which needs
   // the kernel to have accepted INIT) decides the I/O path before the mount is
   // reported ready.
@@ -282,9 +333,16 @@ int Run(int argc, char** argv) {
   VY_LOG_INFO("I/O path: %s", why.c_str());
   SetReadAhead(fs.options().device, 1024);
   fs.Attach(se);
-  VY_LOG_INFO("mounted %s on %s (arena %s, state %s)", cfg.source.c_str(), cfg.mountpoint.c_str(),
-              cfg.store.arena.c_str(), cfg.store.state.c_str());
-  if (pipe_fd >= 0) Detach(pipe_fd);
+  VY_LOG_INFO("mounted %s on %s (arena %s, state %s, log %s)", cfg.source.c_str(),
+              cfg.mountpoint.c_str(), cfg.store.arena.c_str(), cfg.store.state.c_str(),
+              cfg.log.c_str());
+  undo.Commit();
+  if (*pipe_fd >= 0) {
+    // The starter learns where the log is (the daemon's own lines go there).
+    if (cfg.log != "stderr") PrintToStderr("vineyardfs: log: " + cfg.log);
+    Detach(pipe_fd);
+  }
+  sd_notifyf(0, "READY=1\nSTATUS=serving %s", cfg.mountpoint.c_str());
 
   fuse_loop_config* loop = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(loop, 0);
@@ -292,10 +350,14 @@ int Run(int argc, char** argv) {
   int rc = fuse_session_loop_mt(se, loop);
   fuse_loop_cfg_destroy(loop);
 
+  sd_notify(0, "STOPPING=1");
   fs.Detach();
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
+  // The next daemon on this state may start now; it waits (a bounded time) for
+  // RocksDB's lock while this one finishes its durable writes.
+  lock.reset();
   VY_LOG_INFO("unmounted %s", cfg.mountpoint.c_str());
   // libfuse reports the signal that ended the loop (SIGTERM, SIGINT, SIGHUP): a clean
   // stop, not a failure.
@@ -305,4 +367,11 @@ int Run(int argc, char** argv) {
 }  // namespace
 }  // namespace vineyard
 
-int main(int argc, char** argv) { return vineyard::Run(argc, argv); }
+int main(int argc, char** argv) {
+  int pipe_fd = -1;
+  int rc = vineyard::Run(argc, argv, &pipe_fd);
+  vineyard::EndStderrCapture();
+  // A failed mount: everything Run() made is undone by now; the parent may return.
+  vineyard::ReportToParent(&pipe_fd, static_cast<char>(rc));
+  return rc;
+}

@@ -17,7 +17,8 @@
 // Exit status:
 //   0  success
 //   1  an operation failed (each failure is reported on stderr)
-//   2  usage error, MOUNT is not a vineyardfs mount, or an invalid object id
+//   1  also: no vineyardfs daemon serves MOUNT (a dead mount, or not mounted)
+//   2  usage error, MOUNT is another file system, or an invalid object id
 //
 // Output meant for scripts (ids, listings, JSON, payloads) goes to stdout;
 // errors and warnings go to stderr, prefixed with "vyctl: ".
@@ -26,6 +27,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -45,6 +47,7 @@
 #include <vector>
 
 #include "tools/keygen.h"
+#include "tools/mount_table.h"
 
 namespace {
 
@@ -1120,8 +1123,8 @@ void PrintMainHelp() {
             << ")\n"
                "  -h, --help         show this help; 'vyctl COMMAND --help' for a command\n"
                "      --version      print the version\n\n"
-               "Exit status: 0 success, 1 an operation failed, 2 usage error, not a\n"
-               "vineyardfs mount, or an invalid object id.\n";
+               "Exit status: 0 success, 1 an operation failed (or no daemon serves the\n"
+               "mount), 2 usage error, not a vineyardfs mount, or an invalid object id.\n";
 }
 
 void PrintCommandHelp(const Command& cmd) {
@@ -1186,7 +1189,10 @@ int ParseGlobalOptions(const std::vector<std::string>& argv, std::string* mount,
   return -1;
 }
 
-// Resolves the mount point and checks that it is a vineyardfs mount.
+// Resolves the mount point and checks that a vineyardfs daemon serves it. A daemon
+// that is gone is an operation that failed (1), told as such: a dead mount (the
+// daemon was killed: ENOTCONN) or a directory that is no mount at all (it was
+// unmounted, or never mounted). Another file system there is a usage error (2).
 ExitCode OpenMount(std::string root, Mount* m) {
   if (root.empty()) {
     const char* env = std::getenv("VINEYARDFS_MOUNT");
@@ -1194,12 +1200,31 @@ ExitCode OpenMount(std::string root, Mount* m) {
   }
   while (root.size() > 1 && root.back() == '/') root.pop_back();
   m->root = root;
-  struct stat st;
-  if (stat(m->Path("status.json").c_str(), &st) != 0) {
-    PrintError(root + " is not a vineyardfs mount (no status.json)");
+  const std::string start = "start one with: vineyardfs vineyard " + root;
+  // statfs(2) always reaches the daemon; stat(2) may be answered from the cache.
+  struct statfs sfs;
+  if (statfs(root.c_str(), &sfs) != 0) {
+    if (errno == ENOTCONN) {
+      PrintError("the vineyardfs daemon of " + root +
+                 " is not running (the mount is dead: the daemon was killed or crashed); "
+                 "unmount it with: fusermount3 -u " +
+                 root + ", then " + start);
+      return kFailed;
+    }
+    PrintError(root + ": " + ErrnoText(errno) + " (no vineyardfs mount there)");
     return kUsage;
   }
-  return kOk;
+  struct stat st;
+  if (stat(m->Path("status.json").c_str(), &st) == 0) return kOk;
+  const std::string point = vineyard::ResolveMountPath(root);
+  auto table = vineyard::ReadMountTable();
+  const vineyard::MountEntry* top = vineyard::TopMountAt(table, point);
+  if (top == nullptr) {
+    PrintError("no vineyardfs daemon is running on " + root + " (it is not mounted); " + start);
+    return kFailed;
+  }
+  PrintError(root + " is not a vineyardfs mount (it is a " + top->type + " mount)");
+  return kUsage;
 }
 
 int Main(int argc, char** argv) {

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 
@@ -37,6 +38,10 @@ TEST(MountHelper, VersionPrintsVersionAndExitsZero) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.output.rfind("vineyardfs ", 0), 0u) << r.output;
   EXPECT_NE(r.output.find(VINEYARDFS_VERSION), std::string::npos) << r.output;
+  // libfuse's package version as fuse_pkgversion() gives it ("3.14.0"), not the
+  // API number fuse_version() gives (314).
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(\(libfuse 3\.[0-9]+(\.[0-9]+)?\))")))
+      << r.output;
 }
 
 TEST(MountHelper, BadOptionExitsTwoWithAMessage) {

@@ -87,7 +87,20 @@ check "invalid id is a usage error" 2 "$VYCTL" rm o123
 check "unknown object" 1 "$VYCTL" meta o0001000000000fff
 check "status --json" 0 "$VYCTL" status --json
 [[ $LAST == *'"instance": 1'* ]] || { echo "FAIL: status: $LAST"; fails=$((fails + 1)); }
-check "not a mount" 2 "$VYCTL" -m "$TMP" ls
+check "not a mount" 1 "$VYCTL" -m "$TMP" ls
+[[ $LAST == *"no vineyardfs daemon is running on $TMP"* ]] || { echo "FAIL: plain dir: $LAST"; fails=$((fails + 1)); }
+
+# The daemon is gone: killed (a dead mount, ENOTCONN), then unmounted.
+kill -9 "$PID"
+wait "$PID" 2>/dev/null
+check "a killed daemon is not running" 1 "$VYCTL" ls
+[[ $LAST == *"the vineyardfs daemon of $MNT is not running"*"fusermount3 -u $MNT"* ]] ||
+  { echo "FAIL: dead mount: $LAST"; fails=$((fails + 1)); }
+fusermount3 -u "$MNT"
+PID=
+check "an unmounted mount point has no daemon" 1 "$VYCTL" status
+[[ $LAST == *"no vineyardfs daemon is running on $MNT (it is not mounted)"* ]] ||
+  { echo "FAIL: unmounted: $LAST"; fails=$((fails + 1)); }
 
 echo "$pass passed, $fails failed"
 [[ $fails -eq 0 ]]

@@ -103,11 +103,20 @@ expect_rc 2 "a name spelled like an id is refused"
 # --- the mount check ---------------------------------------------------------
 run -m "$TMP/nowhere" ls
 expect_rc 2 "not a mount"
-expect_err_has "vyctl: $TMP/nowhere is not a vineyardfs mount (no status.json)" "not a mount"
+expect_err_has "vyctl: $TMP/nowhere: No such file or directory (no vineyardfs mount there)" "not a mount"
 
 VINEYARDFS_MOUNT="$TMP/env" run ls
 expect_rc 2 "VINEYARDFS_MOUNT is used"
-expect_err_has "$TMP/env is not a vineyardfs mount" "VINEYARDFS_MOUNT is used"
+expect_err_has "$TMP/env: No such file or directory" "VINEYARDFS_MOUNT is used"
+
+mkdir -p "$TMP/plain"
+run -m "$TMP/plain" ls
+expect_rc 1 "a directory that is not mounted: no daemon runs there"
+expect_err_has "vyctl: no vineyardfs daemon is running on $TMP/plain (it is not mounted); start one with: vineyardfs vineyard $TMP/plain" "not mounted"
+
+run -m /proc ls
+expect_rc 2 "another file system"
+expect_err_has "vyctl: /proc is not a vineyardfs mount (it is a proc mount)" "another file system"
 
 VINEYARDFS_MOUNT="$MNT" run ls
 expect_rc 0 "VINEYARDFS_MOUNT names a mount"
