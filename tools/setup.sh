@@ -9,7 +9,7 @@ PACKAGES=(
   librocksdb-dev nlohmann-json3-dev libzmq3-dev cppzmq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-numpy python3-pytest python3-matplotlib python3-venv python3-pip python3-setuptools
-  attr psmisc
+  attr psmisc strace
 )
 
 missing=()
