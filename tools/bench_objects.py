@@ -52,7 +52,9 @@ error; only processes this script started are ended, by pid.
 
 Usage: sudo tools/bench_objects.py [--runs 5] [--quick] [--only create,pair,...]
            [--creates 5000] [--gets 1000] [--gib 1] [--objects 200000 | --big]
-           [--durability async] [--out bench-results/objects.json]
+           [--durability async] [--out bench-results/objects.json] [--build build]
+
+A smoke run of the tool (no timed assertion) is the CTest entry bench_objects_smoke.
 """
 import argparse
 import json
@@ -92,6 +94,9 @@ def run_json(args):
     _children.add(p)
     try:
         out, _ = p.communicate()
+    except BaseException:  # Ctrl-C: end it before the daemon goes
+        end_children()
+        raise
     finally:
         _children.discard(p)
     if p.returncode != 0:
@@ -285,7 +290,11 @@ def writers(dirpath, n, nwriters, payload, prefix, suffix, keep="unlink", ids=No
         procs.append(p)
     outs = []
     for p in procs:
-        out, _ = p.communicate()
+        try:
+            out, _ = p.communicate()
+        except BaseException:  # Ctrl-C: end the writers before the daemon goes
+            end_children()
+            raise
         _children.discard(p)
         if p.returncode != 0:
             raise RuntimeError(f"vybench objects failed ({p.returncode})")
@@ -982,7 +991,11 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 2 runs, 300 creates, 100 gets, 64 MiB, 4,000 objects")
     ap.add_argument("--out", default=os.path.join(bz.ROOT, "bench-results", "objects.json"))
+    ap.add_argument("--build", default=bz.BUILD, help="the build dir (vineyardfs, vybench)")
     args = ap.parse_args()
+    global VINEYARDFS, VYBENCH
+    VINEYARDFS = os.path.join(args.build, "vineyardfs")
+    VYBENCH = os.path.join(args.build, "vybench")
     if args.big:
         args.objects = 2_000_000
     if args.quick:
