@@ -789,6 +789,22 @@ def strace_stop(p):
     return err
 
 
+def traced_requests(d, work, name, n, fn):
+    """{FUSE opcode: requests per operation} while fn() does n operations, from
+    `strace -f -e trace=read` of the daemon (every request it reads from /dev/fuse)."""
+    trace = os.path.join(work, f"strace-{name}.txt")
+    p = strace_attach(["-f", "-qq", "-y", "-xx", "-s", "8", "-e", "trace=read",
+                       "-o", trace, "-p", str(d.pid)])
+    try:
+        strace_wait_attached(d.pid)
+        fn()
+        time.sleep(0.5)  # RELEASE follows close() asynchronously
+    finally:
+        strace_stop(p)
+    ops = fuse_opcodes(trace)
+    return {k: v / n for k, v in sorted(ops.items(), key=lambda kv: -kv[1])}
+
+
 def group_strace(args, work, shm, res):
     if not shutil.which("strace"):
         res["notes"].append("no strace (tools/setup.sh installs it): no syscall counts")
@@ -822,19 +838,43 @@ def group_strace(args, work, shm, res):
         out["rate_under_strace_c"] = rate
         out["strace_c_table"] = open(summary).read()
 
-        trace = os.path.join(work, "strace-read.txt")
-        p = strace_attach(["-f", "-qq", "-y", "-xx", "-s", "8", "-e", "trace=read",
-                           "-o", trace, "-p", str(d.pid)])
-        strace_wait_attached(d.pid)
-        writers(f"{d.mnt}/new", n, 1, payload, "op", ".blob")
+        ops = traced_requests(d, work, "create", n, lambda: writers(
+            f"{d.mnt}/new", n, 1, payload, "op", ".blob"))
+        out["fuse_requests_per_create"] = ops
+        out["fuse_requests_per_create_total"] = sum(ops.values())
+
+        # Every request of the other per-object operations, 200 of each.
+        k = 200
+        client = vineyardfs.connect(d.mnt)
+        a, b = client.put(b"a" * 1024), client.put(b"b" * 1024)
+        pair_json = payload_file(work, "pair.json", json.dumps(
+            {"typename": "vineyard::Pair", "first_": {"id": str(a)},
+             "second_": {"id": str(b)}}).encode())
+        ids = os.path.join(work, "strace-ids")
+        writers(f"{d.mnt}/new", k, 1, payload, "rm", ".blob", ids=ids)
+        rm_list = os.path.join(work, "strace-rmdirs")
+        with open(ids) as f, open(rm_list, "w") as g:
+            g.writelines(f"{d.mnt}/objects/{line.strip()}\n" for line in f)
+        big = client.put(b"m" * (1 << 20))
+        data = f"{d.mnt}/objects/{big}/data"
+        small = client.put(b"x" * 1024)
+        spair = client.put((1, 2.5))
+        for fn in (lambda: client.get_meta(small), lambda: client.get(small),
+                   lambda: client.get(spair)):
+            fn()  # the entries are cached from here on, as in the timed cases
+        run_json([VYBENCH, "openmap", data, 10])
         d.quiet()
-        strace_stop(p)
-        ops = fuse_opcodes(trace)
-        # status.json reads by d.quiet() are requests too: those are a few LOOKUP/OPEN/
-        # READ/RELEASE/FLUSH/GETATTR in all, negligible over n creates but listed.
-        out["fuse_requests_per_create"] = {k: v / n for k, v in
-                                           sorted(ops.items(), key=lambda kv: -kv[1])}
-        out["fuse_requests_per_create_total"] = sum(ops.values()) / n
+        other = {
+            "create_pair": lambda: writers(f"{d.mnt}/new", k, 1, pair_json, "tp", ".meta.json"),
+            "rmdir": lambda: run_json([VYBENCH, "rmdirs", rm_list]),
+            "openmap_1m": lambda: run_json([VYBENCH, "openmap", data, k]),
+            "get_meta": lambda: [client.get_meta(small) for _ in range(k)],
+            "get_blob": lambda: [client.get(small) for _ in range(k)],
+            "get_pair": lambda: [client.get(spair) for _ in range(k)],
+        }
+        out["fuse_requests_per_op"] = {}
+        for name, fn in other.items():
+            out["fuse_requests_per_op"][name] = traced_requests(d, work, name, k, fn)
     finally:
         d.stop()
     res["strace"] = out
@@ -929,6 +969,9 @@ def print_table(res):
         print(f"FUSE requests per created object (opcodes read from /dev/fuse): "
               f"{st['fuse_requests_per_create_total']:.2f}: " + ", ".join(
                   f"{k} {v:.2f}" for k, v in st["fuse_requests_per_create"].items()))
+        for name, ops in st.get("fuse_requests_per_op", {}).items():
+            print(f"FUSE requests per {name}: {sum(ops.values()):.2f}: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in ops.items()))
         print(f"status.json counters per create: " + ", ".join(
             f"{k} {v:.2f}" for k, v in st["status_json_requests_per_create"].items()))
 
@@ -1053,7 +1096,10 @@ def main():
     print()
     print_table(res)
     png = os.path.splitext(args.out)[0] + ".png"
-    chart(res, png)
+    if not res["cases"] and "scale" not in res:
+        png = "(none: nothing to draw)"
+    else:
+        chart(res, png)
     m = res["machine"]
     print(f"\n{m['cpus']} CPUs, {m['cpu']}, kernel {m['kernel']}; load average "
           f"{m['loadavg_start'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end; "
