@@ -232,9 +232,10 @@ int Objects(const char* dir, int n, const char* payload_file, const char* prefix
     }
     std::fclose(ids);
   }
-  std::printf("{\"t0\": %.9f, \"t1\": %.9f, \"seconds\": %.6f, \"per_second\": %.1f, "
-              "\"links\": %d}\n",
-              t0, t1, t1 - t0, n / (t1 - t0), links);
+  std::printf(
+      "{\"t0\": %.9f, \"t1\": %.9f, \"seconds\": %.6f, \"per_second\": %.1f, "
+      "\"links\": %d}\n",
+      t0, t1, t1 - t0, n / (t1 - t0), links);
   return 0;
 }
 
