@@ -13,10 +13,20 @@
 //   vybench stat DIR SUFFIX           stat(DIR/<entry>SUFFIX) for every entry, twice:
 //                                     seconds of the second (warm) pass
 //   vybench dropcache FILE            posix_fadvise(DONTNEED): drop FILE's page cache
+//   vybench objects DIR N PAYLOAD PREFIX SUFFIX unlink|keep [IDS]
+//                                     N times, as the Python client creates an object:
+//                                     open(DIR/PREFIX<i>SUFFIX, O_CREAT|O_EXCL) + write of
+//                                     the bytes of file PAYLOAD + close + readlink + (unlink
+//                                     of the name, or keep it); readlink's target's last
+//                                     component appended to file IDS, one a line. Prints
+//                                     CLOCK_MONOTONIC start/end (t0, t1: comparable across
+//                                     processes), per second, and how many names were links
+//   vybench rmdirs LIST               rmdir() of every path in file LIST (one a line): per second
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -169,6 +179,85 @@ int DropCache(const char* path) {
   return 0;
 }
 
+std::string Slurp(const char* path) {
+  std::string out;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) Die(path);
+  char buf[1 << 16];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) != 0;) {
+    if (n < 0) Die(path);
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+double Monotonic() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+int Objects(const char* dir, int n, const char* payload_file, const char* prefix,
+            const char* suffix, bool unlink_name, const char* ids_file) {
+  const std::string payload = Slurp(payload_file);
+  FILE* ids = nullptr;
+  if (ids_file && !(ids = std::fopen(ids_file, "a"))) Die(ids_file);
+  std::vector<std::string> targets;
+  if (ids) targets.reserve(static_cast<size_t>(n));
+  int links = 0;
+  char link[4096];
+  const double t0 = Monotonic();
+  for (int i = 0; i < n; ++i) {
+    std::string path = std::string(dir) + "/" + prefix + std::to_string(i) + suffix;
+    int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) Die(path);
+    if (!payload.empty() &&
+        write(fd, payload.data(), payload.size()) != static_cast<ssize_t>(payload.size())) {
+      Die("write " + path);
+    }
+    if (close(fd) != 0) Die("close " + path);
+    ssize_t len = readlink(path.c_str(), link, sizeof link - 1);
+    if (len > 0) {
+      ++links;
+      if (ids) targets.emplace_back(link, static_cast<size_t>(len));
+    }
+    if (unlink_name && unlink(path.c_str()) != 0) Die("unlink " + path);
+  }
+  const double t1 = Monotonic();
+  if (ids) {
+    for (auto& t : targets) {
+      auto slash = t.rfind('/');
+      std::fprintf(ids, "%s\n", slash == std::string::npos ? t.c_str() : t.c_str() + slash + 1);
+    }
+    std::fclose(ids);
+  }
+  std::printf(
+      "{\"t0\": %.9f, \"t1\": %.9f, \"seconds\": %.6f, \"per_second\": %.1f, "
+      "\"links\": %d}\n",
+      t0, t1, t1 - t0, n / (t1 - t0), links);
+  return 0;
+}
+
+int Rmdirs(const char* list) {
+  std::vector<std::string> paths;
+  std::string all = Slurp(list);
+  for (size_t pos = 0; pos < all.size();) {
+    size_t end = all.find('\n', pos);
+    if (end == std::string::npos) end = all.size();
+    if (end > pos) paths.push_back(all.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  auto t = Clock::now();
+  for (auto& p : paths) {
+    if (rmdir(p.c_str()) != 0) Die("rmdir " + p);
+  }
+  double s = Since(t);
+  std::printf("{\"seconds\": %.6f, \"per_second\": %.1f, \"count\": %zu}\n", s,
+              static_cast<double>(paths.size()) / s, paths.size());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -182,6 +271,12 @@ int main(int argc, char** argv) {
   if (cmd == "openmap" && argc == 4) return OpenMap(argv[2], std::atoi(argv[3]));
   if (cmd == "stat" && argc == 4) return Stat(argv[2], argv[3]);
   if (cmd == "dropcache" && argc == 3) return DropCache(argv[2]);
+  if (cmd == "objects" && (argc == 8 || argc == 9) &&
+      (std::strcmp(argv[7], "unlink") == 0 || std::strcmp(argv[7], "keep") == 0)) {
+    return Objects(argv[2], std::atoi(argv[3]), argv[4], argv[5], argv[6],
+                   std::strcmp(argv[7], "unlink") == 0, argc == 9 ? argv[8] : nullptr);
+  }
+  if (cmd == "rmdirs" && argc == 3) return Rmdirs(argv[2]);
   std::fprintf(stderr, "usage: see the comment at the top of tools/vybench.cc\n");
   return 2;
 }
