@@ -14,7 +14,7 @@ std::string Status::ToString() const {
   static const char* const kNames[] = {
       "OK",      "NotFound",         "InvalidArgument", "AlreadyExists", "Busy",    "NoSpace",
       "IOError", "PermissionDenied", "NotSupported",    "NoData",        "TooLarge",
-      "Remote",  "Unavailable"};
+      "Remote",  "Unavailable",      "NotOwner"};
   std::string s = kNames[static_cast<int>(code_)];
   if (!message_.empty()) s += ": " + message_;
   return s;

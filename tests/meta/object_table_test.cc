@@ -264,7 +264,7 @@ TEST_F(ObjectTableTest, PersistFlipsObjectAndMembersRecursivelyAndJournalsThem) 
   ObjectID o = Make({{"a", a}, {"inner", inner}});
   EXPECT_EQ(table_->counts().persisted, 0u);
   std::vector<ObjectID> changed;
-  ASSERT_TRUE(table_->Persist(o, &changed).ok());
+  ASSERT_TRUE(table_->Persist(o, kOwner, &changed).ok());
   std::set<ObjectID> flipped(changed.begin(), changed.end());
   EXPECT_EQ(flipped, (std::set<ObjectID>{o, a, inner, b}));
   for (ObjectID id : {o, a, inner, b}) {
@@ -279,14 +279,14 @@ TEST_F(ObjectTableTest, PersistFlipsObjectAndMembersRecursivelyAndJournalsThem) 
   // Idempotent: nothing flips, nothing is committed.
   int commits = journal_.commits();
   changed.clear();
-  ASSERT_TRUE(table_->Persist(o, &changed).ok());
+  ASSERT_TRUE(table_->Persist(o, kOwner, &changed).ok());
   EXPECT_TRUE(changed.empty());
   EXPECT_EQ(journal_.commits(), commits);
   EXPECT_EQ(table_->counts().persisted, 4u);
 }
 
 TEST_F(ObjectTableTest, PersistOfUnknownObjectIsNotFound) {
-  EXPECT_EQ(table_->Persist(ObjectID::Make(false, 1, 777)).code(), Status::Code::kNotFound);
+  EXPECT_EQ(table_->Persist(ObjectID::Make(false, 1, 777), kOwner).code(), Status::Code::kNotFound);
 }
 
 TEST_F(ObjectTableTest, CreatingAPersistedObjectPersistsItsMembers) {
@@ -539,7 +539,7 @@ TEST_F(ObjectTableTest, CountsTrackObjectsBlobsPersistedNamesAndBytes) {
   EXPECT_EQ(c.blob_bytes, 5100u);
   EXPECT_EQ(c.persisted, 0u);
   EXPECT_EQ(c.names, 1u);
-  ASSERT_TRUE(table_->Persist(o).ok());
+  ASSERT_TRUE(table_->Persist(o, kOwner).ok());
   EXPECT_EQ(table_->counts().persisted, 2u);
   ASSERT_TRUE(table_->Delete(o).ok());
   c = table_->counts();
@@ -554,7 +554,7 @@ TEST_F(ObjectTableTest, LoadAfterRestartRecoversObjectsNamesAndRefcounts) {
   ObjectID inner = Make({{"b", b}});
   ObjectID o = Make({{"a", a}, {"inner", inner}}, R"(,"note":"x")");
   ObjectID shared_user = Make({{"a", a}});
-  ASSERT_TRUE(table_->Persist(inner).ok());
+  ASSERT_TRUE(table_->Persist(inner, kOwner).ok());
   ASSERT_TRUE(table_->PutName("top", o, Owner{3, 4}, false).ok());
   ASSERT_TRUE(table_->PutName("blob", b, kOwner, false).ok());
   std::map<ObjectID, ObjectRecord> before;
@@ -676,7 +676,7 @@ TEST_F(ObjectTableTest, FailedCommitOfPersistLeavesMemoryUnchanged) {
   ObjectID o = Make({{"a", a}});
   journal_.TestFailNextCommit();
   std::vector<ObjectID> changed;
-  EXPECT_EQ(table_->Persist(o, &changed).code(), Status::Code::kIOError);
+  EXPECT_EQ(table_->Persist(o, kOwner, &changed).code(), Status::Code::kIOError);
   EXPECT_TRUE(changed.empty());
   EXPECT_TRUE(table_->Get(o)->transient);
   EXPECT_TRUE(table_->Get(a)->transient);
@@ -862,7 +862,7 @@ TEST_F(ReplicationTest, OnlyPersistedObjectsAndTheirNamesArePublishedInOrder) {
   ASSERT_TRUE(rec.ok());
   EXPECT_FALSE(rec->transient);
   // Persisting the transient blob publishes it and the name put on it earlier.
-  ASSERT_TRUE(table_->Persist(transient).ok());
+  ASSERT_TRUE(table_->Persist(transient, kOwner).ok());
   ASSERT_EQ(published_.size(), 4u);
   EXPECT_EQ(published_[2].op, wire::Op::kObjectPut);
   EXPECT_EQ(published_[3].op, wire::Op::kNamePut);
@@ -880,7 +880,7 @@ TEST_F(ReplicationTest, OnlyPersistedObjectsAndTheirNamesArePublishedInOrder) {
 
 TEST_F(ReplicationTest, SequenceNumbersSurviveARestart) {
   ObjectID b = Blob(1);
-  ASSERT_TRUE(table_->Persist(b).ok());
+  ASSERT_TRUE(table_->Persist(b, kOwner).ok());
   uint64_t seq = table_->published_seq();
   ASSERT_GT(seq, 0u);
   Reopen();
