@@ -385,6 +385,9 @@ class Client:
         resolve them, so one remote member makes only that member None."""
         if obj.is_blob:
             return self.is_local(obj.id)
+        for name, value in obj.meta.items():
+            if isinstance(value, ObjectMeta):
+                value._raise_if_gone(name, obj.meta)  # ObjectNotExists: a member is gone
         return all(self.is_local(m) for m in obj.meta.member_ids() if m.is_blob)
 
     def _map_blob(self, object_id, size):
