@@ -87,6 +87,6 @@ def test_persisting_another_users_transient_object_is_permission_denied(shared_m
 
     out = as_user(make_persisted_pair)
     # put(persist=True) is a put, then user.vineyard.persist: setxattr has no channel
-    # for the daemon's reason, so the errno is all there is (the log has the reason).
+    # for the daemon's reason, so the errno is all there is.
     assert out.startswith("denied: ") and "Permission denied" in out, out
     assert not client.get_meta(blob).ispersist
