@@ -60,6 +60,7 @@ Status ObjectTable::Load(std::vector<std::string>* warnings) {
     }
     Count(r, +1);
   }
+  for (auto& [name, stamp] : c.tombstones) tombstones_[name] = stamp;
   for (auto& [name, n] : c.names) {
     if (n.writer == 0) n.writer = instance_;
     if (!objects_.count(n.id) && n.writer == instance_) {
@@ -329,10 +330,14 @@ bool ObjectTable::ApplyNameLocked(const wire::Change& c, JournalBatch* batch) {
     }
     batch->put_names.emplace_back(c.name, n);
     names_[c.name] = n;
-    if (tomb != tombstones_.end()) tombstones_.erase(tomb);
+    if (tomb != tombstones_.end()) {
+      batch->drop_tombstones.push_back(c.name);
+      tombstones_.erase(tomb);
+    }
     return true;
   }
   tombstones_[c.name] = stamp;
+  batch->put_tombstones.emplace_back(c.name, stamp);
   if (cur == names_.end()) return false;
   batch->drop_names.push_back(c.name);
   names_.erase(cur);
@@ -685,16 +690,15 @@ Result<ObjectTable::Deleted> ObjectTable::Delete(ObjectID id) {
       changes.push_back(std::move(c));
     }
   }
-  std::vector<std::pair<std::string, std::pair<int64_t, InstanceId>>> stones;
   for (auto& c : changes) {
     if (c.op == wire::Op::kNameDrop) {
-      stones.emplace_back(c.name,
-                          std::make_pair(static_cast<int64_t>(c.timestamp / 1000000), instance_));
+      batch.put_tombstones.emplace_back(
+          c.name, NameStamp(static_cast<int64_t>(c.timestamp / 1000000), instance_));
     }
   }
   VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   for (auto& name : batch.drop_names) names_.erase(name);
-  for (auto& [name, stamp] : stones) tombstones_[name] = stamp;
+  for (auto& [name, stamp] : batch.put_tombstones) tombstones_[name] = stamp;
   Deleted removed;
   removed.names = batch.drop_names;
   for (ObjectID d : doomed) {
@@ -740,6 +744,7 @@ Status ObjectTable::PutName(const std::string& name, ObjectID id, Owner owner, b
   batch.put_names.emplace_back(name, n);
   std::vector<wire::Change> changes;
   if (Replicated(id)) changes.push_back(NamePut(name, n));
+  if (tombstones_.count(name)) batch.drop_tombstones.push_back(name);
   VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   names_[name] = n;
   tombstones_.erase(name);
@@ -755,7 +760,10 @@ Status ObjectTable::DropName(const std::string& name) {
   std::vector<wire::Change> changes;
   int64_t stamp = NextNameStamp(name);
   bool replicated = Replicated(it->second.id);
-  if (replicated) changes.push_back(NameDrop(name, stamp));
+  if (replicated) {
+    changes.push_back(NameDrop(name, stamp));
+    batch.put_tombstones.emplace_back(name, NameStamp(stamp, instance_));
+  }
   VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   names_.erase(name);
   if (replicated) tombstones_[name] = {stamp, instance_};
@@ -780,7 +788,9 @@ Status ObjectTable::RenameName(const std::string& from, const std::string& to) {
   if (replicated) {
     changes.push_back(NameDrop(from, drop_stamp));
     changes.push_back(NamePut(to, n));
+    batch.put_tombstones.emplace_back(from, NameStamp(drop_stamp, instance_));
   }
+  if (tombstones_.count(to)) batch.drop_tombstones.push_back(to);
   VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   names_.erase(from);
   names_[to] = n;

@@ -192,8 +192,10 @@ class ObjectTable {
   std::map<std::string, NameRecord> names_;   // protected by mu_
   Counts counts_;                             // protected by mu_ (names taken from names_)
   // Dropped names: (timestamp ms, writer) of the drop, so that an older put arriving
-  // later from another node does not bring the name back. Protected by mu_.
-  std::map<std::string, std::pair<int64_t, InstanceId>> tombstones_;
+  // later from another node does not bring the name back. Journaled with the drop (a
+  // restart must not forget them: a peer that missed the drop still holds the put),
+  // and kept until the name is put again. Protected by mu_.
+  std::map<std::string, NameStamp> tombstones_;
   // Objects held as members but not here: not arrived yet (replication order across
   // origins), or deleted while weakly held. Protected by mu_.
   std::map<ObjectID, PendingRefs> pending_refs_;
