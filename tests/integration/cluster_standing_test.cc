@@ -68,5 +68,90 @@ TEST_F(ClusterStanding, ADroppedNameStaysDroppedAfterEveryNodeThatSawTheDropRest
   for (int i : {2, 3}) EXPECT_TRUE(WaitName(i, "n", a)) << "node " << i;
 }
 
+
+uint64_t RssBytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) << 10;
+  }
+  return 0;
+}
+
+// A client of node 1's ROUTER that asks for snapshots and fetches and never reads
+// the replies (its receive queue holds one message, so TCP pushes back at once).
+TEST_F(ClusterStanding, AClientThatNeverReadsCannotMakeANodeQueueWithoutLimit) {
+  constexpr size_t kField = 2u << 20;  // each snapshot carries one 2 MiB record
+  constexpr int kRequests = 150;       // unbounded, that would be ~300 MiB queued
+  const std::string big = node(1).WriteMeta(
+      "big", R"({"typename":"t","transient":false,"pad":")" + std::string(kField, 'x') + "\"}");
+  ASSERT_TRUE(IsObjectId(big));
+  const std::string blob = node(1).WritePersisted("blob", RandomBytes(4u << 20, 3));
+  ASSERT_TRUE(IsBlobId(blob));
+  ASSERT_TRUE(WaitListed(2, big));
+  const uint64_t rss0 = RssBytes(node(1).pid());
+
+  zmq::context_t ctx;
+  zmq::socket_t rogue(ctx, zmq::socket_type::dealer);
+  rogue.set(zmq::sockopt::linger, 0);
+  rogue.set(zmq::sockopt::rcvhwm, 1);
+  rogue.set(zmq::sockopt::rcvbuf, 4096);
+  rogue.connect("tcp://127.0.0.1:" + std::to_string(node(1).port() + 1));
+  auto send = [&](vineyard::wire::Kind kind, const vineyard::wire::Body& body) {
+    auto frames = vineyard::wire::Encode(kind, body);
+    for (size_t i = 0; i < frames.size(); ++i) {
+      ASSERT_TRUE(rogue.send(zmq::buffer(frames[i]), i + 1 < frames.size()
+                                                         ? zmq::send_flags::sndmore
+                                                         : zmq::send_flags::none));
+    }
+  };
+  vineyard::ObjectID blob_id(std::stoull(blob.substr(1), nullptr, 16));
+  for (int i = 0; i < kRequests; ++i) {
+    send(vineyard::wire::Kind::kSnapshotRequest, vineyard::wire::SnapshotRequest{1, 99});
+    send(vineyard::wire::Kind::kFetchRequest,
+         vineyard::wire::FetchRequest{blob_id, 0, vineyard::wire::kMaxChunk});
+  }
+  // Give the node time to take every request.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const uint64_t rss1 = RssBytes(node(1).pid());
+  const double grown_mib = (static_cast<double>(rss1) - static_cast<double>(rss0)) / (1 << 20);
+  RecordProperty("rss_growth_mib", std::to_string(grown_mib));
+  std::printf("node 1 RSS grew by %.1f MiB for %d unread snapshot+fetch requests\n", grown_mib,
+              kRequests);
+  EXPECT_LT(grown_mib, 160.0) << "the node queued replies without limit";
+  json st = node(1).ReadStatus();
+  EXPECT_GT(st["cluster"].value("router_refused", 0), 0u) << st.dump();
+
+  // The node keeps serving its peers meanwhile.
+  const std::string later = node(1).WritePersisted("later", "later");
+  EXPECT_TRUE(WaitListed(2, later));
+
+  // What the client gets when it reads at last: whole replies, then Error frames
+  // saying why the rest was refused.
+  int ends = 0, errors = 0;
+  std::string reason;
+  for (;;) {
+    zmq::pollitem_t item{rogue.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(2000)) == 0) break;
+    std::vector<std::string> frames;
+    for (;;) {
+      zmq::message_t m;
+      ASSERT_TRUE(rogue.recv(m, zmq::recv_flags::none));
+      frames.push_back(m.to_string());
+      if (!m.more()) break;
+    }
+    auto msg = vineyard::wire::Decode(frames);
+    if (!msg.ok()) continue;  // a fetch reply (its bytes are not decoded here)
+    if (msg->kind == vineyard::wire::Kind::kSnapshotEnd) ++ends;
+    if (msg->kind == vineyard::wire::Kind::kError) {
+      ++errors;
+      reason = std::get<vineyard::wire::ErrorReply>(msg->body).reason;
+    }
+  }
+  EXPECT_GT(ends, 0);
+  EXPECT_GT(errors, 0);
+  EXPECT_NE(reason.find("queued"), std::string::npos) << reason;
+}
+
 }  // namespace
 }  // namespace vyit
