@@ -69,6 +69,82 @@ TEST_F(ClusterStanding, ADroppedNameStaysDroppedAfterEveryNodeThatSawTheDropRest
 }
 
 
+// Node 1 streams creates (a blob persisted with the container holding it), names and
+// deletes; node 2 is killed (-9) at arbitrary moments while it applies them, and
+// restarted. Remote changes reach memory under the table's exclusive lock and the
+// journal commit happens under the same lock, so a crash leaves RocksDB holding a
+// prefix of the applied batches: restarted with node 1 down, node 2 must show a
+// consistent state (no container without its member, no name without its object),
+// and once node 1 is back, exactly node 1's state.
+TEST_F(ClusterStanding, ANodeKilledWhileApplyingRemoteChangesRestartsConsistent) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> made{0};
+  std::thread writer([&] {
+    std::vector<std::string> containers;
+    for (int i = 0; !stop; ++i) {
+      std::string b, c;
+      if (node(1).TryWriteNew("b" + std::to_string(i), "bytes " + std::to_string(i), &b) != 0) {
+        continue;
+      }
+      if (node(1).TryWriteNew("c" + std::to_string(i) + ".meta.json",
+                              R"({"typename":"t","transient":false,"m":{"id":")" + b + "\"}}",
+                              &c) != 0) {
+        continue;
+      }
+      containers.push_back(c);
+      if (i % 2 == 0) {
+        (void)!symlink(("../objects/" + c).c_str(),
+                       node(1).Path("names/n" + std::to_string(i)).c_str());
+      }
+      if (i % 3 == 0 && containers.size() > 4) {  // a delete takes the member with it
+        (void)!rmdir(node(1).ObjPath(containers[containers.size() - 4]).c_str());
+      }
+      ++made;
+    }
+  });
+  unsigned seed = 14;
+  for (int round = 0; round < 4; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + rand_r(&seed) % 300));
+    node(2).Crash();
+    if (round == 3) break;
+    ASSERT_TRUE(node(2).Start()) << "round " << round;
+  }
+  stop = true;
+  writer.join();
+  EXPECT_GT(made.load(), 20) << "the stream was too short to mean anything";
+  node(1).Stop();
+
+  // Node 2 from its own RocksDB only.
+  ASSERT_TRUE(node(2).Start());
+  const View alone = TakeView(2);
+  size_t remote = 0;
+  for (auto& [id, meta] : alone.metas) {
+    json m = json::parse(meta, nullptr, false);
+    ASSERT_TRUE(m.is_object()) << id;
+    if (m["instance_id"] != 1) continue;
+    ++remote;
+    if (m.contains("m")) {
+      EXPECT_FALSE(m["m"].contains("error")) << id << " lost its member: " << meta;
+    }
+  }
+  for (auto& [name, id] : alone.names) {
+    EXPECT_TRUE(alone.metas.count(id)) << "names/" << name << " -> missing " << id;
+  }
+  EXPECT_GT(remote, 0u) << "node 2 journaled nothing of node 1";
+  std::printf("node 1 made %d containers; node 2, killed 4 times, restarted alone with %zu of "
+              "node 1's objects and %zu names, all consistent\n",
+              made.load(), remote, alone.names.size());
+
+  // With node 1 back, node 2 shows exactly what node 1 has.
+  ASSERT_TRUE(node(1).Start());
+  ASSERT_TRUE(WaitAllUp());
+  const View origin = TakeView(1);
+  EXPECT_TRUE(PollUntil([&] { return TakeView(2).metas == origin.metas; }, 10000));
+  const View after = TakeView(2);
+  EXPECT_EQ(after.metas.size(), origin.metas.size());
+  EXPECT_EQ(after.names, origin.names);
+}
+
 uint64_t RssBytes(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
