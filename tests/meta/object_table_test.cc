@@ -31,6 +31,8 @@ class MemJournal : public Journal {
     for (ObjectID id : batch.delete_objects) objects_.erase(id);
     for (const auto& [name, n] : batch.put_names) names_[name] = EncodeName(n);
     for (const auto& name : batch.drop_names) names_.erase(name);
+    for (const auto& [name, stamp] : batch.put_tombstones) tombstones_[name] = stamp;
+    for (const auto& name : batch.drop_tombstones) tombstones_.erase(name);
     if (batch.seq != 0) seq_ = batch.seq;
     return Status::OK();
   }
@@ -60,6 +62,7 @@ class MemJournal : public Journal {
       }
       out->names.emplace_back(name, *n);
     }
+    for (const auto& t : tombstones_) out->tombstones.push_back(t);
     return Status::OK();
   }
 
@@ -80,6 +83,7 @@ class MemJournal : public Journal {
   std::mutex mu_;
   std::map<ObjectID, std::string> objects_;
   std::map<std::string, std::string> names_;
+  std::map<std::string, NameStamp> tombstones_;
   uint64_t id_limit_ = 0;
   uint64_t seq_ = 0;
   int saves_ = 0;
@@ -1022,6 +1026,71 @@ TEST_F(ReplicationTest, DeleteCascadeNeverTakesAnotherNodesMember) {
   EXPECT_TRUE(table_->Exists(remote.id));
   EXPECT_FALSE(table_->Exists(local));
   EXPECT_EQ(Referrers(remote.id), 0u);
+}
+
+}  // namespace
+}  // namespace vineyard
+
+namespace vineyard {
+namespace {
+
+TEST_F(ReplicationTest, NameTombstonesSurviveARestart) {
+  ObjectID x = RemotePut(2, 1, true, 1).id;
+  ASSERT_TRUE(table_->ApplyRemote({RemotePut(2, 1, true, 1)}).ok());
+  ASSERT_TRUE(table_->ApplyRemote({RemoteName(2, "n", x, 100)}).ok());
+  ASSERT_TRUE(table_->GetName("n").has_value());
+  ASSERT_TRUE(table_->ApplyRemote({RemoteName(3, "n", x, 200, /*drop=*/true)}).ok());
+  ASSERT_FALSE(table_->GetName("n").has_value());
+  Reopen();
+  // Instance 2, which missed the drop, offers its old put again.
+  ASSERT_TRUE(table_->ApplySnapshot(2, {RemotePut(2, 1, true, 1), RemoteName(2, "n", x, 100)}).ok());
+  EXPECT_FALSE(table_->GetName("n").has_value()) << "the dropped name came back";
+  // A later put wins and clears the tombstone, also across a restart.
+  ASSERT_TRUE(table_->ApplyRemote({RemoteName(2, "n", x, 300)}).ok());
+  Reopen();
+  EXPECT_TRUE(table_->GetName("n").has_value());
+}
+
+const Owner kOther{2000, 2000};
+
+TEST_F(ObjectTableTest, AnotherOwnersReferenceIsWeakAndItsCountsStayConsistent) {
+  ObjectID b = Blob(10);
+  auto spec = ParseCreateMeta(R"({"typename":"t","m":{"id":")" + b.ToString() + R"("}})");
+  ASSERT_TRUE(spec.ok());
+  auto weak = table_->Create(*spec, kOther);
+  ASSERT_TRUE(weak.ok());
+  EXPECT_EQ(Referrers(b), 1u);
+  EXPECT_EQ(table_->Get(b)->ReferrersOf(kOwner.uid), 0u);
+  // The member's owner deletes it; the holder shows it deleted.
+  ASSERT_TRUE(table_->Delete(b).ok());
+  auto meta = table_->RenderMeta(weak->id);
+  ASSERT_TRUE(meta.ok());
+  EXPECT_NE(meta->find("\"error\": \"deleted\""), std::string::npos) << *meta;
+  // Persisting the holder as another user: nothing to flip that is not its own.
+  EXPECT_TRUE(table_->Persist(weak->id, kOther).ok());
+  // Deleting the holder later leaves no stray count behind (no underflow).
+  ASSERT_TRUE(table_->Delete(weak->id).ok());
+  Reopen();
+  EXPECT_TRUE(warnings_.empty()) << warnings_[0];
+  EXPECT_TRUE(AllObjects().empty());
+}
+
+TEST_F(ObjectTableTest, PersistingAnotherOwnersTransientMemberIsNotOwner) {
+  ObjectID b = Blob(10);
+  auto spec = ParseCreateMeta(R"({"typename":"t","transient":false,"m":{"id":")" +
+                              b.ToString() + R"("}})");
+  ASSERT_TRUE(spec.ok());
+  auto refused = table_->Create(*spec, kOther);
+  EXPECT_EQ(refused.status().code(), Status::Code::kNotOwner);
+  EXPECT_NE(refused.status().message().find("belongs to uid 1000"), std::string::npos)
+      << refused.status().message();
+  EXPECT_TRUE(table_->Get(b)->transient);
+  ObjectID mine = Make({{"m", b}});
+  EXPECT_EQ(table_->Persist(mine, kOther).code(), Status::Code::kNotOwner);
+  EXPECT_TRUE(table_->Get(b)->transient);
+  EXPECT_TRUE(table_->Persist(mine, Owner{0, 0}).ok()) << "root may persist anything";
+  EXPECT_FALSE(table_->Get(b)->transient);
+  EXPECT_TRUE(table_->Create(*spec, kOther).ok()) << "a persisted member may be held";
 }
 
 }  // namespace
