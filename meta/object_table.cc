@@ -555,8 +555,7 @@ Status ObjectTable::RenderInto(ObjectID id, void* out, int depth) const {
     // A member that is gone. Ids are never reused, so one made here existed when its
     // holder was made: its owner deleted it (a weak reference does not pin it). One
     // of another node may also not have arrived yet.
-    j = ojson{{"id", id.ToString()},
-              {"error", id.instance() == instance_ ? "deleted" : "missing"}};
+    j = ojson{{"id", id.ToString()}, {"error", id.instance() == instance_ ? "deleted" : "missing"}};
     return Status::OK();
   }
   const ObjectRecord& r = it->second;
@@ -612,10 +611,10 @@ Status ObjectTable::Persist(ObjectID id, Owner caller, std::vector<ObjectID>* ch
     if (it == objects_.end()) continue;
     if (it->second.transient) {
       if (!MayPersist(caller, it->second)) {
-        return Status::NotOwner(
-            cur.ToString() + (cur == id ? "" : ", a member of " + id.ToString() + ",") +
-            " belongs to uid " + std::to_string(it->second.owner.uid) +
-            ": only its owner or root may persist it");
+        return Status::NotOwner(cur.ToString() +
+                                (cur == id ? "" : ", a member of " + id.ToString() + ",") +
+                                " belongs to uid " + std::to_string(it->second.owner.uid) +
+                                ": only its owner or root may persist it");
       }
       ObjectRecord copy = it->second;
       copy.transient = false;

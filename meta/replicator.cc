@@ -630,8 +630,7 @@ void Replicator::Loop() {
   // (Error frames are counted apart, against kMaxRouterErrorBytes. The counters
   // outlive the thread: libzmq frees the last messages when the context ends.)
   std::atomic<uint64_t>& error_bytes = counters_.router_error_bytes;
-  auto send_counted = [&](const void* data, size_t n, bool more,
-                          std::atomic<uint64_t>* queued) {
+  auto send_counted = [&](const void* data, size_t n, bool more, std::atomic<uint64_t>* queued) {
     zmq::message_t m = CountedMessage(n, queued);
     if (n) std::memcpy(m.data(), data, n);
     so.router->send(m, more ? zmq::send_flags::sndmore : zmq::send_flags::none);
@@ -645,8 +644,7 @@ void Replicator::Loop() {
   };
   auto reply_error = [&](const zmq::message_t& who, int code, const std::string& reason) {
     if (error_bytes.load() >= kMaxRouterErrorBytes) return;  // nobody reads them
-    send_reply(who, wire::Encode(wire::Kind::kError, wire::ErrorReply{code, reason}),
-               &error_bytes);
+    send_reply(who, wire::Encode(wire::Kind::kError, wire::ErrorReply{code, reason}), &error_bytes);
   };
   // Whether the ROUTER's queue leaves room for another reply; if not, the request is
   // refused (an Error frame, a log line at most once a second, a count).
@@ -689,10 +687,10 @@ void Replicator::Loop() {
         for (auto& c : records) {
           send_reply(parts[0], wire::Encode(wire::Kind::kSnapshotRecord, c), queued);
         }
-        send_reply(parts[0],
-                   wire::Encode(wire::Kind::kSnapshotEnd,
-                                wire::SnapshotEnd{self, seq, records.size()}),
-                   queued);
+        send_reply(
+            parts[0],
+            wire::Encode(wire::Kind::kSnapshotEnd, wire::SnapshotEnd{self, seq, records.size()}),
+            queued);
         ++counters_.snapshots_served;
       } else if (m->kind == wire::Kind::kFetchRequest) {
         auto& f = std::get<wire::FetchRequest>(m->body);

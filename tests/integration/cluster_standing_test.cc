@@ -68,7 +68,6 @@ TEST_F(ClusterStanding, ADroppedNameStaysDroppedAfterEveryNodeThatSawTheDropRest
   for (int i : {2, 3}) EXPECT_TRUE(WaitName(i, "n", a)) << "node " << i;
 }
 
-
 // Node 1 streams creates (a blob persisted with the container holding it), names and
 // deletes; node 2 is killed (-9) at arbitrary moments while it applies them, and
 // restarted. Remote changes reach memory under the table's exclusive lock and the
@@ -131,9 +130,10 @@ TEST_F(ClusterStanding, ANodeKilledWhileApplyingRemoteChangesRestartsConsistent)
     EXPECT_TRUE(alone.metas.count(id)) << "names/" << name << " -> missing " << id;
   }
   EXPECT_GT(remote, 0u) << "node 2 journaled nothing of node 1";
-  std::printf("node 1 made %d containers; node 2, killed 4 times, restarted alone with %zu of "
-              "node 1's objects and %zu names, all consistent\n",
-              made.load(), remote, alone.names.size());
+  std::printf(
+      "node 1 made %d containers; node 2, killed 4 times, restarted alone with %zu of "
+      "node 1's objects and %zu names, all consistent\n",
+      made.load(), remote, alone.names.size());
 
   // With node 1 back, node 2 shows exactly what node 1 has.
   ASSERT_TRUE(node(1).Start());

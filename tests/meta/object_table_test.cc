@@ -1043,7 +1043,8 @@ TEST_F(ReplicationTest, NameTombstonesSurviveARestart) {
   ASSERT_FALSE(table_->GetName("n").has_value());
   Reopen();
   // Instance 2, which missed the drop, offers its old put again.
-  ASSERT_TRUE(table_->ApplySnapshot(2, {RemotePut(2, 1, true, 1), RemoteName(2, "n", x, 100)}).ok());
+  ASSERT_TRUE(
+      table_->ApplySnapshot(2, {RemotePut(2, 1, true, 1), RemoteName(2, "n", x, 100)}).ok());
   EXPECT_FALSE(table_->GetName("n").has_value()) << "the dropped name came back";
   // A later put wins and clears the tombstone, also across a restart.
   ASSERT_TRUE(table_->ApplyRemote({RemoteName(2, "n", x, 300)}).ok());
@@ -1077,8 +1078,8 @@ TEST_F(ObjectTableTest, AnotherOwnersReferenceIsWeakAndItsCountsStayConsistent) 
 
 TEST_F(ObjectTableTest, PersistingAnotherOwnersTransientMemberIsNotOwner) {
   ObjectID b = Blob(10);
-  auto spec = ParseCreateMeta(R"({"typename":"t","transient":false,"m":{"id":")" +
-                              b.ToString() + R"("}})");
+  auto spec =
+      ParseCreateMeta(R"({"typename":"t","transient":false,"m":{"id":")" + b.ToString() + R"("}})");
   ASSERT_TRUE(spec.ok());
   auto refused = table_->Create(*spec, kOther);
   EXPECT_EQ(refused.status().code(), Status::Code::kNotOwner);
