@@ -709,9 +709,9 @@ Result<ObjectTable::Deleted> ObjectTable::Delete(ObjectID id) {
 std::optional<ObjectRecord> ObjectTable::EraseLocked(ObjectID id) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return std::nullopt;
+  LinkMembers(it->second, -1);  // while it is still here: a member cycle through it counts too
   ObjectRecord r = std::move(it->second);
   objects_.erase(it);
-  LinkMembers(r, -1);
   Count(r, -1);
   // Objects still holding it (weakly, or a remote delete) keep counting here, so
   // that their own deletion later finds the count they added.
