@@ -37,6 +37,8 @@ int ErrnoFor(const Status& s) {
       return EREMOTE;
     case C::kUnavailable:
       return EHOSTDOWN;
+    case C::kNotOwner:
+      return EACCES;
   }
   return EIO;
 }

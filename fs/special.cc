@@ -60,7 +60,9 @@ ojson ClusterStatus(FsState* fs) {
                {"auth_refused", k.auth_refused.load()},
                {"fetches", k.fetches.load()},
                {"fetch_bytes", k.fetch_bytes.load()},
-               {"fetch_errors", k.fetch_errors.load()}};
+               {"fetch_errors", k.fetch_errors.load()},
+               {"router_queued_bytes", k.router_queued_bytes.load()},
+               {"router_refused", k.router_refused.load()}};
 }
 
 // Uploads in new/: how many, the arena memory they hold, and the failed ones.

@@ -116,7 +116,9 @@ void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
   }
   if (v != "1") return (void)fuse_reply_err(req, EINVAL);
   std::vector<ObjectID> changed;
-  Status s = fs->table->Persist(ObjectID(node->num), &changed);
+  // The kernel let the caller write this node's xattrs (its owner, or root); the table
+  // checks the members it would persist with it against the same caller.
+  Status s = fs->table->Persist(ObjectID(node->num), Caller(req), &changed);
   if (!s.ok()) return ReplyStatus(req, s);
   // meta.json of everything that flipped shows "transient": false now.
   for (ObjectID id : changed) {

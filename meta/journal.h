@@ -13,17 +13,24 @@
 
 namespace vineyard {
 
+// A dropped cluster-wide name: the (timestamp ms, writer instance) of the drop, so
+// that an older put arriving later does not bring the name back (ObjectTable).
+using NameStamp = std::pair<int64_t, uint32_t>;
+
 // One atomic change to the tables: everything in it is applied, or nothing.
 struct JournalBatch {
   std::vector<ObjectRecord> put_objects;  // insert or replace
   std::vector<ObjectID> delete_objects;
   std::vector<std::pair<std::string, NameRecord>> put_names;
   std::vector<std::string> drop_names;
+  std::vector<std::pair<std::string, NameStamp>> put_tombstones;  // insert or replace
+  std::vector<std::string> drop_tombstones;
   // When non-zero: the last replication sequence number this node has published,
   // saved with the batch that made those changes (meta/replicator.h).
   uint64_t seq = 0;
   bool empty() const {
-    return put_objects.empty() && delete_objects.empty() && put_names.empty() && drop_names.empty();
+    return put_objects.empty() && delete_objects.empty() && put_names.empty() &&
+           drop_names.empty() && put_tombstones.empty() && drop_tombstones.empty();
   }
 };
 
@@ -43,6 +50,7 @@ class Journal {
     uint64_t seq = 0;  // the last saved JournalBatch::seq
     std::vector<ObjectRecord> objects;
     std::vector<std::pair<std::string, NameRecord>> names;
+    std::vector<std::pair<std::string, NameStamp>> tombstones;
     std::vector<std::string> bad;  // one line per skipped entry
   };
   virtual Status Load(Contents* out) = 0;

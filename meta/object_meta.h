@@ -76,8 +76,18 @@ struct ObjectRecord {
   Owner owner;
   Members members;
   std::string fields;  // compact JSON object of user fields ("" for none)
-  // Not journaled: the number of objects holding this one as a member.
+  // Not journaled: the number of objects holding this one as a member, and how many
+  // of them each owner (uid) holds. Only those of this object's own owner pin it
+  // (ObjectTable::Delete); the others are weak references.
   uint32_t referrers = 0;
+  std::vector<std::pair<uint32_t, uint32_t>> referrer_uids;  // (uid, count > 0)
+  // How many of the referrers belong to `uid`.
+  uint32_t ReferrersOf(uint32_t uid) const {
+    for (auto& [u, n] : referrer_uids) {
+      if (u == uid) return n;
+    }
+    return 0;
+  }
 
   bool is_blob() const { return id.is_blob(); }
 };

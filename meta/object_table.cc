@@ -15,6 +15,26 @@ int64_t NowMs() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+namespace {
+
+// Whether `caller` may persist `r`: its owner, or root (the kernel lets only those
+// set user.vineyard.persist on it).
+bool MayPersist(Owner caller, const ObjectRecord& r) {
+  return caller.uid == 0 || caller.uid == r.owner.uid;
+}
+
+void AddUid(std::vector<std::pair<uint32_t, uint32_t>>* uids, uint32_t uid, int delta) {
+  for (auto it = uids->begin(); it != uids->end(); ++it) {
+    if (it->first != uid) continue;
+    it->second += delta;
+    if (it->second == 0) uids->erase(it);
+    return;
+  }
+  if (delta > 0) uids->emplace_back(uid, delta);
+}
+
+}  // namespace
+
 ObjectTable::ObjectTable(InstanceId instance, Journal* journal)
     : instance_(instance), journal_(journal) {}
 
@@ -32,18 +52,15 @@ Status ObjectTable::Load(std::vector<std::string>* warnings) {
   // is kept, but the dangling member is reported.
   for (auto& [id, r] : objects_) {
     for (auto& [field, mid] : r.members) {
-      auto it = objects_.find(mid);
-      if (it == objects_.end()) {
-        ++pending_refs_[mid];
-        if (r.instance != instance_) continue;  // replicated: may arrive from its origin
-        warnings->push_back("object " + id.ToString() + ": member '" + field + "' (" +
-                            mid.ToString() + ") is missing");
-      } else {
-        ++it->second.referrers;
-      }
+      const bool here = objects_.count(mid) > 0;
+      AddReferrer(mid, r.owner.uid, +1);
+      if (here || r.instance != instance_) continue;  // replicated: may arrive from its origin
+      warnings->push_back("object " + id.ToString() + ": member '" + field + "' (" +
+                          mid.ToString() + ") is gone (deleted by its owner, or lost)");
     }
     Count(r, +1);
   }
+  for (auto& [name, stamp] : c.tombstones) tombstones_[name] = stamp;
   for (auto& [name, n] : c.names) {
     if (n.writer == 0) n.writer = instance_;
     if (!objects_.count(n.id) && n.writer == instance_) {
@@ -142,6 +159,30 @@ Result<ObjectRecord> ObjectTable::Create(const CreateSpec& spec, Owner owner) {
       }
     }
   }
+  if (!r.transient) {
+    // Persisting the object persists every member it reaches that is still transient:
+    // only those the creator may persist (sharing another user's transient object by
+    // reference is fine, persisting it for them is not).
+    for (auto& [field, mid] : r.members) {
+      std::vector<ObjectID> stack{mid};
+      std::unordered_set<ObjectID> visited;
+      while (!stack.empty()) {
+        ObjectID m = stack.back();
+        stack.pop_back();
+        if (!visited.insert(m).second) continue;
+        auto mit = objects_.find(m);
+        if (mit == objects_.end() || !mit->second.transient) continue;
+        if (!MayPersist(owner, mit->second)) {
+          return Status::NotOwner(
+              "member '" + field + "'" + (m == mid ? " (" : " holds ") + m.ToString() +
+              (m == mid ? ")" : "") + " belongs to uid " + std::to_string(mit->second.owner.uid) +
+              " and is not persisted: a persisted or global object may hold only members its "
+              "creator may persist (its own, or persisted ones)");
+        }
+        for (auto& mm : mit->second.members) stack.push_back(mm.second);
+      }
+    }
+  }
   std::unordered_set<ObjectID> reached;
   for (auto& m : r.members) CollectBlobs(m.second, &reached);
   for (ObjectID b : reached) {
@@ -181,17 +222,24 @@ Result<ObjectRecord> ObjectTable::Create(const CreateSpec& spec, Owner owner) {
   return r;
 }
 
-void ObjectTable::LinkMembers(const ObjectRecord& r, int delta) {
-  for (auto& m : r.members) {
-    auto it = objects_.find(m.second);
-    if (it != objects_.end()) {
-      it->second.referrers += delta;
-      continue;
-    }
-    uint32_t& pending = pending_refs_[m.second];
-    pending += delta;
-    if (pending == 0) pending_refs_.erase(m.second);
+void ObjectTable::AddReferrer(ObjectID id, uint32_t uid, int delta) {
+  if (auto it = objects_.find(id); it != objects_.end()) {
+    it->second.referrers += delta;
+    AddUid(&it->second.referrer_uids, uid, delta);
+    return;
   }
+  auto p = pending_refs_.find(id);
+  if (p == pending_refs_.end()) {
+    if (delta < 0) return;
+    p = pending_refs_.emplace(id, PendingRefs{}).first;
+  }
+  p->second.total += delta;
+  AddUid(&p->second.uids, uid, delta);
+  if (p->second.total == 0) pending_refs_.erase(p);
+}
+
+void ObjectTable::LinkMembers(const ObjectRecord& r, int delta) {
+  for (auto& m : r.members) AddReferrer(m.second, r.owner.uid, delta);
 }
 
 void ObjectTable::Count(const ObjectRecord& r, int delta) {
@@ -205,13 +253,13 @@ void ObjectTable::Count(const ObjectRecord& r, int delta) {
 }
 
 void ObjectTable::InsertLocked(ObjectRecord r) {
-  if (auto old = EraseLocked(r.id)) {
-    r.referrers = old->referrers;
-  } else if (auto p = pending_refs_.find(r.id); p != pending_refs_.end()) {
-    r.referrers = p->second;
+  EraseLocked(r.id);  // a record replaced: its referrer counts wait in pending_refs_
+  r.referrers = 0;
+  r.referrer_uids.clear();
+  if (auto p = pending_refs_.find(r.id); p != pending_refs_.end()) {
+    r.referrers = p->second.total;
+    r.referrer_uids = std::move(p->second.uids);
     pending_refs_.erase(p);
-  } else {
-    r.referrers = 0;
   }
   Count(r, +1);
   auto [it, inserted] = objects_.emplace(r.id, std::move(r));
@@ -304,10 +352,14 @@ bool ObjectTable::ApplyNameLocked(const wire::Change& c, JournalBatch* batch) {
     }
     batch->put_names.emplace_back(c.name, n);
     names_[c.name] = n;
-    if (tomb != tombstones_.end()) tombstones_.erase(tomb);
+    if (tomb != tombstones_.end()) {
+      batch->drop_tombstones.push_back(c.name);
+      tombstones_.erase(tomb);
+    }
     return true;
   }
   tombstones_[c.name] = stamp;
+  batch->put_tombstones.emplace_back(c.name, stamp);
   if (cur == names_.end()) return false;
   batch->drop_names.push_back(c.name);
   names_.erase(cur);
@@ -537,7 +589,10 @@ Status ObjectTable::RenderInto(ObjectID id, void* out, int depth, size_t* budget
   auto& j = *static_cast<ojson*>(out);
   auto it = objects_.find(id);
   if (it == objects_.end()) {
-    j = ojson{{"id", id.ToString()}, {"error", "missing"}};
+    // A member that is gone. Ids are never reused, so one made here existed when its
+    // holder was made: its owner deleted it (a weak reference does not pin it). One
+    // of another node may also not have arrived yet.
+    j = ojson{{"id", id.ToString()}, {"error", id.instance() == instance_ ? "deleted" : "missing"}};
     return Status::OK();
   }
   const ObjectRecord& r = it->second;
@@ -584,7 +639,7 @@ Result<std::string> ObjectTable::RenderMeta(ObjectID id) const {
   return j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
 }
 
-Status ObjectTable::Persist(ObjectID id, std::vector<ObjectID>* changed) {
+Status ObjectTable::Persist(ObjectID id, Owner caller, std::vector<ObjectID>* changed) {
   std::unique_lock<std::shared_mutex> lock(mu_);
   if (!objects_.count(id)) return Status::NotFound("object " + id.ToString() + " does not exist");
   JournalBatch batch;
@@ -598,6 +653,12 @@ Status ObjectTable::Persist(ObjectID id, std::vector<ObjectID>* changed) {
     auto it = objects_.find(cur);
     if (it == objects_.end()) continue;
     if (it->second.transient) {
+      if (!MayPersist(caller, it->second)) {
+        return Status::NotOwner(cur.ToString() +
+                                (cur == id ? "" : ", a member of " + id.ToString() + ",") +
+                                " belongs to uid " + std::to_string(it->second.owner.uid) +
+                                ": only its owner or root may persist it");
+      }
       ObjectRecord copy = it->second;
       copy.transient = false;
       batch.put_objects.push_back(std::move(copy));
@@ -630,9 +691,10 @@ Result<ObjectTable::Deleted> ObjectTable::Delete(ObjectID id) {
     return Status::Remote("object " + id.ToString() + " belongs to instance " +
                           std::to_string(it->second.instance) + "; delete it there");
   }
-  if (it->second.referrers > 0) {
-    return Status::Busy("object " + id.ToString() + " is a member of " +
-                        std::to_string(it->second.referrers) + " other object(s)");
+  const uint32_t owner_uid = it->second.owner.uid;
+  if (uint32_t pins = it->second.ReferrersOf(owner_uid); pins > 0) {
+    return Status::Busy("object " + id.ToString() + " is a member of " + std::to_string(pins) +
+                        " other object(s) of its owner (uid " + std::to_string(owner_uid) + ")");
   }
   // Names pointing at each object, for the cascade's "no name points at it" test.
   std::unordered_set<ObjectID> named;
@@ -646,7 +708,8 @@ Result<ObjectTable::Deleted> ObjectTable::Delete(ObjectID id) {
       auto mit = objects_.find(m.second);
       if (mit == objects_.end()) continue;
       if (mit->second.instance != instance_) continue;  // another node's: not ours to delete
-      auto [rit, fresh] = refs.emplace(m.second, mit->second.referrers);
+      if (mit->second.owner.uid != owner_uid) continue;  // another owner's: held weakly
+      auto [rit, fresh] = refs.emplace(m.second, mit->second.ReferrersOf(owner_uid));
       if (--rit->second == 0 && !named.count(m.second) &&
           std::find(doomed.begin(), doomed.end(), m.second) == doomed.end()) {
         doomed.push_back(m.second);
@@ -669,16 +732,15 @@ Result<ObjectTable::Deleted> ObjectTable::Delete(ObjectID id) {
       changes.push_back(std::move(c));
     }
   }
-  std::vector<std::pair<std::string, std::pair<int64_t, InstanceId>>> stones;
   for (auto& c : changes) {
     if (c.op == wire::Op::kNameDrop) {
-      stones.emplace_back(c.name,
-                          std::make_pair(static_cast<int64_t>(c.timestamp / 1000000), instance_));
+      batch.put_tombstones.emplace_back(
+          c.name, NameStamp(static_cast<int64_t>(c.timestamp / 1000000), instance_));
     }
   }
   VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   for (auto& name : batch.drop_names) names_.erase(name);
-  for (auto& [name, stamp] : stones) tombstones_[name] = stamp;
+  for (auto& [name, stamp] : batch.put_tombstones) tombstones_[name] = stamp;
   Deleted removed;
   removed.names = batch.drop_names;
   for (ObjectID d : doomed) {
@@ -690,10 +752,13 @@ Result<ObjectTable::Deleted> ObjectTable::Delete(ObjectID id) {
 std::optional<ObjectRecord> ObjectTable::EraseLocked(ObjectID id) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return std::nullopt;
+  LinkMembers(it->second, -1);  // while it is still here: a member cycle through it counts too
   ObjectRecord r = std::move(it->second);
   objects_.erase(it);
-  LinkMembers(r, -1);
   Count(r, -1);
+  // Objects still holding it (weakly, or a remote delete) keep counting here, so
+  // that their own deletion later finds the count they added.
+  if (r.referrers > 0) pending_refs_[id] = PendingRefs{r.referrers, r.referrer_uids};
   return r;
 }
 
@@ -721,6 +786,7 @@ Status ObjectTable::PutName(const std::string& name, ObjectID id, Owner owner, b
   batch.put_names.emplace_back(name, n);
   std::vector<wire::Change> changes;
   if (Replicated(id)) changes.push_back(NamePut(name, n));
+  if (tombstones_.count(name)) batch.drop_tombstones.push_back(name);
   VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   names_[name] = n;
   tombstones_.erase(name);
@@ -736,7 +802,10 @@ Status ObjectTable::DropName(const std::string& name) {
   std::vector<wire::Change> changes;
   int64_t stamp = NextNameStamp(name);
   bool replicated = Replicated(it->second.id);
-  if (replicated) changes.push_back(NameDrop(name, stamp));
+  if (replicated) {
+    changes.push_back(NameDrop(name, stamp));
+    batch.put_tombstones.emplace_back(name, NameStamp(stamp, instance_));
+  }
   VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   names_.erase(name);
   if (replicated) tombstones_[name] = {stamp, instance_};
@@ -761,7 +830,9 @@ Status ObjectTable::RenameName(const std::string& from, const std::string& to) {
   if (replicated) {
     changes.push_back(NameDrop(from, drop_stamp));
     changes.push_back(NamePut(to, n));
+    batch.put_tombstones.emplace_back(from, NameStamp(drop_stamp, instance_));
   }
+  if (tombstones_.count(to)) batch.drop_tombstones.push_back(to);
   VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   names_.erase(from);
   names_[to] = n;

@@ -11,6 +11,14 @@
 // ApplySnapshot; a node speaks only for the objects it created, and names resolve
 // last-writer-wins by (timestamp, writer instance), with tombstones for drops.
 //
+// Ownership (README "Ownership"): an object belongs to the uid that created it. A
+// member reference by an object of the same owner pins the member (Delete is Busy);
+// a reference by another owner's object is weak: it never keeps the member's owner
+// from deleting it, the cascade of a delete ignores it, and the holder then shows
+// the member as deleted. Persisting — at creation ("transient": false, "global":
+// true) or later — may flip only objects the caller may persist: its own, or any
+// as root (uid 0); otherwise NotOwner and nothing changes.
+//
 // Thread-safety: all methods are thread-safe. One reader/writer lock, mu_, protects
 // all state; the journal is called with mu_ held exclusively, so the journal sees
 // mutations in the same order as memory. Callbacks (With, ForEach*) run with mu_ held
@@ -54,7 +62,9 @@ class ObjectTable {
   // Adds a blob whose payload the store already holds under `id` (from NewId(true)).
   Result<ObjectRecord> AddBlob(ObjectID id, uint64_t size, Owner owner);
   // Creates a metadata object. Members must exist (NotFound); members of another
-  // instance need "global": true and must be persisted (InvalidArgument).
+  // instance need "global": true and must be persisted (InvalidArgument); a persisted
+  // or global object may hold only members `owner` may persist: its own or persisted
+  // ones, any as root (NotOwner).
   Result<ObjectRecord> Create(const CreateSpec& spec, Owner owner);
 
   bool Exists(ObjectID id) const;
@@ -72,13 +82,17 @@ class ObjectTable {
   // kMaxRenderObjects), pretty-printed.
   Result<std::string> RenderMeta(ObjectID id) const;
 
-  // Persists `id` and, recursively, its members. Idempotent. `changed` (optional)
-  // receives the ids whose flag flipped.
-  Status Persist(ObjectID id, std::vector<ObjectID>* changed = nullptr);
+  // Persists `id` and, recursively, its members, for `caller`: NotOwner (and
+  // nothing changes) if one that is still transient belongs to another uid and the
+  // caller is not root. Idempotent. `changed` (optional) receives the ids whose flag
+  // flipped.
+  Status Persist(ObjectID id, Owner caller, std::vector<ObjectID>* changed = nullptr);
 
-  // Deletes `id` (Remote if another node created it), every name pointing at it, and recursively
-  // each member that no other object references and no name points at. Busy if `id` is a member of
-  // another object. Returns what went (the caller frees the blobs' payloads).
+  // Deletes `id` (Remote if another node created it), every name pointing at it, and
+  // recursively each member of the same owner that no other object of that owner
+  // references and no name points at. Busy if `id` is a member of another object of
+  // its own owner (references by other owners' objects are weak and do not count).
+  // Returns what went (the caller frees the blobs' payloads).
   struct Deleted {
     std::vector<ObjectRecord> objects;  // `id` first, then the members that went with it
     std::vector<std::string> names;
@@ -133,6 +147,15 @@ class ObjectTable {
   Result<Applied> ApplySnapshot(InstanceId origin, const std::vector<wire::Change>& records);
 
  private:
+  // Referrer counts of an object that is not in objects_ (not arrived yet, or deleted
+  // while other owners' objects still hold it), handed over if it (re)appears.
+  struct PendingRefs {
+    uint32_t total = 0;
+    std::vector<std::pair<uint32_t, uint32_t>> uids;  // (uid, count > 0)
+  };
+  // Adds `delta` referrers owned by `uid` to `id`'s counts (or its pending ones);
+  // requires mu_ held exclusively.
+  void AddReferrer(ObjectID id, uint32_t uid, int delta);
   void LinkMembers(const ObjectRecord& r, int delta);  // requires mu_ held exclusively
   // Decodes and checks a remote object put: its id is the key and was made by the
   // origin, and it is persisted. Requires nothing.
@@ -181,11 +204,13 @@ class ObjectTable {
   std::map<std::string, NameRecord> names_;   // protected by mu_
   Counts counts_;                             // protected by mu_ (names taken from names_)
   // Dropped names: (timestamp ms, writer) of the drop, so that an older put arriving
-  // later from another node does not bring the name back. Protected by mu_.
-  std::map<std::string, std::pair<int64_t, InstanceId>> tombstones_;
-  // Objects held as members before they arrived (replication order across origins):
-  // their referrer counts, handed over when they arrive. Protected by mu_.
-  std::map<ObjectID, uint32_t> pending_refs_;
+  // later from another node does not bring the name back. Journaled with the drop (a
+  // restart must not forget them: a peer that missed the drop still holds the put),
+  // and kept until the name is put again. Protected by mu_.
+  std::map<std::string, NameStamp> tombstones_;
+  // Objects held as members but not here: not arrived yet (replication order across
+  // origins), or deleted while weakly held. Protected by mu_.
+  std::map<ObjectID, PendingRefs> pending_refs_;
   uint64_t seq_ = 0;  // protected by mu_: the last sequence number published
   ChangeSink sink_;   // protected by mu_
 };

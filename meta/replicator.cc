@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -33,6 +34,32 @@ uint64_t NowNs() {
 constexpr int kSndHwm = 200000;  // updates queued for one slow subscriber, then a gap
 constexpr size_t kFetchWindow = 8;  // chunks in flight per fetch
 constexpr size_t kBatch = 4096;  // updates applied per journal commit, at most
+// Replies the ROUTER may hold for clients that do not read them (a slow or hostile
+// client of the snapshot socket). At or above it, a snapshot or fetch request is
+// refused with an Error frame; the queue then holds at most this plus one reply.
+constexpr uint64_t kMaxRouterQueueBytes = 64u << 20;
+// Error frames have a budget of their own; past it, refused requests are dropped
+// without a reply (a client that sends and never reads gets nothing more).
+constexpr uint64_t kMaxRouterErrorBytes = 1u << 20;
+
+// A message whose bytes the ROUTER's queue accounts for: `queued` grows by its size
+// now and shrinks when libzmq lets go of it (written to the connection, or dropped
+// with a peer that went away). The size is kept in front of the bytes.
+void FreeCounted(void* data, void* hint) {
+  char* base = static_cast<char*>(data) - sizeof(uint64_t);
+  uint64_t size;
+  std::memcpy(&size, base, sizeof size);
+  static_cast<std::atomic<uint64_t>*>(hint)->fetch_sub(size);
+  std::free(base);
+}
+zmq::message_t CountedMessage(size_t size, std::atomic<uint64_t>* queued) {
+  char* base = static_cast<char*>(std::malloc(sizeof(uint64_t) + std::max<size_t>(size, 1)));
+  if (!base) throw zmq::error_t();  // caught by the loop, like any ZeroMQ failure
+  const uint64_t n = size;
+  std::memcpy(base, &n, sizeof n);
+  queued->fetch_add(n);
+  return zmq::message_t(base + sizeof(uint64_t), size, FreeCounted, queued);
+}
 
 bool IsZ85Key(const std::string& k) {
   if (k.size() != 40) return false;
@@ -265,6 +292,7 @@ Status Replicator::Open() {
       sockets_->router = server(zmq::socket_type::router);
       sockets_->router->set(zmq::sockopt::router_mandatory, 0);
       // A snapshot is sent whole, however large: no high-water mark on the ROUTER.
+      // What it holds is bounded in bytes instead (kMaxRouterQueueBytes).
       sockets_->router->set(zmq::sockopt::sndhwm, 0);
       sockets_->pub->bind(ep->pub);
       sockets_->router->bind(ep->router);
@@ -612,10 +640,39 @@ void Replicator::Loop() {
     }
   };
 
+  // Every reply on the ROUTER goes through here, so counters_.router_queued_bytes
+  // knows what waits for slow clients.
+  // (Error frames are counted apart, against kMaxRouterErrorBytes. The counters
+  // outlive the thread: libzmq frees the last messages when the context ends.)
+  std::atomic<uint64_t>& error_bytes = counters_.router_error_bytes;
+  auto send_counted = [&](const void* data, size_t n, bool more, std::atomic<uint64_t>* queued) {
+    zmq::message_t m = CountedMessage(n, queued);
+    if (n) std::memcpy(m.data(), data, n);
+    so.router->send(m, more ? zmq::send_flags::sndmore : zmq::send_flags::none);
+  };
+  auto send_reply = [&](const zmq::message_t& who, const wire::Frames& frames,
+                        std::atomic<uint64_t>* queued) {
+    send_counted(who.data(), who.size(), true, queued);
+    for (size_t i = 0; i < frames.size(); ++i) {
+      send_counted(frames[i].data(), frames[i].size(), i + 1 < frames.size(), queued);
+    }
+  };
   auto reply_error = [&](const zmq::message_t& who, int code, const std::string& reason) {
-    so.router->send(zmq::buffer(who.data(), who.size()),
-                    zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-    SendFrames(*so.router, wire::Encode(wire::Kind::kError, wire::ErrorReply{code, reason}));
+    if (error_bytes.load() >= kMaxRouterErrorBytes) return;  // nobody reads them
+    send_reply(who, wire::Encode(wire::Kind::kError, wire::ErrorReply{code, reason}), &error_bytes);
+  };
+  // Whether the ROUTER's queue leaves room for another reply; if not, the request is
+  // refused (an Error frame, a log line at most once a second, a count).
+  auto router_has_room = [&](const zmq::message_t& who, const char* what) {
+    const uint64_t queued = counters_.router_queued_bytes.load();
+    if (queued < kMaxRouterQueueBytes) return true;
+    ++counters_.router_refused;
+    const std::string why = std::string(what) + " refused: " + std::to_string(queued) +
+                            " bytes of replies are queued for clients that do not read them " +
+                            "(limit " + std::to_string(kMaxRouterQueueBytes) + "); retry later";
+    complain("a client of the snapshot socket", why);
+    reply_error(who, EBUSY, why);
+    return false;
   };
   auto on_router = [&] {
     for (int n = 0; n < 1000 && RecvParts(*so.router, &parts); ++n) {
@@ -644,15 +701,17 @@ void Replicator::Loop() {
               "this is instance " + std::to_string(self) + ", not " + std::to_string(r.origin));
           continue;
         }
+        if (!router_has_room(parts[0], "a snapshot request")) continue;
         std::vector<wire::Change> records;
         uint64_t seq = table_->Snapshot(&records);
+        std::atomic<uint64_t>* queued = &counters_.router_queued_bytes;
         for (auto& c : records) {
-          so.router->send(zmq::buffer(parts[0].data(), parts[0].size()), zmq::send_flags::sndmore);
-          SendFrames(*so.router, wire::Encode(wire::Kind::kSnapshotRecord, c));
+          send_reply(parts[0], wire::Encode(wire::Kind::kSnapshotRecord, c), queued);
         }
-        so.router->send(zmq::buffer(parts[0].data(), parts[0].size()), zmq::send_flags::sndmore);
-        SendFrames(*so.router, wire::Encode(wire::Kind::kSnapshotEnd,
-                                            wire::SnapshotEnd{self, seq, records.size()}));
+        send_reply(
+            parts[0],
+            wire::Encode(wire::Kind::kSnapshotEnd, wire::SnapshotEnd{self, seq, records.size()}),
+            queued);
         ++counters_.snapshots_served;
       } else if (m->kind == wire::Kind::kFetchRequest) {
         auto& f = std::get<wire::FetchRequest>(m->body);
@@ -660,7 +719,8 @@ void Replicator::Loop() {
           reply_error(parts[0], ENOENT, f.blob.ToString() + " is not made by this node");
           continue;
         }
-        zmq::message_t chunk(f.length);
+        if (!router_has_room(parts[0], "a fetch request")) continue;
+        zmq::message_t chunk = CountedMessage(f.length, &counters_.router_queued_bytes);
         uint32_t len = f.length;
         auto total = reader_(f.blob, f.offset, static_cast<char*>(chunk.data()), &len);
         if (!total.ok()) {
@@ -672,13 +732,18 @@ void Replicator::Loop() {
                       total.status().message());
           continue;
         }
-        if (len < f.length) chunk.rebuild(chunk.data(), len);
-        so.router->send(zmq::buffer(parts[0].data(), parts[0].size()), zmq::send_flags::sndmore);
+        if (len < f.length) {
+          zmq::message_t shorter = CountedMessage(len, &counters_.router_queued_bytes);
+          std::memcpy(shorter.data(), chunk.data(), len);
+          chunk = std::move(shorter);
+        }
         wire::FetchReply head{f.blob, f.offset, *total, {}};
         wire::Frames frames = wire::Encode(wire::Kind::kFetchReply, head);
-        so.router->send(zmq::buffer(frames[0]), zmq::send_flags::sndmore);
-        so.router->send(zmq::buffer(frames[1]), zmq::send_flags::sndmore);
-        so.router->send(chunk, zmq::send_flags::none);
+        std::atomic<uint64_t>* queued = &counters_.router_queued_bytes;
+        send_counted(parts[0].data(), parts[0].size(), true, queued);
+        send_counted(frames[0].data(), frames[0].size(), true, queued);
+        send_counted(frames[1].data(), frames[1].size(), true, queued);
+        so.router->send(chunk, zmq::send_flags::none);  // zero-copy, counted
         ++counters_.chunks_served;
         counters_.bytes_served += len;
       } else {

@@ -97,6 +97,9 @@ struct ClusterCounters {
   std::atomic<uint64_t> published{0}, applied{0}, heartbeats{0}, snapshots_served{0},
       snapshots_taken{0}, gaps{0}, malformed{0}, rejected{0}, refused_peers{0}, auth_refused{0},
       fetches{0}, fetch_bytes{0}, fetch_errors{0}, chunks_served{0}, bytes_served{0};
+  // Bytes of ROUTER replies (snapshots, chunks, errors) queued and not yet written to
+  // their client's connection; requests refused or dropped because of it.
+  std::atomic<uint64_t> router_queued_bytes{0}, router_error_bytes{0}, router_refused{0};
 };
 
 class Replicator {

@@ -12,9 +12,9 @@ Status Status::FromErrno(const std::string& what, int err) {
 
 std::string Status::ToString() const {
   static const char* const kNames[] = {
-      "OK",      "NotFound",         "InvalidArgument", "AlreadyExists", "Busy",    "NoSpace",
-      "IOError", "PermissionDenied", "NotSupported",    "NoData",        "TooLarge",
-      "Remote",  "Unavailable"};
+      "OK",       "NotFound", "InvalidArgument",  "AlreadyExists", "Busy",
+      "NoSpace",  "IOError",  "PermissionDenied", "NotSupported",  "NoData",
+      "TooLarge", "Remote",   "Unavailable",      "NotOwner"};
   std::string s = kNames[static_cast<int>(code_)];
   if (!message_.empty()) s += ": " + message_;
   return s;

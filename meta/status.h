@@ -31,6 +31,7 @@ class [[nodiscard]] Status {
     kTooLarge,          // over a documented limit (16 MiB meta, depth 64)
     kRemote,            // the payload lives on another node and remote=error
     kUnavailable,       // the node that holds it is down or does not answer in time
+    kNotOwner,          // another user's object: the caller may not do this to it
   };
 
   Status() = default;
@@ -53,6 +54,7 @@ class [[nodiscard]] Status {
   static Status TooLarge(std::string m) { return Status(Code::kTooLarge, std::move(m)); }
   static Status Remote(std::string m) { return Status(Code::kRemote, std::move(m)); }
   static Status Unavailable(std::string m) { return Status(Code::kUnavailable, std::move(m)); }
+  static Status NotOwner(std::string m) { return Status(Code::kNotOwner, std::move(m)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -29,6 +29,8 @@ std::string ChunkKey(ObjectID id, uint32_t chunk) {
   return k;
 }
 
+constexpr const char kTombstonePrefix[] = "tombstone/";
+
 Result<ObjectID> KeyId(const rocksdb::Slice& key) {
   if (key.size() < 8) return Status::InvalidArgument("short key");
   uint64_t v = 0;
@@ -111,6 +113,13 @@ Status StateDb::Commit(const JournalBatch& batch) {
   for (ObjectID id : batch.delete_objects) wb.Delete(objects_, IdKey(id));
   for (const auto& [name, n] : batch.put_names) wb.Put(names_, name, EncodeName(n));
   for (const auto& name : batch.drop_names) wb.Delete(names_, name);
+  for (const auto& [name, stamp] : batch.put_tombstones) {
+    wb.Put(db_->DefaultColumnFamily(), kTombstonePrefix + name,
+           std::to_string(stamp.first) + " " + std::to_string(stamp.second));
+  }
+  for (const auto& name : batch.drop_tombstones) {
+    wb.Delete(db_->DefaultColumnFamily(), kTombstonePrefix + name);
+  }
   if (batch.seq != 0) wb.Put(db_->DefaultColumnFamily(), "seq", std::to_string(batch.seq));
   rocksdb::WriteOptions wo;
   wo.sync = sync_;
@@ -154,7 +163,22 @@ Status StateDb::Load(Contents* out) {
     }
     out->names.emplace_back(it->key().ToString(), *n);
   }
-  return FromRocks(it->status(), "scan names");
+  VY_RETURN_IF_ERROR(FromRocks(it->status(), "scan names"));
+  it.reset(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = kTombstonePrefix;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string name = it->key().ToString().substr(prefix.size());
+    std::string v = it->value().ToString();
+    char* end = nullptr;
+    long long ts = std::strtoll(v.c_str(), &end, 10);
+    unsigned long writer = *end == ' ' ? std::strtoul(end + 1, &end, 10) : 0;
+    if (*end != '\0' || writer == 0 || writer > 0x7fff) {
+      out->bad.push_back("tombstone of '" + name + "' skipped: '" + v + "'");
+      continue;
+    }
+    out->tombstones.emplace_back(std::move(name), NameStamp{ts, static_cast<uint32_t>(writer)});
+  }
+  return FromRocks(it->status(), "scan tombstones");
 }
 
 Result<uint32_t> StateDb::LoadInstance() {

@@ -3,7 +3,9 @@
 //
 // Layout (column family: key -> value):
 //   default:   "id_limit" -> decimal counter bound; "instance" -> decimal instance id;
-//              "seq" -> the last replication sequence number published (decimal)
+//              "seq" -> the last replication sequence number published (decimal);
+//              "tombstone/" + name -> "<timestamp ms> <writer instance>" of a dropped
+//              cluster-wide name (kept until the name is put again)
 //   objects:   8-byte big-endian id -> EncodeRecord() JSON
 //   names:     name bytes -> EncodeName() JSON
 //   payloads:  8-byte BE id + 4-byte BE chunk number -> up to kChunk payload bytes

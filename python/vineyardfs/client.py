@@ -368,7 +368,9 @@ class Client:
             if isinstance(value, ObjectID):
                 if value.is_blob and not self.is_local(value):
                     return False
-            elif value.id.is_blob and not self._is_local_cached(value):
+                continue
+            value._raise_if_gone(name, meta)  # ObjectNotExists: its owner deleted it
+            if value.id.is_blob and not self._is_local_cached(value):
                 return False
         return True
 

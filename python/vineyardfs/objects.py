@@ -14,7 +14,9 @@ import mmap
 import os
 import re
 
-from .errors import InvalidMetadata
+import errno
+
+from .errors import InvalidMetadata, ObjectNotExists
 
 _ID_RE = re.compile(r"^o[0-9a-f]{16}$")
 _BLOB_BIT = 1 << 63
@@ -209,6 +211,7 @@ class ObjectMeta:
         only knows its id)."""
         value = self._fields[name]
         if isinstance(value, ObjectMeta):
+            value._raise_if_gone(name, self)
             return value
         if isinstance(value, ObjectID):
             if self._client is None:
@@ -218,6 +221,16 @@ class ObjectMeta:
         raise KeyError("%r is a plain field, not a member" % name)
 
     get_member = member
+
+    def _raise_if_gone(self, name, holder):
+        """meta.json shows a member that is no longer there as {"id", "error"}
+        ("deleted": its owner deleted it; a reference to another owner's object does
+        not keep it): ObjectNotExists saying so."""
+        if "error" in self._fields and "typename" not in self._fields:
+            exc = ObjectNotExists("member %r of %s (%s) is %s" % (
+                name, holder.id, self.id, self._fields["error"]))
+            exc.errno = errno.ENOENT
+            raise exc
 
     def member_names(self):
         return [k for k, v in self._fields.items() if isinstance(v, (ObjectMeta, ObjectID))]

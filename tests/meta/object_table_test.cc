@@ -31,6 +31,8 @@ class MemJournal : public Journal {
     for (ObjectID id : batch.delete_objects) objects_.erase(id);
     for (const auto& [name, n] : batch.put_names) names_[name] = EncodeName(n);
     for (const auto& name : batch.drop_names) names_.erase(name);
+    for (const auto& [name, stamp] : batch.put_tombstones) tombstones_[name] = stamp;
+    for (const auto& name : batch.drop_tombstones) tombstones_.erase(name);
     if (batch.seq != 0) seq_ = batch.seq;
     return Status::OK();
   }
@@ -60,6 +62,7 @@ class MemJournal : public Journal {
       }
       out->names.emplace_back(name, *n);
     }
+    for (const auto& t : tombstones_) out->tombstones.push_back(t);
     return Status::OK();
   }
 
@@ -80,6 +83,7 @@ class MemJournal : public Journal {
   std::mutex mu_;
   std::map<ObjectID, std::string> objects_;
   std::map<std::string, std::string> names_;
+  std::map<std::string, NameStamp> tombstones_;
   uint64_t id_limit_ = 0;
   uint64_t seq_ = 0;
   int saves_ = 0;
@@ -264,7 +268,7 @@ TEST_F(ObjectTableTest, PersistFlipsObjectAndMembersRecursivelyAndJournalsThem) 
   ObjectID o = Make({{"a", a}, {"inner", inner}});
   EXPECT_EQ(table_->counts().persisted, 0u);
   std::vector<ObjectID> changed;
-  ASSERT_TRUE(table_->Persist(o, &changed).ok());
+  ASSERT_TRUE(table_->Persist(o, kOwner, &changed).ok());
   std::set<ObjectID> flipped(changed.begin(), changed.end());
   EXPECT_EQ(flipped, (std::set<ObjectID>{o, a, inner, b}));
   for (ObjectID id : {o, a, inner, b}) {
@@ -279,14 +283,14 @@ TEST_F(ObjectTableTest, PersistFlipsObjectAndMembersRecursivelyAndJournalsThem) 
   // Idempotent: nothing flips, nothing is committed.
   int commits = journal_.commits();
   changed.clear();
-  ASSERT_TRUE(table_->Persist(o, &changed).ok());
+  ASSERT_TRUE(table_->Persist(o, kOwner, &changed).ok());
   EXPECT_TRUE(changed.empty());
   EXPECT_EQ(journal_.commits(), commits);
   EXPECT_EQ(table_->counts().persisted, 4u);
 }
 
 TEST_F(ObjectTableTest, PersistOfUnknownObjectIsNotFound) {
-  EXPECT_EQ(table_->Persist(ObjectID::Make(false, 1, 777)).code(), Status::Code::kNotFound);
+  EXPECT_EQ(table_->Persist(ObjectID::Make(false, 1, 777), kOwner).code(), Status::Code::kNotFound);
 }
 
 TEST_F(ObjectTableTest, CreatingAPersistedObjectPersistsItsMembers) {
@@ -539,7 +543,7 @@ TEST_F(ObjectTableTest, CountsTrackObjectsBlobsPersistedNamesAndBytes) {
   EXPECT_EQ(c.blob_bytes, 5100u);
   EXPECT_EQ(c.persisted, 0u);
   EXPECT_EQ(c.names, 1u);
-  ASSERT_TRUE(table_->Persist(o).ok());
+  ASSERT_TRUE(table_->Persist(o, kOwner).ok());
   EXPECT_EQ(table_->counts().persisted, 2u);
   ASSERT_TRUE(table_->Delete(o).ok());
   c = table_->counts();
@@ -554,7 +558,7 @@ TEST_F(ObjectTableTest, LoadAfterRestartRecoversObjectsNamesAndRefcounts) {
   ObjectID inner = Make({{"b", b}});
   ObjectID o = Make({{"a", a}, {"inner", inner}}, R"(,"note":"x")");
   ObjectID shared_user = Make({{"a", a}});
-  ASSERT_TRUE(table_->Persist(inner).ok());
+  ASSERT_TRUE(table_->Persist(inner, kOwner).ok());
   ASSERT_TRUE(table_->PutName("top", o, Owner{3, 4}, false).ok());
   ASSERT_TRUE(table_->PutName("blob", b, kOwner, false).ok());
   std::map<ObjectID, ObjectRecord> before;
@@ -676,7 +680,7 @@ TEST_F(ObjectTableTest, FailedCommitOfPersistLeavesMemoryUnchanged) {
   ObjectID o = Make({{"a", a}});
   journal_.TestFailNextCommit();
   std::vector<ObjectID> changed;
-  EXPECT_EQ(table_->Persist(o, &changed).code(), Status::Code::kIOError);
+  EXPECT_EQ(table_->Persist(o, kOwner, &changed).code(), Status::Code::kIOError);
   EXPECT_TRUE(changed.empty());
   EXPECT_TRUE(table_->Get(o)->transient);
   EXPECT_TRUE(table_->Get(a)->transient);
@@ -859,7 +863,7 @@ TEST_F(ReplicationTest, OnlyPersistedObjectsAndTheirNamesArePublishedInOrder) {
   ASSERT_TRUE(rec.ok());
   EXPECT_FALSE(rec->transient);
   // Persisting the transient blob publishes it and the name put on it earlier.
-  ASSERT_TRUE(table_->Persist(transient).ok());
+  ASSERT_TRUE(table_->Persist(transient, kOwner).ok());
   ASSERT_EQ(published_.size(), 4u);
   EXPECT_EQ(published_[2].op, wire::Op::kObjectPut);
   EXPECT_EQ(published_[3].op, wire::Op::kNamePut);
@@ -877,7 +881,7 @@ TEST_F(ReplicationTest, OnlyPersistedObjectsAndTheirNamesArePublishedInOrder) {
 
 TEST_F(ReplicationTest, SequenceNumbersSurviveARestart) {
   ObjectID b = Blob(1);
-  ASSERT_TRUE(table_->Persist(b).ok());
+  ASSERT_TRUE(table_->Persist(b, kOwner).ok());
   uint64_t seq = table_->published_seq();
   ASSERT_GT(seq, 0u);
   Reopen();
@@ -1105,6 +1109,66 @@ TEST_F(ObjectTableTest, RenderMetaIsBoundedForLatticesAndLongChains) {
   }
   EXPECT_EQ(depth, kMaxRenderDepth);
   EXPECT_EQ((*cur)["next"].size(), 1u) << "a reference: {\"id\": ...}";
+}
+
+TEST_F(ReplicationTest, NameTombstonesSurviveARestart) {
+  ObjectID x = RemotePut(2, 1, true, 1).id;
+  ASSERT_TRUE(table_->ApplyRemote({RemotePut(2, 1, true, 1)}).ok());
+  ASSERT_TRUE(table_->ApplyRemote({RemoteName(2, "n", x, 100)}).ok());
+  ASSERT_TRUE(table_->GetName("n").has_value());
+  ASSERT_TRUE(table_->ApplyRemote({RemoteName(3, "n", x, 200, /*drop=*/true)}).ok());
+  ASSERT_FALSE(table_->GetName("n").has_value());
+  Reopen();
+  // Instance 2, which missed the drop, offers its old put again.
+  ASSERT_TRUE(
+      table_->ApplySnapshot(2, {RemotePut(2, 1, true, 1), RemoteName(2, "n", x, 100)}).ok());
+  EXPECT_FALSE(table_->GetName("n").has_value()) << "the dropped name came back";
+  // A later put wins and clears the tombstone, also across a restart.
+  ASSERT_TRUE(table_->ApplyRemote({RemoteName(2, "n", x, 300)}).ok());
+  Reopen();
+  EXPECT_TRUE(table_->GetName("n").has_value());
+}
+
+const Owner kOther{2000, 2000};
+
+TEST_F(ObjectTableTest, AnotherOwnersReferenceIsWeakAndItsCountsStayConsistent) {
+  ObjectID b = Blob(10);
+  auto spec = ParseCreateMeta(R"({"typename":"t","m":{"id":")" + b.ToString() + R"("}})");
+  ASSERT_TRUE(spec.ok());
+  auto weak = table_->Create(*spec, kOther);
+  ASSERT_TRUE(weak.ok());
+  EXPECT_EQ(Referrers(b), 1u);
+  EXPECT_EQ(table_->Get(b)->ReferrersOf(kOwner.uid), 0u);
+  // The member's owner deletes it; the holder shows it deleted.
+  ASSERT_TRUE(table_->Delete(b).ok());
+  auto meta = table_->RenderMeta(weak->id);
+  ASSERT_TRUE(meta.ok());
+  EXPECT_NE(meta->find("\"error\": \"deleted\""), std::string::npos) << *meta;
+  // Persisting the holder as another user: nothing to flip that is not its own.
+  EXPECT_TRUE(table_->Persist(weak->id, kOther).ok());
+  // Deleting the holder later leaves no stray count behind (no underflow).
+  ASSERT_TRUE(table_->Delete(weak->id).ok());
+  Reopen();
+  EXPECT_TRUE(warnings_.empty()) << warnings_[0];
+  EXPECT_TRUE(AllObjects().empty());
+}
+
+TEST_F(ObjectTableTest, PersistingAnotherOwnersTransientMemberIsNotOwner) {
+  ObjectID b = Blob(10);
+  auto spec =
+      ParseCreateMeta(R"({"typename":"t","transient":false,"m":{"id":")" + b.ToString() + R"("}})");
+  ASSERT_TRUE(spec.ok());
+  auto refused = table_->Create(*spec, kOther);
+  EXPECT_EQ(refused.status().code(), Status::Code::kNotOwner);
+  EXPECT_NE(refused.status().message().find("belongs to uid 1000"), std::string::npos)
+      << refused.status().message();
+  EXPECT_TRUE(table_->Get(b)->transient);
+  ObjectID mine = Make({{"m", b}});
+  EXPECT_EQ(table_->Persist(mine, kOther).code(), Status::Code::kNotOwner);
+  EXPECT_TRUE(table_->Get(b)->transient);
+  EXPECT_TRUE(table_->Persist(mine, Owner{0, 0}).ok()) << "root may persist anything";
+  EXPECT_FALSE(table_->Get(b)->transient);
+  EXPECT_TRUE(table_->Create(*spec, kOther).ok()) << "a persisted member may be held";
 }
 
 }  // namespace
