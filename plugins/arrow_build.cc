@@ -83,12 +83,32 @@ void Ucs4(const uint8_t* p, uint64_t n, std::vector<uint32_t>* out) {
   }
 }
 
+// A 1-D vineyard::Tensor<T> over `blob` in Vineyard's layout (tensor_util's
+// CreateTensor), naming datetime64/timedelta64 as NumPy does ("datetime64[ms]").
+int ColumnTensor(vy_call* call, const std::string& descr, uint64_t itemsize, uint64_t rows,
+                 vy_id blob, uint64_t nbytes, vy_id* out) {
+  if (descr[1] != 'M' && descr[1] != 'm')
+    return CreateTensor(call, descr, itemsize, {rows}, false, blob, nbytes, out);
+  const std::string name = (descr[1] == 'M' ? "datetime64" : "timedelta64") + descr.substr(3);
+  nlohmann::ordered_json meta = {
+      {"typename", "vineyard::Tensor<" + name + ">"},
+      {"value_type_", name},
+      {"value_type_meta_", descr},
+      {"shape_", "[" + std::to_string(rows) + "]"},
+      {"partition_index_", "[]"},
+      {"order_", "\"C\""},
+      {"nbytes", nbytes},
+      {"buffer_", {{"id", IdText(blob)}}},
+  };
+  return CreateObject(call, meta, out);
+}
+
 // A Tensor column from NumPy-layout bytes made here (bools, strings).
 int TensorFromBytes(vy_call* call, const std::string& descr, uint64_t itemsize, uint64_t rows,
                     const std::string& bytes, vy_id* out) {
   vy_id blob;
   if (int rc = host->create_blob(call, bytes.data(), bytes.size(), &blob)) return rc;
-  return CreateTensor(call, descr, itemsize, {rows}, false, blob, bytes.size(), out);
+  return ColumnTensor(call, descr, itemsize, rows, blob, bytes.size(), out);
 }
 
 // One column of a one-batch, null-free file as a 1-D Tensor in Vineyard's layout.
@@ -135,7 +155,7 @@ int TensorColumn(vy_call* call, const vy_upload* up, const va::Field& f, const v
   const uint64_t bytes = n * va::ValueBytes(f.type);
   vy_id blob;
   if (int rc = host->create_blob_from_upload(call, values.offset, bytes, &blob)) return rc;
-  return CreateTensor(call, DescrOf(f.type), va::ValueBytes(f.type), {n}, false, blob, bytes, out);
+  return ColumnTensor(call, DescrOf(f.type), va::ValueBytes(f.type), n, blob, bytes, out);
 }
 
 // Whether every column fits a DataFrame of Tensors: one batch, no nulls, no timezone,

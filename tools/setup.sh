@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-numpy python3-pytest python3-matplotlib python3-venv python3-pip python3-setuptools
   attr psmisc
+  libflatbuffers-dev flatbuffers-compiler
 )
 
 missing=()
