@@ -10,6 +10,7 @@ call on the mount, so this package doubles as the reference for clients in other
 languages. See client.py for the mapping.
 """
 
+from .arrow import register_arrow_types as _register_arrow_types
 from .builtins import register_builtins as _register_builtins
 from .client import BlobBuilder, Client, InstanceStatus, connect
 from .context import (BuilderContext, ResolverContext, builder_context,
@@ -23,6 +24,7 @@ from .objects import Object, ObjectID, ObjectMeta
 __version__ = "0.1.0"
 
 _register_builtins()
+_register_arrow_types()
 
 __all__ = [
     "BlobBuilder", "BuildError", "BuilderContext", "Client", "ConnectionFailed",
