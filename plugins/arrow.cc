@@ -167,7 +167,8 @@ bool Bitmap(vy_call* call, const vy_object& blob, uint64_t bit_offset, uint64_t 
   out->bytes.assign(bytes, '\0');
   for (uint64_t i = 0; i < length; ++i) {
     const uint64_t s = bit_offset + i;
-    if (p[s / 8] >> (s % 8) & 1) out->bytes[i / 8] = static_cast<char>(out->bytes[i / 8] | 1 << (i % 8));
+    if (p[s / 8] >> (s % 8) & 1)
+      out->bytes[i / 8] = static_cast<char>(out->bytes[i / 8] | 1 << (i % 8));
   }
   return true;
 }
@@ -283,8 +284,8 @@ bool TensorColumn(vy_call* call, const vy_object* obj, const std::string& name, 
                            strnlen(reinterpret_cast<const char*>(v), itemsize));
       }
       if (bytes.bytes.size() > kMaxGeneratedBytes)
-        return Error(call, what + ": over " + std::to_string(kMaxGeneratedBytes) +
-                               " bytes of strings");
+        return Error(call,
+                     what + ": over " + std::to_string(kMaxGeneratedBytes) + " bytes of strings");
       offs.push_back(static_cast<int64_t>(bytes.bytes.size()));
     }
     const bool large = bytes.bytes.size() > INT32_MAX;
@@ -360,7 +361,8 @@ bool ArrayColumn(vy_call* call, const vy_object* obj, const std::string& name, V
   }
   const bool large = tn == "vineyard::LargeStringArray" || tn == "vineyard::LargeBinaryArray";
   const bool binary = tn == "vineyard::BinaryArray" || tn == "vineyard::LargeBinaryArray";
-  if (!large && !binary && tn != "vineyard::StringArray") return Error(call, what + ": not an array");
+  if (!large && !binary && tn != "vineyard::StringArray")
+    return Error(call, what + ": not an array");
   t.kind = binary ? (large ? va::Kind::kLargeBinary : va::Kind::kBinary)
                   : (large ? va::Kind::kLargeUtf8 : va::Kind::kUtf8);
   vy_object offsets, data;
@@ -393,9 +395,10 @@ bool ArrayColumn(vy_call* call, const vy_object* obj, const std::string& name, V
 }
 
 bool IsArrowArray(const std::string& tn) {
-  for (const char* t : {"vineyard::NumericArray<", "vineyard::BooleanArray", "vineyard::StringArray",
-                        "vineyard::LargeStringArray", "vineyard::BinaryArray",
-                        "vineyard::LargeBinaryArray", "vineyard::FixedSizeBinaryArray"}) {
+  for (const char* t :
+       {"vineyard::NumericArray<", "vineyard::BooleanArray", "vineyard::StringArray",
+        "vineyard::LargeStringArray", "vineyard::BinaryArray", "vineyard::LargeBinaryArray",
+        "vineyard::FixedSizeBinaryArray"}) {
     if (tn.rfind(t, 0) == 0) return true;
   }
   return false;
@@ -430,14 +433,16 @@ int ResolveDataFrame(void*, vy_call* call, const vy_object* obj) {
     const std::string name = label.is_string() ? label.get<std::string>() : label.dump();
     vy_object col;
     if (host->get_member(call, obj, value.c_str(), &col) != 0) {
-      host->set_error(call, "column %lld (%s) is missing", static_cast<long long>(i), value.c_str());
+      host->set_error(call, "column %lld (%s) is missing", static_cast<long long>(i),
+                      value.c_str());
       return -EINVAL;
     }
     if (!AnyColumn(call, &col, name, &batch[static_cast<size_t>(i)])) return -EINVAL;
     if (batch[static_cast<size_t>(i)].length != batch[0].length) {
       host->set_error(call, "column '%s' has %llu rows, column '%s' %llu", name.c_str(),
                       static_cast<unsigned long long>(batch[static_cast<size_t>(i)].length),
-                      batch[0].field.name.c_str(), static_cast<unsigned long long>(batch[0].length));
+                      batch[0].field.name.c_str(),
+                      static_cast<unsigned long long>(batch[0].length));
       return -EINVAL;
     }
   }
@@ -470,7 +475,8 @@ std::vector<va::Field> ProxyFields(vy_call* call, const vy_object* owner) {
   nlohmann::json bin = JsonField(host, call, &proxy, "schema_binary_");
   if (bin.is_object() && bin["bytes"].is_array() && bin["bytes"].size() <= va::kMaxMetadataBytes) {
     std::string bytes;
-    for (auto& b : bin["bytes"]) bytes += static_cast<char>(b.is_number_integer() ? b.get<int>() : 0);
+    for (auto& b : bin["bytes"])
+      bytes += static_cast<char>(b.is_number_integer() ? b.get<int>() : 0);
     va::ParseSchemaMessage(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &fields,
                            &why);
   }

@@ -172,7 +172,8 @@ bool FitsDataFrame(const vy_upload* up, const va::Parsed& p) {
       const bool large = t.kind == va::Kind::kLargeUtf8 || t.kind == va::Kind::kLargeBinary;
       Strings s{up->data + c.buffers[1].offset, nullptr, large};
       uint64_t widest = 0;
-      for (uint64_t r = 0; r < c.length; ++r) widest = std::max(widest, s.begin(r + 1) - s.begin(r));
+      for (uint64_t r = 0; r < c.length; ++r)
+        widest = std::max(widest, s.begin(r + 1) - s.begin(r));
       if (c.length && widest > kMaxUnicodeTensorBytes / 4 / c.length) return false;
     }
   }
@@ -240,8 +241,8 @@ int ArrayObject(vy_call* call, const vy_upload* up, const va::Field& f, const va
     const uint64_t end = n ? s.begin(n) : 0;
     if (int rc = UploadBlob(call, c.buffers[1], n ? (n + 1) * w : 0, &values)) return rc;
     if (int rc = UploadBlob(call, c.buffers[2], end, &data)) return rc;
-    meta["typename"] = std::string("vineyard::") + (large ? "Large" : "") +
-                       (text ? "StringArray" : "BinaryArray");
+    meta["typename"] =
+        std::string("vineyard::") + (large ? "Large" : "") + (text ? "StringArray" : "BinaryArray");
     meta["buffer_offsets_"] = {{"id", IdText(values)}};
     meta["buffer_data_"] = {{"id", IdText(data)}};
     size += (n ? (n + 1) * w : 0) + end;
@@ -257,9 +258,8 @@ int ArrayObject(vy_call* call, const vy_upload* up, const va::Field& f, const va
       meta["byte_width_"] = t.byte_width;
     } else {
       // Timestamps and durations are int64 here; schema_ keeps their unit and zone.
-      const std::string descr = t.kind == va::Kind::kFloat || t.kind == va::Kind::kInt
-                                    ? DescrOf(t)
-                                    : std::string("<i8");
+      const std::string descr =
+          t.kind == va::Kind::kFloat || t.kind == va::Kind::kInt ? DescrOf(t) : std::string("<i8");
       NamesOf(descr, va::ValueBytes(t), &vy, &np);
       meta["typename"] = "vineyard::NumericArray<" + vy + ">";
     }

@@ -168,8 +168,8 @@ std::string FileMagic() { return std::string(kMagic, kMagicLen) + std::string(2,
 std::string SchemaMessage(const std::vector<Field>& fields) {
   flatbuffers::FlatBufferBuilder b;
   auto schema = WriteSchema(b, fields);
-  b.Finish(fb::CreateMessage(b, fb::MetadataVersion_V5, fb::MessageHeader_Schema, schema.Union(),
-                             0));
+  b.Finish(
+      fb::CreateMessage(b, fb::MetadataVersion_V5, fb::MessageHeader_Schema, schema.Union(), 0));
   return Encapsulate(b);
 }
 
@@ -224,8 +224,8 @@ bool Fail(std::string* why, const std::string& msg) {
 template <typename T>
 bool VerifyRoot(const uint8_t* p, uint64_t n, const char* what, std::string* why) {
   if (n > kMaxMetadataBytes)
-    return Fail(why, std::string(what) + " is " + std::to_string(n) +
-                         " bytes, over the limit of " + std::to_string(kMaxMetadataBytes));
+    return Fail(why, std::string(what) + " is " + std::to_string(n) + " bytes, over the limit of " +
+                         std::to_string(kMaxMetadataBytes));
   flatbuffers::Verifier v(p, static_cast<size_t>(n), kMaxFlatbufferDepth, kMaxFlatbufferTables);
   if (!v.VerifyBuffer<T>(nullptr))
     return Fail(why, std::string(what) + " is not a valid flatbuffer");
@@ -432,15 +432,16 @@ bool ReadBatch(const uint8_t* data, const Message& m, const std::vector<Field>& 
       const fb::Buffer* buf = bufs->Get(static_cast<flatbuffers::uoffset_t>(b));
       if (buf->offset() < 0 || buf->length() < 0 ||
           static_cast<uint64_t>(buf->offset()) > m.body_length ||
-          static_cast<uint64_t>(buf->length()) > m.body_length - static_cast<uint64_t>(buf->offset()))
+          static_cast<uint64_t>(buf->length()) >
+              m.body_length - static_cast<uint64_t>(buf->offset()))
         return Fail(why, col + ": buffer " + std::to_string(k) + " lies outside the body");
-      column.buffers.push_back({body + static_cast<uint64_t>(buf->offset()),
-                                static_cast<uint64_t>(buf->length())});
+      column.buffers.push_back(
+          {body + static_cast<uint64_t>(buf->offset()), static_cast<uint64_t>(buf->length())});
     }
     const uint64_t n = column.length, bits = (n + 7) / 8;
     if (column.null_count > 0 && column.buffers[0].length < bits)
-      return Fail(why, col + ": its validity bitmap is shorter than " + std::to_string(bits) +
-                           " bytes");
+      return Fail(why,
+                  col + ": its validity bitmap is shorter than " + std::to_string(bits) + " bytes");
     const Range& values = column.buffers[1];
     if (f.type.kind == Kind::kBool) {
       if (values.length < bits) return Fail(why, col + ": its values are cut short");
@@ -463,8 +464,7 @@ bool ReadBatch(const uint8_t* data, const Message& m, const std::vector<Field>& 
   return true;
 }
 
-bool ParseStream(const uint8_t* data, uint64_t size, uint64_t pos, Parsed* out,
-                 std::string* why) {
+bool ParseStream(const uint8_t* data, uint64_t size, uint64_t pos, Parsed* out, std::string* why) {
   Message m;
   if (!ReadMessage(data, size, pos, &m, why)) return false;
   if (!m.msg || m.msg->header_type() != fb::MessageHeader_Schema)
@@ -477,8 +477,9 @@ bool ParseStream(const uint8_t* data, uint64_t size, uint64_t pos, Parsed* out,
     if (m.msg->header_type() == fb::MessageHeader_DictionaryBatch)
       return Fail(why, "dictionary batches are not supported");
     if (m.msg->header_type() != fb::MessageHeader_RecordBatch)
-      return Fail(why, std::string("unexpected ") + fb::EnumNameMessageHeader(m.msg->header_type()) +
-                           " message at byte " + std::to_string(pos));
+      return Fail(why, std::string("unexpected ") +
+                           fb::EnumNameMessageHeader(m.msg->header_type()) + " message at byte " +
+                           std::to_string(pos));
     if (out->batches.size() >= kMaxBatches)
       return Fail(why, "more than " + std::to_string(kMaxBatches) + " record batches");
     Batch batch;
@@ -495,8 +496,9 @@ bool ParseFile(const uint8_t* data, uint64_t size, Parsed* out, std::string* why
     return Fail(why, "truncated Arrow file: it does not end with ARROW1");
   const uint32_t flen = Load<uint32_t>(data + size - kMagicLen - 4);
   const uint64_t fend = size - kMagicLen - 4;
-  if (flen > fend - 8) return Fail(why, "the footer size " + std::to_string(flen) +
-                                            " runs past the start of the file");
+  if (flen > fend - 8)
+    return Fail(why,
+                "the footer size " + std::to_string(flen) + " runs past the start of the file");
   const uint64_t fstart = fend - flen;
   if (!VerifyRoot<fb::Footer>(data + fstart, flen, "the footer", why)) return false;
   const fb::Footer* footer = flatbuffers::GetRoot<fb::Footer>(data + fstart);
@@ -538,7 +540,8 @@ bool ParseArrow(const uint8_t* data, uint64_t size, Parsed* out, std::string* wh
 bool ParseSchemaMessage(const uint8_t* data, uint64_t size, std::vector<Field>* fields,
                         std::string* why) {
   Message m;
-  if (!data || !ReadMessage(data, size, 0, &m, why)) return why->empty() ? Fail(why, "empty") : false;
+  if (!data || !ReadMessage(data, size, 0, &m, why))
+    return why->empty() ? Fail(why, "empty") : false;
   if (!m.msg || m.msg->header_type() != fb::MessageHeader_Schema)
     return Fail(why, "not a schema message");
   return ReadSchema(m.msg->header_as_Schema(), fields, why);

@@ -31,13 +31,13 @@ namespace vy_arrow {
 // ---- Limits on untrusted input (an upload, or a SchemaProxy's bytes) ----
 // A larger value is refused with a reason naming the limit; every one is far above
 // what a real table needs.
-constexpr uint64_t kMaxFields = 4096;                  // columns of a schema
-constexpr uint64_t kMaxBatches = 1 << 16;              // record batches in one file or stream
-constexpr uint64_t kMaxMetadataBytes = 16 << 20;       // one message's or the footer's flatbuffer
-constexpr uint64_t kMaxNameBytes = 1 << 16;            // a field name
-constexpr uint64_t kMaxRows = uint64_t{1} << 40;       // rows of one record batch
-constexpr unsigned kMaxFlatbufferDepth = 64;           // nesting, for the verifier
-constexpr unsigned kMaxFlatbufferTables = 1u << 20;    // tables, for the verifier
+constexpr uint64_t kMaxFields = 4096;                // columns of a schema
+constexpr uint64_t kMaxBatches = 1 << 16;            // record batches in one file or stream
+constexpr uint64_t kMaxMetadataBytes = 16 << 20;     // one message's or the footer's flatbuffer
+constexpr uint64_t kMaxNameBytes = 1 << 16;          // a field name
+constexpr uint64_t kMaxRows = uint64_t{1} << 40;     // rows of one record batch
+constexpr unsigned kMaxFlatbufferDepth = 64;         // nesting, for the verifier
+constexpr unsigned kMaxFlatbufferTables = 1u << 20;  // tables, for the verifier
 
 // The column types the plugin maps (everything else is refused by name).
 enum class Kind {
@@ -58,7 +58,7 @@ enum TimeUnit { kSecond = 0, kMilli = 1, kMicro = 2, kNano = 3 };
 
 struct Type {
   Kind kind = Kind::kInt;
-  int bit_width = 0;     // kInt, kFloat: of a value; kTimestamp, kDuration: 64
+  int bit_width = 0;      // kInt, kFloat: of a value; kTimestamp, kDuration: 64
   bool is_signed = true;  // kInt
   int unit = kNano;       // kTimestamp, kDuration
   std::string timezone;   // kTimestamp ("" for none)
@@ -89,7 +89,7 @@ struct NodeRef {
   uint64_t null_count = 0;
 };
 struct BlockRef {
-  uint64_t offset = 0;      // of the message in the file
+  uint64_t offset = 0;       // of the message in the file
   uint32_t meta_length = 0;  // prefix + metadata + padding
   uint64_t body_length = 0;
 };

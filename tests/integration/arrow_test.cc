@@ -117,31 +117,75 @@ TEST_F(Arrow, ArrowJsReadsEveryColumnTypeOfAVineyardDataFrame) {
   const std::vector<Col> cols = {
       {"i8", "|i1", "int8", Bytes<int8_t>({-128, 0, 127}), "Int8", {-128, 0, 127}},
       {"i16", "<i2", "int16", Bytes<int16_t>({-32768, 5, 32767}), "Int16", {-32768, 5, 32767}},
-      {"i32", "<i4", "int", Bytes<int32_t>({INT32_MIN, 6, INT32_MAX}), "Int32",
+      {"i32",
+       "<i4",
+       "int",
+       Bytes<int32_t>({INT32_MIN, 6, INT32_MAX}),
+       "Int32",
        {INT32_MIN, 6, INT32_MAX}},
-      {"i64", "<i8", "int64", Bytes<int64_t>({INT64_MIN, 7, INT64_MAX}), "Int64",
+      {"i64",
+       "<i8",
+       "int64",
+       Bytes<int64_t>({INT64_MIN, 7, INT64_MAX}),
+       "Int64",
        {"-9223372036854775808", "7", "9223372036854775807"}},
       {"u8", "|u1", "uint8", Bytes<uint8_t>({0, 8, 255}), "Uint8", {0, 8, 255}},
       {"u16", "<u2", "uint16", Bytes<uint16_t>({0, 9, 65535}), "Uint16", {0, 9, 65535}},
-      {"u32", "<u4", "uint32", Bytes<uint32_t>({0, 10, UINT32_MAX}), "Uint32",
+      {"u32",
+       "<u4",
+       "uint32",
+       Bytes<uint32_t>({0, 10, UINT32_MAX}),
+       "Uint32",
        {0, 10, 4294967295u}},
-      {"u64", "<u8", "uint64", Bytes<uint64_t>({0, 11, UINT64_MAX}), "Uint64",
+      {"u64",
+       "<u8",
+       "uint64",
+       Bytes<uint64_t>({0, 11, UINT64_MAX}),
+       "Uint64",
        {"0", "11", "18446744073709551615"}},
-      {"f16", "<f2", "float16", Bytes<uint16_t>({0x3c00, 0xc000, 0x7bff}), "Float16",
+      {"f16",
+       "<f2",
+       "float16",
+       Bytes<uint16_t>({0x3c00, 0xc000, 0x7bff}),
+       "Float16",
        {1.0, -2.0, 65504.0}},
-      {"f32", "<f4", "float", Bytes<float>({0.5f, -1.25f, INFINITY}), "Float32",
+      {"f32",
+       "<f4",
+       "float",
+       Bytes<float>({0.5f, -1.25f, INFINITY}),
+       "Float32",
        {0.5, -1.25, "Infinity"}},
-      {"f64", "<f8", "double", Bytes<double>({M_PI, NAN, -1e300}), "Float64",
+      {"f64",
+       "<f8",
+       "double",
+       Bytes<double>({M_PI, NAN, -1e300}),
+       "Float64",
        {M_PI, "NaN", -1e300}},
       {"b", "|b1", "bool", std::string("\x01\x00\x01\x01", 3), "Bool", {true, false, true}},
-      {"u", "<U2", "str64", Bytes<uint32_t>({'a', 0, 0x1F600, 'z', 0, 0}), "Utf8",
+      {"u",
+       "<U2",
+       "str64",
+       Bytes<uint32_t>({'a', 0, 0x1F600, 'z', 0, 0}),
+       "Utf8",
        {"a", "\xF0\x9F\x98\x80z", ""}},
       {"s", "|S3", "bytes24", std::string("ab\0xyzq\0\0", 9), "Binary", {"6162", "78797a", "71"}},
-      {"ts", "<M8[ns]", "datetime64[ns]", Bytes<int64_t>({0, 1700000000123456789, -1}),
-       "Timestamp<NANOSECOND>", {"0", "1700000000123456789", "-1"}},
-      {"tms", "<M8[ms]", "datetime64[ms]", Bytes<int64_t>({1, 2, 3}), "Timestamp<MILLISECOND>",
+      {"ts",
+       "<M8[ns]",
+       "datetime64[ns]",
+       Bytes<int64_t>({0, 1700000000123456789, -1}),
+       "Timestamp<NANOSECOND>",
+       {"0", "1700000000123456789", "-1"}},
+      {"tms",
+       "<M8[ms]",
+       "datetime64[ms]",
+       Bytes<int64_t>({1, 2, 3}),
+       "Timestamp<MILLISECOND>",
        {"1", "2", "3"}},
-      {"dur", "<m8[us]", "timedelta64[us]", Bytes<int64_t>({-5, 0, 5}), "Duration<MICROSECOND>",
+      {"dur",
+       "<m8[us]",
+       "timedelta64[us]",
+       Bytes<int64_t>({-5, 0, 5}),
+       "Duration<MICROSECOND>",
        {"-5", "0", "5"}},
   };
   json df = {{"typename", "vineyard::DataFrame"}};
@@ -184,9 +228,12 @@ TEST_F(Arrow, ViewCopiesNoColumnBytes) {
   std::string b0 = Blob("f64", f64), b1 = Blob("i32", i32);
   std::string t0 = WriteMeta("t0", TensorMeta("<f8", "double", n, b0).dump());
   std::string t1 = WriteMeta("t1", TensorMeta("<i4", "int", n, b1).dump());
-  json df = {{"typename", "vineyard::DataFrame"}, {"columns_", "[\"x\", \"y\"]"},
-             {"__values_-key-0", "\"x\""},        {"__values_-value-0", {{"id", t0}}},
-             {"__values_-key-1", "\"y\""},        {"__values_-value-1", {{"id", t1}}},
+  json df = {{"typename", "vineyard::DataFrame"},
+             {"columns_", "[\"x\", \"y\"]"},
+             {"__values_-key-0", "\"x\""},
+             {"__values_-value-0", {{"id", t0}}},
+             {"__values_-key-1", "\"y\""},
+             {"__values_-value-1", {{"id", t1}}},
              {"__values_-size", 2}};
   std::string id = WriteMeta("big", df.dump());
   ASSERT_FALSE(id.empty());
@@ -215,8 +262,12 @@ TEST_F(Arrow, ViewCopiesNoColumnBytes) {
 TEST_F(Arrow, ArrowJsReadsVineyardArrowArraysWithNulls) {
   std::string values = Blob("v", Bytes<int64_t>({100, 1, 2, 3, 4}));
   std::string bitmap = Blob("m", std::string("\x1a", 1));  // rows 1, 3, 4 valid -> offset 1: 1,3
-  json num = {{"typename", "vineyard::NumericArray<int64>"}, {"length_", 4}, {"offset_", 1},
-              {"null_count_", 1}, {"buffer_", {{"id", values}}}, {"null_bitmap_", {{"id", bitmap}}}};
+  json num = {{"typename", "vineyard::NumericArray<int64>"},
+              {"length_", 4},
+              {"offset_", 1},
+              {"null_count_", 1},
+              {"buffer_", {{"id", values}}},
+              {"null_bitmap_", {{"id", bitmap}}}};
   std::string a = WriteMeta("num", num.dump());
   ASSERT_FALSE(a.empty());
   json t = ReadWithArrowJs(View(a, "array.arrow"));
@@ -228,13 +279,21 @@ TEST_F(Arrow, ArrowJsReadsVineyardArrowArraysWithNulls) {
   std::string offs = Blob("o", Bytes<int32_t>({0, 2, 2, 7}));
   std::string data = Blob("d", "hiworld");
   std::string empty = Blob("e", "");
-  json str = {{"typename", "vineyard::StringArray"}, {"length_", 3}, {"offset_", 0},
-              {"null_count_", 0}, {"buffer_offsets_", {{"id", offs}}},
-              {"buffer_data_", {{"id", data}}}, {"null_bitmap_", {{"id", empty}}}};
+  json str = {{"typename", "vineyard::StringArray"},
+              {"length_", 3},
+              {"offset_", 0},
+              {"null_count_", 0},
+              {"buffer_offsets_", {{"id", offs}}},
+              {"buffer_data_", {{"id", data}}},
+              {"null_bitmap_", {{"id", empty}}}};
   std::string s = WriteMeta("str", str.dump());
   std::string bits = Blob("bits", std::string("\x05", 1));
-  json boo = {{"typename", "vineyard::BooleanArray"}, {"length_", 3}, {"offset_", 0},
-              {"null_count_", 0}, {"buffer_", {{"id", bits}}}, {"null_bitmap_", {{"id", empty}}}};
+  json boo = {{"typename", "vineyard::BooleanArray"},
+              {"length_", 3},
+              {"offset_", 0},
+              {"null_count_", 0},
+              {"buffer_", {{"id", bits}}},
+              {"null_bitmap_", {{"id", empty}}}};
   std::string b = WriteMeta("bool", boo.dump());
   ASSERT_FALSE(s.empty());
   ASSERT_FALSE(b.empty());
@@ -257,15 +316,22 @@ TEST_F(Arrow, TablesWrittenByArrowJsBecomeDataFramesAndTables) {
     json m = ReadMeta(id);
     EXPECT_EQ(m["typename"], "vineyard::DataFrame");
     EXPECT_EQ(m["__values_-size"], 13);
-    EXPECT_EQ(m["columns_"],
-              R"(["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64", "b", "s", "t"])");
+    EXPECT_EQ(
+        m["columns_"],
+        R"(["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64", "b", "s", "t"])");
     const std::vector<std::pair<std::string, std::string>> types = {
-        {"vineyard::Tensor<int8>", "|i1"},   {"vineyard::Tensor<int16>", "<i2"},
-        {"vineyard::Tensor<int>", "<i4"},    {"vineyard::Tensor<int64>", "<i8"},
-        {"vineyard::Tensor<uint8>", "|u1"},  {"vineyard::Tensor<uint16>", "<u2"},
-        {"vineyard::Tensor<uint32>", "<u4"}, {"vineyard::Tensor<uint64>", "<u8"},
-        {"vineyard::Tensor<float>", "<f4"},  {"vineyard::Tensor<double>", "<f8"},
-        {"vineyard::Tensor<bool>", "|b1"},   {"vineyard::Tensor<str160>", "<U5"},
+        {"vineyard::Tensor<int8>", "|i1"},
+        {"vineyard::Tensor<int16>", "<i2"},
+        {"vineyard::Tensor<int>", "<i4"},
+        {"vineyard::Tensor<int64>", "<i8"},
+        {"vineyard::Tensor<uint8>", "|u1"},
+        {"vineyard::Tensor<uint16>", "<u2"},
+        {"vineyard::Tensor<uint32>", "<u4"},
+        {"vineyard::Tensor<uint64>", "<u8"},
+        {"vineyard::Tensor<float>", "<f4"},
+        {"vineyard::Tensor<double>", "<f8"},
+        {"vineyard::Tensor<bool>", "|b1"},
+        {"vineyard::Tensor<str160>", "<U5"},
         {"vineyard::Tensor<datetime64[ms]>", "<M8[ms]"}};
     for (size_t i = 0; i < types.size(); ++i) {
       const json& col = m["__values_-value-" + std::to_string(i)];
@@ -276,10 +342,12 @@ TEST_F(Arrow, TablesWrittenByArrowJsBecomeDataFramesAndTables) {
     const std::string i32 = m["__values_-value-2"]["id"];
     EXPECT_EQ(ChildRead(ObjPath(i32, "members/buffer_/data")),
               Bytes<int32_t>({INT32_MIN, 2, INT32_MAX}));
-    EXPECT_EQ(ChildRead(ObjPath(std::string(m["__values_-value-10"]["id"]), "members/buffer_/data")),
-              std::string("\x01\x00\x01", 3));
-    EXPECT_EQ(ChildRead(ObjPath(std::string(m["__values_-value-12"]["id"]), "members/buffer_/data")),
-              Bytes<int64_t>({0, 1700000000123, -1000}));
+    EXPECT_EQ(
+        ChildRead(ObjPath(std::string(m["__values_-value-10"]["id"]), "members/buffer_/data")),
+        std::string("\x01\x00\x01", 3));
+    EXPECT_EQ(
+        ChildRead(ObjPath(std::string(m["__values_-value-12"]["id"]), "members/buffer_/data")),
+        Bytes<int64_t>({0, 1700000000123, -1000}));
     // The column is a Tensor: numpy's view shows it.
     const std::string npy = ChildRead(View(i32, "tensor.npy"));
     EXPECT_EQ(npy.substr(npy.size() - 12), Bytes<int32_t>({INT32_MIN, 2, INT32_MAX}));

@@ -140,7 +140,8 @@ TEST(ArrowIpc, RefusesNestedTypesAndTooManyColumnsByName) {
   std::vector<flatbuffers::Offset<fb::Field>> fields = {field};
   auto schema = fb::CreateSchema(b, fb::Endianness_Little, b.CreateVector(fields));
   b.Finish(fb::CreateMessage(b, fb::MetadataVersion_V5, fb::MessageHeader_Schema, schema.Union()));
-  std::string meta = Pad(std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()));
+  std::string meta =
+      Pad(std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()));
   const uint32_t len = static_cast<uint32_t>(meta.size());
   std::string s = "\xff\xff\xff\xff" + std::string(reinterpret_cast<const char*>(&len), 4) + meta;
   Parsed p;
