@@ -2,7 +2,8 @@
 //   frame.arrow   tableToIPC(t, 'file'): one batch, no nulls, every numeric width,
 //                 bool, utf8, timestamp[ms] -> a vineyard::DataFrame
 //   frame.arrows  the same table in the stream format
-//   nulls.arrows  the stream format, two batches, nulls -> a vineyard::Table
+//   nulls.arrows  the stream format, two batches, nulls (a timestamp column too)
+//                 -> a vineyard::Table
 import { writeFileSync } from 'node:fs';
 import {
   tableFromArrays, tableToIPC, vectorFromArray, makeVector, Table, Utf8, Int64, Float64,
@@ -32,10 +33,12 @@ const a = tableFromArrays({
   x: vectorFromArray([1.5, null, 3.5], new Float64()),
   n: vectorFromArray([1n, 2n, null], new Int64()),
   s: vectorFromArray(['p', null, 'q'], new Utf8()),
+  t: vectorFromArray([1000, 2000, null], new TimestampMillisecond()),
 });
 const b = tableFromArrays({
   x: vectorFromArray([null, 5.5], new Float64()),
   n: vectorFromArray([7n, 8n], new Int64()),
   s: vectorFromArray(['r', 'ß'], new Utf8()),
+  t: vectorFromArray([-1, null], new TimestampMillisecond()),
 });
 writeFileSync(`${dir}/nulls.arrows`, tableToIPC(new Table([...a.batches, ...b.batches]), 'stream'));

@@ -3,10 +3,13 @@
 // pinned in tests/arrow_js/package-lock.json and installed into tests/arrow_js/ by
 // tools/setup.sh or, if missing, by these tests with `npm ci`). Node reads the views
 // the daemon stitches and writes the files the builder takes.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -31,9 +34,18 @@ std::string Bytes(std::initializer_list<T> v) {
 
 class Arrow : public MountTest {
  protected:
+  // Installs Arrow JS from the lockfile once; ctest runs each test in its own process,
+  // two at a time, so the install is serialised by a lock file next to package.json.
   static void SetUpTestSuite() {
-    if (access((kJs + "/node_modules/apache-arrow/package.json").c_str(), R_OK) == 0) return;
-    auto r = RunCommand({"/usr/bin/npm", "ci", "--prefix", kJs, "--no-audit", "--no-fund"}, 280);
+    const std::string marker = kJs + "/node_modules/apache-arrow/package.json";
+    if (access(marker.c_str(), R_OK) == 0) return;
+    int lock = open((kJs + "/.install.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    ASSERT_GE(lock, 0) << strerror(errno);
+    flock(lock, LOCK_EX);
+    CommandResult r{0, ""};
+    if (access(marker.c_str(), R_OK) != 0)
+      r = RunCommand({"/usr/bin/npm", "ci", "--prefix", kJs, "--no-audit", "--no-fund"}, 280);
+    close(lock);  // releases the lock
     ASSERT_EQ(r.exit_code, 0) << "npm ci in tests/arrow_js failed:\n" << r.output;
   }
   // The Arrow file at `path` as Arrow JS reads it (tests/arrow_js/read.mjs).
@@ -377,6 +389,10 @@ TEST_F(Arrow, TablesWrittenByArrowJsBecomeDataFramesAndTables) {
   EXPECT_EQ(t["columns"]["x"], json::parse("[1.5, null, 3.5, null, 5.5]"));
   EXPECT_EQ(t["columns"]["n"], json::parse(R"(["1", "2", null, "7", "8"])"));
   EXPECT_EQ(t["columns"]["s"], json::parse(R"(["p", null, "q", "r", "ß"])"));
+  // The timestamp is an int64 NumericArray; its unit comes back from the SchemaProxy.
+  EXPECT_EQ(rb["__columns_-3"]["typename"], "vineyard::NumericArray<int64>");
+  EXPECT_EQ(t["fields"][3]["type"], "Timestamp<MILLISECOND>");
+  EXPECT_EQ(t["columns"]["t"], json::parse(R"(["1000", "2000", null, "-1", null])"));
   std::string batch = rb["id"];
   EXPECT_EQ(ReadWithArrowJs(View(batch, "batch.arrow"))["columns"]["s"],
             json::parse(R"(["p", null, "q"])"));

@@ -5,6 +5,7 @@ Arrow JS (tests/arrow_js, pinned by its package-lock.json) is installed with `np
 into that folder if tools/setup.sh has not done it yet.
 """
 
+import fcntl
 import json
 import os
 import subprocess
@@ -20,9 +21,14 @@ JS = os.path.join(os.path.dirname(HERE), "arrow_js")
 
 @pytest.fixture(scope="module")
 def arrow_js():
-    if not os.path.exists(os.path.join(JS, "node_modules", "apache-arrow", "package.json")):
-        subprocess.run(["npm", "ci", "--prefix", JS, "--no-audit", "--no-fund"], check=True,
-                       timeout=280)
+    """tests/arrow_js with Arrow JS installed (once: the lock serialises parallel tests)."""
+    marker = os.path.join(JS, "node_modules", "apache-arrow", "package.json")
+    if not os.path.exists(marker):
+        with open(os.path.join(JS, ".install.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not os.path.exists(marker):
+                subprocess.run(["npm", "ci", "--prefix", JS, "--no-audit", "--no-fund"],
+                               check=True, timeout=280)
     return JS
 
 
@@ -71,7 +77,7 @@ def test_columns_of_an_arrow_js_table_get_back_as_the_same_numpy_arrays(client, 
 
 def test_a_table_with_nulls_gets_back_as_masked_arrays(client, written):
     table = client.get(ObjectID(written["nulls.arrows"]))
-    assert list(table) == ["x", "n", "s"]
+    assert list(table) == ["x", "n", "s", "t"]
     x, n, s = table["x"], table["n"], table["s"]
     assert x.dtype == np.float64 and n.dtype == np.int64
     assert list(np.ma.getmaskarray(x)) == [False, True, False, True, False]
@@ -79,6 +85,10 @@ def test_a_table_with_nulls_gets_back_as_masked_arrays(client, written):
     assert list(np.ma.getmaskarray(n)) == [False, False, True, False, False]
     assert list(n.compressed()) == [1, 2, 7, 8]
     assert list(s.compressed()) == ["p", "q", "r", "ß"]
+    t = table["t"]
+    assert t.dtype == np.dtype("datetime64[ms]")
+    assert list(np.ma.getmaskarray(t)) == [False, False, True, False, True]
+    assert list(t.compressed().astype(np.int64)) == [1000, 2000, -1]
 
 
 def test_the_schema_proxy_names_the_columns_and_types_of_int64_timestamps(client, mount,
@@ -86,7 +96,7 @@ def test_the_schema_proxy_names_the_columns_and_types_of_int64_timestamps(client
     meta = _meta(mount, written["nulls.arrows"])
     proxy = client.get_object(ObjectID(meta["schema_"]["id"]))
     fields = arrow._schema_fields(proxy.member("buffer_").buffer)
-    assert [f[0] for f in fields] == ["x", "n", "s"]
+    assert fields == [("x", None), ("n", None), ("s", None), ("t", "datetime64[ms]")]
 
 
 def test_vineyard_arrow_arrays_written_by_hand(client, mount):
