@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,114 @@ void Ucs4(const uint8_t* p, uint64_t n, std::vector<uint32_t>* out) {
   }
 }
 
+// Where a column's buffers are: ranges of the upload (copied into blobs in the
+// kernel), or bytes decoded here from a dictionary (copied with create_blob).
+struct Src {
+  const uint8_t* data;
+  bool decoded;
+};
+
+int CopyBlob(vy_call* call, const Src& src, uint64_t offset, uint64_t length, vy_id* out) {
+  return src.decoded ? host->create_blob(call, src.data + offset, length, out)
+                     : host->create_blob_from_upload(call, offset, length, out);
+}
+
+const uint8_t kZeros[8] = {};  // the buffers of a column without rows
+
+// Bytes one dictionary-encoded column may decode to.
+constexpr uint64_t kMaxDecodedBytes = uint64_t{1} << 32;
+
+uint64_t IndexAt(const uint8_t* p, const va::Type& t, uint64_t i) {
+  switch (t.bit_width) {
+    case 8:
+      return t.is_signed ? static_cast<uint64_t>(Load<int8_t>(p + i)) : Load<uint8_t>(p + i);
+    case 16:
+      return t.is_signed ? static_cast<uint64_t>(Load<int16_t>(p + 2 * i))
+                         : Load<uint16_t>(p + 2 * i);
+    case 32:
+      return t.is_signed ? static_cast<uint64_t>(Load<int32_t>(p + 4 * i))
+                         : Load<uint32_t>(p + 4 * i);
+    default:
+      return Load<uint64_t>(p + 8 * i);
+  }
+}
+
+// Dictionary-encoded column `c` of `f` decoded into plain buffers in *mem: the values
+// its (validated) indices pick, in row order; *out's ranges index *mem.
+bool Decode(const uint8_t* data, const va::Field& f, const va::Column& c, const va::Column& dict,
+            std::string* mem, va::Column* out, std::string* why) {
+  const va::Type& t = f.type;
+  const uint64_t n = c.length, bits = (n + 7) / 8;
+  const uint8_t* bitmap = c.null_count ? data + c.buffers[0].offset : nullptr;
+  const uint8_t* idx = data + c.buffers[1].offset;
+  auto valid = [&](uint64_t i) { return !bitmap || (bitmap[i / 8] >> (i % 8) & 1); };
+  const std::string col = "column '" + f.name + "'";
+  mem->clear();
+  out->length = n;
+  out->null_count = c.null_count;
+  out->buffers.assign(1, va::Range{0, bitmap ? bits : 0});
+  if (bitmap) mem->append(reinterpret_cast<const char*>(bitmap), bits);
+  const uint8_t* values = data + dict.buffers[1].offset;
+  if (t.kind == va::Kind::kBool) {
+    out->buffers.push_back({mem->size(), bits});
+    const uint64_t at = mem->size();
+    mem->append(bits, '\0');
+    for (uint64_t i = 0; i < n; ++i) {
+      const uint64_t k = valid(i) ? IndexAt(idx, f.index, i) : 0;
+      if (valid(i) && (values[k / 8] >> (k % 8) & 1))
+        (*mem)[at + i / 8] = static_cast<char>((*mem)[at + i / 8] | 1 << (i % 8));
+    }
+    return true;
+  }
+  if (const uint64_t vb = va::ValueBytes(t)) {
+    if (n > kMaxDecodedBytes / vb) {
+      *why = col + " decodes to over " + std::to_string(kMaxDecodedBytes) + " bytes";
+      return false;
+    }
+    out->buffers.push_back({mem->size(), n * vb});
+    const uint64_t at = mem->size();
+    mem->append(n * vb, '\0');
+    for (uint64_t i = 0; i < n; ++i) {
+      if (valid(i)) std::memcpy(&(*mem)[at + i * vb], values + IndexAt(idx, f.index, i) * vb, vb);
+    }
+    return true;
+  }
+  const bool large = t.kind == va::Kind::kLargeUtf8 || t.kind == va::Kind::kLargeBinary;
+  Strings s{values, data + dict.buffers[2].offset, large};
+  uint64_t total = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    if (!valid(i)) continue;
+    const uint64_t k = IndexAt(idx, f.index, i);
+    total += s.begin(k + 1) - s.begin(k);
+    if (total > (large ? kMaxDecodedBytes : uint64_t{INT32_MAX})) {
+      *why = col + " decodes to over " + std::to_string(large ? kMaxDecodedBytes : INT32_MAX) +
+             " bytes of values";
+      return false;
+    }
+  }
+  const uint64_t w = large ? 8 : 4;
+  out->buffers.push_back({mem->size(), (n + 1) * w});
+  out->buffers.push_back({mem->size() + (n + 1) * w, total});
+  std::string bytes;
+  bytes.reserve(total);
+  for (uint64_t i = 0; i <= n; ++i) {
+    const int64_t o = static_cast<int64_t>(bytes.size());
+    if (large) {
+      mem->append(reinterpret_cast<const char*>(&o), 8);
+    } else {
+      const int32_t o32 = static_cast<int32_t>(o);
+      mem->append(reinterpret_cast<const char*>(&o32), 4);
+    }
+    if (i < n && valid(i)) {
+      const uint64_t k = IndexAt(idx, f.index, i);
+      bytes.append(reinterpret_cast<const char*>(s.bytes + s.begin(k)),
+                   s.begin(k + 1) - s.begin(k));
+    }
+  }
+  *mem += bytes;
+  return true;
+}
+
 // A 1-D vineyard::Tensor<T> over `blob` in Vineyard's layout (tensor_util's
 // CreateTensor), naming datetime64/timedelta64 as NumPy does ("datetime64[ms]").
 int ColumnTensor(vy_call* call, const std::string& descr, uint64_t itemsize, uint64_t rows,
@@ -112,11 +221,11 @@ int TensorFromBytes(vy_call* call, const std::string& descr, uint64_t itemsize, 
 }
 
 // One column of a one-batch, null-free file as a 1-D Tensor in Vineyard's layout.
-int TensorColumn(vy_call* call, const vy_upload* up, const va::Field& f, const va::Column& c,
+int TensorColumn(vy_call* call, const Src& up, const va::Field& f, const va::Column& c,
                  vy_id* out) {
   const uint64_t n = c.length;
   const va::Range& values = c.buffers[1];
-  const uint8_t* p = up->data + values.offset;
+  const uint8_t* p = up.data + values.offset;
   if (f.type.kind == va::Kind::kBool) {
     std::string bytes(n, '\0');
     for (uint64_t i = 0; i < n; ++i) bytes[i] = static_cast<char>(p[i / 8] >> (i % 8) & 1);
@@ -125,7 +234,7 @@ int TensorColumn(vy_call* call, const vy_upload* up, const va::Field& f, const v
   if (va::BufferCount(f.type) == 3) {
     const bool large = f.type.kind == va::Kind::kLargeUtf8 || f.type.kind == va::Kind::kLargeBinary;
     const bool text = f.type.kind == va::Kind::kUtf8 || f.type.kind == va::Kind::kLargeUtf8;
-    Strings s{p, up->data + c.buffers[2].offset, large};
+    Strings s{p, up.data + c.buffers[2].offset, large};
     std::vector<uint32_t> u;
     uint64_t width = 1;
     for (uint64_t i = 0; i < n; ++i) {
@@ -154,13 +263,13 @@ int TensorColumn(vy_call* call, const vy_upload* up, const va::Field& f, const v
   // Fixed width: one blob, copied once from the upload in the kernel.
   const uint64_t bytes = n * va::ValueBytes(f.type);
   vy_id blob;
-  if (int rc = host->create_blob_from_upload(call, values.offset, bytes, &blob)) return rc;
+  if (int rc = CopyBlob(call, up, values.offset, bytes, &blob)) return rc;
   return ColumnTensor(call, DescrOf(f.type), va::ValueBytes(f.type), n, blob, bytes, out);
 }
 
 // Whether every column fits a DataFrame of Tensors: one batch, no nulls, no timezone,
 // strings not too wide as UCS-4. Else *why says what sends the file to a Table.
-bool FitsDataFrame(const vy_upload* up, const va::Parsed& p) {
+bool FitsDataFrame(const std::vector<std::vector<Src>>& src, const va::Parsed& p) {
   if (p.batches.size() > 1) return false;
   for (size_t i = 0; i < p.fields.size(); ++i) {
     const va::Type& t = p.fields[i].type;
@@ -170,7 +279,7 @@ bool FitsDataFrame(const vy_upload* up, const va::Parsed& p) {
     if (c.null_count > 0) return false;
     if (va::BufferCount(t) == 3) {
       const bool large = t.kind == va::Kind::kLargeUtf8 || t.kind == va::Kind::kLargeBinary;
-      Strings s{up->data + c.buffers[1].offset, nullptr, large};
+      Strings s{src[0][i].data + c.buffers[1].offset, nullptr, large};
       uint64_t widest = 0;
       for (uint64_t r = 0; r < c.length; ++r)
         widest = std::max(widest, s.begin(r + 1) - s.begin(r));
@@ -180,7 +289,8 @@ bool FitsDataFrame(const vy_upload* up, const va::Parsed& p) {
   return true;
 }
 
-int BuildDataFrame(vy_call* call, const vy_upload* up, const va::Parsed& p, vy_id* result) {
+int BuildDataFrame(vy_call* call, const std::vector<std::vector<Src>>& src, const va::Parsed& p,
+                   vy_id* result) {
   nlohmann::ordered_json df = {{"typename", "vineyard::DataFrame"}};
   std::string columns = "[";
   uint64_t nbytes = 0;
@@ -192,12 +302,12 @@ int BuildDataFrame(vy_call* call, const vy_upload* up, const va::Parsed& p, vy_i
       empty.buffers.assign(static_cast<size_t>(va::BufferCount(f.type)), va::Range());
       std::string zero_offsets(8, '\0');
       if (va::BufferCount(f.type) == 3) {
-        vy_upload none{up->name, reinterpret_cast<const uint8_t*>(zero_offsets.data()), 8};
-        if (int rc = TensorColumn(call, &none, f, empty, &col)) return rc;
-      } else if (int rc = TensorColumn(call, up, f, empty, &col)) {
+        const Src none{reinterpret_cast<const uint8_t*>(zero_offsets.data()), true};
+        if (int rc = TensorColumn(call, none, f, empty, &col)) return rc;
+      } else if (int rc = TensorColumn(call, Src{kZeros, true}, f, empty, &col)) {
         return rc;
       }
-    } else if (int rc = TensorColumn(call, up, f, p.batches[0].columns[i], &col)) {
+    } else if (int rc = TensorColumn(call, src[0][i], f, p.batches[0].columns[i], &col)) {
       return rc;
     }
     vy_object o;
@@ -218,29 +328,29 @@ int BuildDataFrame(vy_call* call, const vy_upload* up, const va::Parsed& p, vy_i
 
 // ---- the Table route: Vineyard's Arrow layout ----
 
-int UploadBlob(vy_call* call, const va::Range& r, uint64_t length, vy_id* out) {
-  return host->create_blob_from_upload(call, r.offset, length, out);
+int UploadBlob(vy_call* call, const Src& src, const va::Range& r, uint64_t length, vy_id* out) {
+  return CopyBlob(call, src, r.offset, length, out);
 }
 
 // An array object (NumericArray<T>, BooleanArray, StringArray...) over blobs copied
 // from the upload, one per buffer.
-int ArrayObject(vy_call* call, const vy_upload* up, const va::Field& f, const va::Column& c,
-                vy_id* out, uint64_t* nbytes) {
+int ArrayObject(vy_call* call, const Src& up, const va::Field& f, const va::Column& c, vy_id* out,
+                uint64_t* nbytes) {
   const uint64_t n = c.length;
   const va::Type& t = f.type;
   vy_id bitmap, values, data;
   const uint64_t bits = (n + 7) / 8;
-  if (int rc = UploadBlob(call, c.buffers[0], c.null_count ? bits : 0, &bitmap)) return rc;
+  if (int rc = UploadBlob(call, up, c.buffers[0], c.null_count ? bits : 0, &bitmap)) return rc;
   nlohmann::ordered_json meta;
   uint64_t size = c.null_count ? bits : 0;
   if (va::BufferCount(t) == 3) {
     const bool large = t.kind == va::Kind::kLargeUtf8 || t.kind == va::Kind::kLargeBinary;
     const bool text = t.kind == va::Kind::kUtf8 || t.kind == va::Kind::kLargeUtf8;
     const uint64_t w = large ? 8 : 4;
-    Strings s{up->data + c.buffers[1].offset, nullptr, large};
+    Strings s{up.data + c.buffers[1].offset, nullptr, large};
     const uint64_t end = n ? s.begin(n) : 0;
-    if (int rc = UploadBlob(call, c.buffers[1], n ? (n + 1) * w : 0, &values)) return rc;
-    if (int rc = UploadBlob(call, c.buffers[2], end, &data)) return rc;
+    if (int rc = UploadBlob(call, up, c.buffers[1], n ? (n + 1) * w : 0, &values)) return rc;
+    if (int rc = UploadBlob(call, up, c.buffers[2], end, &data)) return rc;
     meta["typename"] =
         std::string("vineyard::") + (large ? "Large" : "") + (text ? "StringArray" : "BinaryArray");
     meta["buffer_offsets_"] = {{"id", IdText(values)}};
@@ -248,7 +358,7 @@ int ArrayObject(vy_call* call, const vy_upload* up, const va::Field& f, const va
     size += (n ? (n + 1) * w : 0) + end;
   } else {
     const uint64_t len = t.kind == va::Kind::kBool ? bits : n * va::ValueBytes(t);
-    if (int rc = UploadBlob(call, c.buffers[1], len, &values)) return rc;
+    if (int rc = UploadBlob(call, up, c.buffers[1], len, &values)) return rc;
     size += len;
     std::string vy, np;
     if (t.kind == va::Kind::kBool) {
@@ -286,7 +396,8 @@ int SchemaProxy(vy_call* call, const std::vector<va::Field>& fields, vy_id* out)
   return CreateObject(call, meta, out);
 }
 
-int BuildTable(vy_call* call, const vy_upload* up, const va::Parsed& p, vy_id* result) {
+int BuildTable(vy_call* call, const std::vector<std::vector<Src>>& src, const va::Parsed& p,
+               vy_id* result) {
   vy_id schema;
   if (int rc = SchemaProxy(call, p.fields, &schema)) return rc;
   nlohmann::json names = nlohmann::json::array();
@@ -304,7 +415,8 @@ int BuildTable(vy_call* call, const vy_upload* up, const va::Parsed& p, vy_id* r
     uint64_t nbytes = 0;
     for (size_t i = 0; i < p.fields.size(); ++i) {
       vy_id col;
-      if (int rc = ArrayObject(call, up, p.fields[i], batch.columns[i], &col, &nbytes)) return rc;
+      if (int rc = ArrayObject(call, src[b][i], p.fields[i], batch.columns[i], &col, &nbytes))
+        return rc;
       rb["__columns_-" + std::to_string(i)] = {{"id", IdText(col)}};
     }
     rb["nbytes"] = nbytes;
@@ -333,6 +445,28 @@ int BuildArrow(void*, vy_call* call, const vy_upload* up, vy_id* result) {
     host->set_error(call, "%s", why.c_str());
     return -EINVAL;
   }
-  return FitsDataFrame(up, parsed) ? BuildDataFrame(call, up, parsed, result)
-                                   : BuildTable(call, up, parsed, result);
+  // Dictionary-encoded columns are decoded into plain ones first (bytes kept in
+  // `decoded`); everything else stays a range of the upload.
+  std::deque<std::string> decoded;
+  std::vector<std::vector<Src>> src(parsed.batches.size(),
+                                    std::vector<Src>(parsed.fields.size(), Src{up->data, false}));
+  for (size_t b = 0; b < parsed.batches.size(); ++b) {
+    for (size_t i = 0; i < parsed.fields.size(); ++i) {
+      const va::Field& f = parsed.fields[i];
+      if (!f.dictionary) continue;
+      va::Column plain;
+      std::string mem;
+      if (!Decode(up->data, f, parsed.batches[b].columns[i], parsed.dictionaries[f.dictionary_id],
+                  &mem, &plain, &why)) {
+        host->set_error(call, "%s", why.c_str());
+        return -EINVAL;
+      }
+      decoded.push_back(std::move(mem));
+      src[b][i] = Src{reinterpret_cast<const uint8_t*>(decoded.back().data()), true};
+      parsed.batches[b].columns[i] = std::move(plain);
+    }
+  }
+  for (va::Field& f : parsed.fields) f.dictionary = false;
+  return FitsDataFrame(src, parsed) ? BuildDataFrame(call, src, parsed, result)
+                                    : BuildTable(call, src, parsed, result);
 }

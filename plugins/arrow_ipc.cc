@@ -320,11 +320,17 @@ bool ReadSchema(const fb::Schema* s, std::vector<Field>* out, std::string* why) 
       field.name = f->name()->str();
     }
     field.nullable = f->nullable();
-    if (f->dictionary())
-      return Fail(why, "column '" + field.name +
-                           "' is dictionary-encoded, which is not supported (Arrow JS encodes "
-                           "strings so by default: build the column with vectorFromArray(values, "
-                           "new Utf8()))");
+    if (const fb::DictionaryEncoding* d = f->dictionary()) {
+      field.dictionary = true;
+      field.dictionary_id = d->id();
+      field.index.kind = Kind::kInt;
+      field.index.bit_width = d->indexType() ? d->indexType()->bitWidth() : 32;
+      field.index.is_signed = d->indexType() ? d->indexType()->is_signed() : true;
+      const int w = field.index.bit_width;
+      if (w != 8 && w != 16 && w != 32 && w != 64)
+        return Fail(why, "column '" + field.name + "': dictionary indices of " + std::to_string(w) +
+                             " bits");
+    }
     if (f->children() && f->children()->size() > 0 && f->type_type() != fb::Type_Struct_ &&
         f->type_type() != fb::Type_List)
       return Fail(why, "column '" + field.name + "' has child fields, which is not supported");
@@ -391,10 +397,28 @@ bool CheckOffsets(const uint8_t* p, uint64_t n, uint64_t bytes_len, const std::s
   return true;
 }
 
-bool ReadBatch(const uint8_t* data, const Message& m, const std::vector<Field>& fields,
-               uint64_t index, Batch* out, std::string* why) {
-  const std::string which = "record batch " + std::to_string(index);
-  const fb::RecordBatch* rb = m.msg->header_as_RecordBatch();
+// Checks that the non-null indices of dictionary-encoded column `c` lie inside `dict`.
+template <typename I>
+bool CheckIndices(const uint8_t* data, const Column& c, uint64_t dict_length,
+                  const std::string& col, std::string* why) {
+  const uint8_t* valid = c.null_count ? data + c.buffers[0].offset : nullptr;
+  const uint8_t* p = data + c.buffers[1].offset;
+  for (uint64_t i = 0; i < c.length; ++i) {
+    if (valid && !(valid[i / 8] >> (i % 8) & 1)) continue;
+    const I v = Load<I>(p + i * sizeof(I));
+    if (v < 0 || static_cast<uint64_t>(v) >= dict_length)
+      return Fail(why, col + ": index " + std::to_string(v) + " at row " + std::to_string(i) +
+                           " is outside its dictionary of " + std::to_string(dict_length) +
+                           " values");
+  }
+  return true;
+}
+
+// Validates record batch `rb` (a batch's, or a dictionary batch's data) whose body is
+// data[body, body + body_length), against `fields`.
+bool ReadBatch(const uint8_t* data, const fb::RecordBatch* rb, uint64_t body, uint64_t body_length,
+               const std::vector<Field>& fields, const std::string& which,
+               const std::map<int64_t, Column>& dicts, Batch* out, std::string* why) {
   if (!rb) return Fail(why, which + " has no RecordBatch header");
   if (const fb::BodyCompression* c = rb->compression())
     return Fail(why, which + " has a compressed body (" +
@@ -408,17 +432,17 @@ bool ReadBatch(const uint8_t* data, const Message& m, const std::vector<Field>& 
   const auto* bufs = rb->buffers();
   const uint64_t nn = nodes ? nodes->size() : 0, nb = bufs ? bufs->size() : 0;
   uint64_t want = 0;
-  for (const Field& f : fields) want += static_cast<uint64_t>(BufferCount(f.type));
+  for (const Field& f : fields) want += static_cast<uint64_t>(BufferCount(StorageType(f)));
   if (nn != fields.size() || nb != want)
     return Fail(why, which + " has " + std::to_string(nn) + " columns and " + std::to_string(nb) +
                          " buffers; the schema needs " + std::to_string(fields.size()) + " and " +
                          std::to_string(want));
-  const uint64_t body = m.meta_end;
   uint64_t b = 0;
   out->columns.clear();
   for (uint64_t c = 0; c < nn; ++c) {
     const Field& f = fields[c];
-    const std::string col = which + ", column '" + f.name + "' (" + TypeName(f.type) + ")";
+    const Type& t = StorageType(f);
+    const std::string col = which + ", column '" + f.name + "' (" + TypeName(t) + ")";
     const fb::FieldNode* node = nodes->Get(static_cast<flatbuffers::uoffset_t>(c));
     Column column;
     if (node->length() < 0 || static_cast<uint64_t>(node->length()) != out->rows ||
@@ -428,12 +452,11 @@ bool ReadBatch(const uint8_t* data, const Message& m, const std::vector<Field>& 
                            std::to_string(out->rows) + " rows");
     column.length = out->rows;
     column.null_count = static_cast<uint64_t>(node->null_count());
-    for (int k = 0; k < BufferCount(f.type); ++k, ++b) {
+    for (int k = 0; k < BufferCount(t); ++k, ++b) {
       const fb::Buffer* buf = bufs->Get(static_cast<flatbuffers::uoffset_t>(b));
       if (buf->offset() < 0 || buf->length() < 0 ||
-          static_cast<uint64_t>(buf->offset()) > m.body_length ||
-          static_cast<uint64_t>(buf->length()) >
-              m.body_length - static_cast<uint64_t>(buf->offset()))
+          static_cast<uint64_t>(buf->offset()) > body_length ||
+          static_cast<uint64_t>(buf->length()) > body_length - static_cast<uint64_t>(buf->offset()))
         return Fail(why, col + ": buffer " + std::to_string(k) + " lies outside the body");
       column.buffers.push_back(
           {body + static_cast<uint64_t>(buf->offset()), static_cast<uint64_t>(buf->length())});
@@ -443,14 +466,14 @@ bool ReadBatch(const uint8_t* data, const Message& m, const std::vector<Field>& 
       return Fail(why,
                   col + ": its validity bitmap is shorter than " + std::to_string(bits) + " bytes");
     const Range& values = column.buffers[1];
-    if (f.type.kind == Kind::kBool) {
+    if (t.kind == Kind::kBool) {
       if (values.length < bits) return Fail(why, col + ": its values are cut short");
-    } else if (BufferCount(f.type) == 2) {
-      if (values.length / ValueBytes(f.type) < n)
+    } else if (BufferCount(t) == 2) {
+      if (values.length / ValueBytes(t) < n)
         return Fail(why, col + ": its values are cut short (" + std::to_string(values.length) +
                              " bytes for " + std::to_string(n) + " rows)");
     } else if (n > 0) {
-      const bool large = f.type.kind == Kind::kLargeUtf8 || f.type.kind == Kind::kLargeBinary;
+      const bool large = t.kind == Kind::kLargeUtf8 || t.kind == Kind::kLargeBinary;
       const uint64_t w = large ? 8 : 4;
       if (values.length / w < n + 1) return Fail(why, col + ": its offsets are cut short");
       const uint8_t* p = data + values.offset;
@@ -459,8 +482,49 @@ bool ReadBatch(const uint8_t* data, const Message& m, const std::vector<Field>& 
                 : !CheckOffsets<int32_t>(p, n, bytes, col, why))
         return false;
     }
+    if (f.dictionary) {
+      auto it = dicts.find(f.dictionary_id);
+      if (it == dicts.end())
+        return Fail(why, col + ": its dictionary " + std::to_string(f.dictionary_id) +
+                             " does not come before it");
+      const uint64_t dn = it->second.length;
+      const bool ok =
+          t.bit_width == 8    ? (t.is_signed ? CheckIndices<int8_t>(data, column, dn, col, why)
+                                             : CheckIndices<uint8_t>(data, column, dn, col, why))
+          : t.bit_width == 16 ? (t.is_signed ? CheckIndices<int16_t>(data, column, dn, col, why)
+                                             : CheckIndices<uint16_t>(data, column, dn, col, why))
+          : t.bit_width == 32 ? (t.is_signed ? CheckIndices<int32_t>(data, column, dn, col, why)
+                                             : CheckIndices<uint32_t>(data, column, dn, col, why))
+                              : (t.is_signed ? CheckIndices<int64_t>(data, column, dn, col, why)
+                                             : CheckIndices<uint64_t>(data, column, dn, col, why));
+      if (!ok) return false;
+    }
     out->columns.push_back(std::move(column));
   }
+  return true;
+}
+
+// A dictionary batch: its values, validated as a one-column batch of the field's type.
+bool ReadDictionary(const uint8_t* data, const Message& m, Parsed* out, std::string* why) {
+  const fb::DictionaryBatch* d = m.msg->header_as_DictionaryBatch();
+  if (!d) return Fail(why, "a dictionary batch without its header");
+  const std::string which = "dictionary " + std::to_string(d->id());
+  if (d->isDelta()) return Fail(why, which + ": delta dictionaries are not supported");
+  if (out->dictionaries.count(d->id()))
+    return Fail(why, which + ": replacing a dictionary is not supported");
+  if (out->dictionaries.size() >= kMaxFields)
+    return Fail(why, "more than " + std::to_string(kMaxFields) + " dictionaries");
+  const Field* owner = nullptr;
+  for (const Field& f : out->fields)
+    if (f.dictionary && f.dictionary_id == d->id()) owner = &f;
+  if (!owner) return Fail(why, which + " belongs to no column");
+  Field plain = *owner;
+  plain.dictionary = false;
+  Batch values;
+  if (!ReadBatch(data, d->data(), m.meta_end, m.body_length, {plain},
+                 which + " of column '" + owner->name + "'", {}, &values, why))
+    return false;
+  out->dictionaries[d->id()] = std::move(values.columns[0]);
   return true;
 }
 
@@ -474,8 +538,11 @@ bool ParseStream(const uint8_t* data, uint64_t size, uint64_t pos, Parsed* out, 
   while (pos < size) {
     if (!ReadMessage(data, size, pos, &m, why)) return false;
     if (!m.msg) break;  // end of stream
-    if (m.msg->header_type() == fb::MessageHeader_DictionaryBatch)
-      return Fail(why, "dictionary batches are not supported");
+    if (m.msg->header_type() == fb::MessageHeader_DictionaryBatch) {
+      if (!ReadDictionary(data, m, out, why)) return false;
+      pos = m.meta_end + m.body_length;
+      continue;
+    }
     if (m.msg->header_type() != fb::MessageHeader_RecordBatch)
       return Fail(why, std::string("unexpected ") +
                            fb::EnumNameMessageHeader(m.msg->header_type()) + " message at byte " +
@@ -483,7 +550,10 @@ bool ParseStream(const uint8_t* data, uint64_t size, uint64_t pos, Parsed* out, 
     if (out->batches.size() >= kMaxBatches)
       return Fail(why, "more than " + std::to_string(kMaxBatches) + " record batches");
     Batch batch;
-    if (!ReadBatch(data, m, out->fields, out->batches.size(), &batch, why)) return false;
+    if (!ReadBatch(data, m.msg->header_as_RecordBatch(), m.meta_end, m.body_length, out->fields,
+                   "record batch " + std::to_string(out->batches.size()), out->dictionaries, &batch,
+                   why))
+      return false;
     out->batches.push_back(std::move(batch));
     pos = m.meta_end + m.body_length;
   }
@@ -503,8 +573,20 @@ bool ParseFile(const uint8_t* data, uint64_t size, Parsed* out, std::string* why
   if (!VerifyRoot<fb::Footer>(data + fstart, flen, "the footer", why)) return false;
   const fb::Footer* footer = flatbuffers::GetRoot<fb::Footer>(data + fstart);
   if (!ReadSchema(footer->schema(), &out->fields, why)) return false;
-  if (footer->dictionaries() && footer->dictionaries()->size() > 0)
-    return Fail(why, "dictionary batches are not supported");
+  if (const auto* dicts = footer->dictionaries()) {
+    if (dicts->size() > kMaxFields)
+      return Fail(why, "more than " + std::to_string(kMaxFields) + " dictionaries");
+    for (uint64_t i = 0; i < dicts->size(); ++i) {
+      const fb::Block* k = dicts->Get(static_cast<flatbuffers::uoffset_t>(i));
+      if (k->offset() < 8 || static_cast<uint64_t>(k->offset()) >= fstart)
+        return Fail(why, "dictionary block " + std::to_string(i) + " points outside the file");
+      Message m;
+      if (!ReadMessage(data, fstart, static_cast<uint64_t>(k->offset()), &m, why)) return false;
+      if (!m.msg || m.msg->header_type() != fb::MessageHeader_DictionaryBatch)
+        return Fail(why, "dictionary block " + std::to_string(i) + " is not a dictionary batch");
+      if (!ReadDictionary(data, m, out, why)) return false;
+    }
+  }
   const auto* blocks = footer->recordBatches();
   const uint64_t n = blocks ? blocks->size() : 0;
   if (n > kMaxBatches)
@@ -519,7 +601,9 @@ bool ParseFile(const uint8_t* data, uint64_t size, Parsed* out, std::string* why
     if (!ReadMessage(data, fstart, static_cast<uint64_t>(k->offset()), &m, why)) return false;
     if (!m.msg) return Fail(why, which + ": its block points at the end-of-stream marker");
     Batch batch;
-    if (!ReadBatch(data, m, out->fields, i, &batch, why)) return false;
+    if (!ReadBatch(data, m.msg->header_as_RecordBatch(), m.meta_end, m.body_length, out->fields,
+                   which, out->dictionaries, &batch, why))
+      return false;
     out->batches.push_back(std::move(batch));
   }
   return true;

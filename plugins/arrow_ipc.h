@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -68,8 +69,16 @@ struct Type {
 struct Field {
   std::string name;
   bool nullable = true;
-  Type type;
+  Type type;  // of the values (a dictionary's values when dictionary-encoded)
+  // Dictionary-encoded: the column holds `index` integers into the dictionary batch
+  // `dictionary_id`, whose one column has `type`.
+  bool dictionary = false;
+  int64_t dictionary_id = 0;
+  Type index;
 };
+
+// What a column of `f` holds in a record batch: its index type when dictionary-encoded.
+inline const Type& StorageType(const Field& f) { return f.dictionary ? f.index : f.type; }
 
 // Buffers of a column of `type`: 2 (validity, values) or 3 (validity, offsets, bytes).
 int BufferCount(const Type& type);
@@ -124,11 +133,15 @@ struct Parsed {
   bool file = false;  // the file format (else a stream)
   std::vector<Field> fields;
   std::vector<Batch> batches;
+  // Dictionary id -> its values (one column of the field's `type`), validated like a
+  // batch's; every index of a dictionary-encoded column is checked to lie inside it.
+  std::map<int64_t, Column> dictionaries;
 };
 
 // Parses an Arrow IPC file (leading "ARROW1") or stream held in data[0, size). On
 // success every buffer range lies inside the input and is long enough for its column
-// (values, bitmaps, offsets; offsets are monotonic and inside their bytes). On failure
+// (values, bitmaps, offsets; offsets are monotonic and inside their bytes; dictionary
+// indices inside their dictionary). Delta and replacement dictionaries are refused. On failure
 // returns false with one line in *why: what is wrong and where. Never reads outside
 // the input; bounded by the limits above.
 bool ParseArrow(const uint8_t* data, uint64_t size, Parsed* out, std::string* why);

@@ -435,20 +435,50 @@ TEST_F(Arrow, MalformedArrowFilesAreRefusedWithTheReasonAndLeaveNothing) {
     const std::string why = Error(Path("new/" + c.name));
     EXPECT_NE(why.find(c.reason), std::string::npos) << why;
   }
-  // A dictionary-encoded column (Arrow JS's default for strings) says what to do.
-  const std::string script =
-      "import {tableFromArrays, tableToIPC} from 'apache-arrow';"
-      "process.stdout.write(tableToIPC(tableFromArrays({s: ['a', 'b']}), 'file'));";
-  std::ofstream(tmp() + "/dict.mjs") << script;
-  std::string link = "ln -sf " + kJs + "/node_modules " + tmp() + "/node_modules";
-  ASSERT_EQ(system(link.c_str()), 0);
-  auto d = RunCommand({"/usr/bin/node", tmp() + "/dict.mjs"}, 60);
-  ASSERT_EQ(d.exit_code, 0) << d.output;
-  EXPECT_EQ(TryWriteNew("dict.arrow", d.output), EIO);
-  EXPECT_NE(Error(Path("new/dict.arrow")).find("column 's' is dictionary-encoded"),
-            std::string::npos)
-      << Error(Path("new/dict.arrow"));
   ExpectUntouched(before);
+}
+
+// Dictionary-encoded columns (Arrow JS's default for strings) are decoded: into a
+// '<U n' Tensor, or into a StringArray when there are nulls.
+TEST_F(Arrow, DictionaryEncodedColumnsAreDecoded) {
+  const std::string script =
+      "import {tableFromArrays, tableToIPC, vectorFromArray, Dictionary, Utf8, Int8, Float64}"
+      " from 'apache-arrow';\n"
+      "import {writeFileSync} from 'node:fs';\n"
+      "const d = process.argv[2];\n"
+      "writeFileSync(d + '/d.arrow', tableToIPC(tableFromArrays({s: ['a', 'bé', 'a', '']}), "
+      "'file'));\n"
+      "writeFileSync(d + '/d.arrows', tableToIPC(tableFromArrays({s: ['a', 'bé', 'a', '']}), "
+      "'stream'));\n"
+      "const f = vectorFromArray([2.5, null, 2.5, 7], new Dictionary(new Float64(), new Int8()));\n"
+      "writeFileSync(d + '/n.arrow', tableToIPC(tableFromArrays({f, s: vectorFromArray(['x', "
+      "null, 'y', 'x'])}), 'file'));\n";
+  std::ofstream(tmp() + "/dict.mjs") << script;
+  ASSERT_EQ(system(("ln -sf " + kJs + "/node_modules " + tmp() + "/node_modules").c_str()), 0);
+  auto r = RunCommand({"/usr/bin/node", tmp() + "/dict.mjs", Path("new")}, 60);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* name : {"d.arrow", "d.arrows"}) {
+    SCOPED_TRACE(name);
+    std::string id = LinkedId(std::string("new/") + name);
+    ASSERT_FALSE(id.empty()) << Error(Path(std::string("new/") + name));
+    json m = ReadMeta(id);
+    EXPECT_EQ(m["typename"], "vineyard::DataFrame");
+    EXPECT_EQ(m["__values_-value-0"]["value_type_meta_"], "<U2");
+    json t = ReadWithArrowJs(View(id, "dataframe.arrow"));
+    ASSERT_TRUE(t.is_object());
+    EXPECT_EQ(t["fields"][0]["type"], "Utf8");
+    EXPECT_EQ(t["columns"]["s"], json::parse(R"(["a", "bé", "a", ""])"));
+  }
+  std::string id = LinkedId("new/n.arrow");
+  ASSERT_FALSE(id.empty()) << Error(Path("new/n.arrow"));
+  json m = ReadMeta(id);
+  EXPECT_EQ(m["typename"], "vineyard::Table");
+  EXPECT_EQ(m["__batches_-0"]["__columns_-0"]["typename"], "vineyard::NumericArray<double>");
+  EXPECT_EQ(m["__batches_-0"]["__columns_-1"]["typename"], "vineyard::StringArray");
+  json t = ReadWithArrowJs(View(id, "table.arrow"));
+  ASSERT_TRUE(t.is_object());
+  EXPECT_EQ(t["columns"]["f"], json::parse("[2.5, null, 2.5, 7]"));
+  EXPECT_EQ(t["columns"]["s"], json::parse(R"(["x", null, "y", "x"])"));
 }
 
 // Input Arrow allows but the plugin does not take: refused at close() naming the

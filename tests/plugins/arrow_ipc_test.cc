@@ -182,5 +182,83 @@ TEST(ArrowIpc, SurvivesEveryTruncationAndRandomCorruption) {
   }
 }
 
+// A stream with one dictionary-encoded utf8 column "d" (int8 indices) over the
+// dictionary ["a", "bc"], one batch holding `indices`.
+std::string DictionaryStream(const std::vector<int8_t>& indices) {
+  auto message = [](flatbuffers::FlatBufferBuilder& b, fb::MessageHeader type,
+                    flatbuffers::Offset<void> header, uint64_t body) {
+    b.Finish(
+        fb::CreateMessage(b, fb::MetadataVersion_V5, type, header, static_cast<int64_t>(body)));
+    std::string meta =
+        Pad(std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()));
+    const uint32_t len = static_cast<uint32_t>(meta.size());
+    return "\xff\xff\xff\xff" + std::string(reinterpret_cast<const char*>(&len), 4) + meta;
+  };
+  std::string out;
+  {
+    flatbuffers::FlatBufferBuilder b;
+    auto dict = fb::CreateDictionaryEncoding(b, 7, fb::CreateInt(b, 8, true));
+    auto field = fb::CreateField(b, b.CreateString("d"), true, fb::Type_Utf8,
+                                 fb::CreateUtf8(b).Union(), dict);
+    std::vector<flatbuffers::Offset<fb::Field>> fields = {field};
+    auto schema = fb::CreateSchema(b, fb::Endianness_Little, b.CreateVector(fields));
+    out += message(b, fb::MessageHeader_Schema, schema.Union(), 0);
+  }
+  {
+    const std::vector<int32_t> offs = {0, 1, 3};
+    const std::string body =
+        Pad(std::string(reinterpret_cast<const char*>(offs.data()), 12)) + Pad("abc");
+    flatbuffers::FlatBufferBuilder b;
+    std::vector<fb::FieldNode> nodes = {fb::FieldNode(2, 0)};
+    std::vector<fb::Buffer> bufs = {fb::Buffer(0, 0), fb::Buffer(0, 12), fb::Buffer(16, 3)};
+    auto rb =
+        fb::CreateRecordBatch(b, 2, b.CreateVectorOfStructs(nodes), b.CreateVectorOfStructs(bufs));
+    auto d = fb::CreateDictionaryBatch(b, 7, rb);
+    out += message(b, fb::MessageHeader_DictionaryBatch, d.Union(), body.size()) + body;
+  }
+  {
+    const std::string body =
+        Pad(std::string(reinterpret_cast<const char*>(indices.data()), indices.size()));
+    flatbuffers::FlatBufferBuilder b;
+    std::vector<fb::FieldNode> nodes = {fb::FieldNode(static_cast<int64_t>(indices.size()), 0)};
+    std::vector<fb::Buffer> bufs = {fb::Buffer(0, 0),
+                                    fb::Buffer(0, static_cast<int64_t>(indices.size()))};
+    auto rb = fb::CreateRecordBatch(b, static_cast<int64_t>(indices.size()),
+                                    b.CreateVectorOfStructs(nodes), b.CreateVectorOfStructs(bufs));
+    out += message(b, fb::MessageHeader_RecordBatch, rb.Union(), body.size()) + body;
+  }
+  return out + EndOfStream();
+}
+
+TEST(ArrowIpc, ChecksEveryDictionaryIndexAgainstItsDictionary) {
+  Parsed p;
+  std::string why;
+  std::string s = DictionaryStream({1, 0, 1});
+  ASSERT_TRUE(ParseArrow(reinterpret_cast<const uint8_t*>(s.data()), s.size(), &p, &why)) << why;
+  ASSERT_EQ(p.dictionaries.count(7), 1u);
+  EXPECT_EQ(p.dictionaries[7].length, 2u);
+  EXPECT_TRUE(p.fields[0].dictionary);
+  EXPECT_EQ(TypeName(p.fields[0].type), "utf8");
+  s = DictionaryStream({1, 2});
+  EXPECT_FALSE(ParseArrow(reinterpret_cast<const uint8_t*>(s.data()), s.size(), &p, &why));
+  EXPECT_NE(why.find("index 2 at row 1 is outside its dictionary of 2 values"), std::string::npos)
+      << why;
+  s = DictionaryStream({-1});
+  EXPECT_FALSE(ParseArrow(reinterpret_cast<const uint8_t*>(s.data()), s.size(), &p, &why));
+  EXPECT_NE(why.find("index -1 at row 0"), std::string::npos) << why;
+  // Every single-byte corruption of it: an answer, never a read outside the input.
+  s = DictionaryStream({1, 0, 1});
+  for (size_t i = 0; i < s.size(); ++i) {
+    for (uint8_t v : {0x00, 0x01, 0x7f, 0x80, 0xff}) {
+      std::vector<uint8_t> copy(s.begin(), s.end());
+      copy[i] = v;
+      why.clear();
+      if (!ParseArrow(copy.data(), copy.size(), &p, &why)) {
+        EXPECT_FALSE(why.empty()) << i;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vy_arrow
