@@ -17,7 +17,8 @@
 // starting with ARROW1) becomes
 //   - a vineyard::DataFrame in Vineyard's layout (columns_, __values_-key-<i>,
 //     __values_-value-<i> 1-D Tensors, partition_index_row_/column_, row_batch_index_)
-//     when it holds at most one record batch, no nulls and no timezone; else
+//     when it holds at most one record batch and no nulls (timestamps and durations
+//     become int64 Tensors with pandas_dtype_, as the Python client stores them); else
 //   - a vineyard::Table of vineyard::RecordBatch objects (Vineyard's Arrow layout:
 //     schema_ a SchemaProxy holding the schema message, __columns_-<i> arrays).
 // Each fixed-width buffer becomes one blob copied once from the upload
@@ -234,6 +235,36 @@ bool TensorColumn(vy_call* call, const vy_object* obj, const std::string& name, 
   va::Type& t = out->field.type;
   const char kind = descr[1];
   const std::string what = "column '" + name + "'";
+  // The Python client keeps pandas' datetime64/timedelta64 columns as int64 counts with
+  // pandas_dtype_ "datetime64[ns]" or "datetime64[ns, UTC]"; NumPy's own "<M8[ns]" too.
+  std::string time_type;
+  if (kind == 'M' || kind == 'm') {
+    time_type = (kind == 'M' ? "datetime64" : "timedelta64") + descr.substr(3);
+  } else if (descr == "<i8") {
+    const char* pd = host->get_string(call, obj, "pandas_dtype_", nullptr);
+    if (pd &&
+        (std::strncmp(pd, "datetime64[", 11) == 0 || std::strncmp(pd, "timedelta64[", 12) == 0))
+      time_type = pd;
+  }
+  if (!time_type.empty()) {
+    static const char* const kUnits[] = {"s", "ms", "us", "ns"};
+    const size_t open = time_type.find('['), close = time_type.find(']');
+    const size_t comma = time_type.find(',');
+    const std::string unit = time_type.substr(open + 1, std::min(comma, close) - open - 1);
+    t.kind = time_type[0] == 'd' ? va::Kind::kTimestamp : va::Kind::kDuration;
+    t.bit_width = 64;
+    t.unit = -1;
+    for (int u = 0; u < 4; ++u)
+      if (unit == kUnits[u]) t.unit = u;
+    if (t.unit < 0 || close == std::string::npos)
+      return Error(call, what + ": " + time_type + " has no Arrow unit (s, ms, us, ns have)");
+    if (comma != std::string::npos && comma < close && t.kind == va::Kind::kTimestamp) {
+      t.timezone = time_type.substr(comma + 1, close - comma - 1);
+      t.timezone.erase(0, t.timezone.find_first_not_of(' '));
+    }
+    out->bufs.emplace_back();
+    return Range(call, buffer, 0, n * 8, &out->bufs[1], what);
+  }
   if (kind == 'i' || kind == 'u' || kind == 'f') {
     if (kind == 'f' && itemsize != 2 && itemsize != 4 && itemsize != 8)
       return Error(call, what + ": float" + std::to_string(itemsize * 8) + " has no Arrow type");
@@ -242,19 +273,6 @@ bool TensorColumn(vy_call* call, const vy_object* obj, const std::string& name, 
     t.is_signed = kind == 'i';
     out->bufs.emplace_back();
     return Range(call, buffer, 0, n * itemsize, &out->bufs[1], what);
-  }
-  if (kind == 'M' || kind == 'm') {
-    static const char* const kUnits[] = {"s]", "ms]", "us]", "ns]"};
-    const std::string unit = descr.substr(4);
-    t.kind = kind == 'M' ? va::Kind::kTimestamp : va::Kind::kDuration;
-    t.bit_width = 64;
-    t.unit = -1;
-    for (int u = 0; u < 4; ++u)
-      if (unit == kUnits[u]) t.unit = u;
-    if (t.unit < 0)
-      return Error(call, what + ": " + descr + " has no Arrow unit (s, ms, us, ns have)");
-    out->bufs.emplace_back();
-    return Range(call, buffer, 0, n * 8, &out->bufs[1], what);
   }
   const uint8_t* p = nullptr;
   if (n > 0 && !Map(call, buffer, &p)) return false;

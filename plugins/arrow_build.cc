@@ -32,7 +32,7 @@ T Load(const uint8_t* p) {
 
 const char* const kUnits[] = {"s", "ms", "us", "ns"};
 
-// The NumPy descr a column becomes in a DataFrame ("" if it cannot: timezones).
+// The NumPy descr a column becomes in a DataFrame ("" for variable-width types).
 std::string DescrOf(const va::Type& t) {
   switch (t.kind) {
     case va::Kind::kBool:
@@ -42,10 +42,9 @@ std::string DescrOf(const va::Type& t) {
              std::to_string(t.bit_width / 8);
     case va::Kind::kFloat:
       return "<f" + std::to_string(t.bit_width / 8);
-    case va::Kind::kTimestamp:
-      return t.timezone.empty() ? std::string("<M8[") + kUnits[t.unit] + "]" : "";
+    case va::Kind::kTimestamp:  // int64 counts, the unit in pandas_dtype_
     case va::Kind::kDuration:
-      return std::string("<m8[") + kUnits[t.unit] + "]";
+      return "<i8";
     case va::Kind::kFixedSizeBinary:
       return "|S" + std::to_string(t.byte_width);
     default:
@@ -192,21 +191,33 @@ bool Decode(const uint8_t* data, const va::Field& f, const va::Column& c, const 
   return true;
 }
 
+// The pandas dtype the Python client records for a timestamp or duration column
+// ("datetime64[ms]", "datetime64[ns, UTC]", "timedelta64[us]"), "" for other types.
+std::string PandasDtype(const va::Type& t) {
+  if (t.kind == va::Kind::kTimestamp)
+    return std::string("datetime64[") + kUnits[t.unit] +
+           (t.timezone.empty() ? "" : ", " + t.timezone) + "]";
+  if (t.kind == va::Kind::kDuration) return std::string("timedelta64[") + kUnits[t.unit] + "]";
+  return "";
+}
+
 // A 1-D vineyard::Tensor<T> over `blob` in Vineyard's layout (tensor_util's
-// CreateTensor), naming datetime64/timedelta64 as NumPy does ("datetime64[ms]").
+// CreateTensor). Timestamps and durations are int64 counts with pandas_dtype_, the
+// Python client's layout for pandas' datetime64/timedelta64 columns, which the csv and
+// numpy plugins show as integers and the arrow plugin as Timestamp/Duration again.
 int ColumnTensor(vy_call* call, const std::string& descr, uint64_t itemsize, uint64_t rows,
-                 vy_id blob, uint64_t nbytes, vy_id* out) {
-  if (descr[1] != 'M' && descr[1] != 'm')
+                 vy_id blob, uint64_t nbytes, const std::string& pandas_dtype, vy_id* out) {
+  if (pandas_dtype.empty())
     return CreateTensor(call, descr, itemsize, {rows}, false, blob, nbytes, out);
-  const std::string name = (descr[1] == 'M' ? "datetime64" : "timedelta64") + descr.substr(3);
   nlohmann::ordered_json meta = {
-      {"typename", "vineyard::Tensor<" + name + ">"},
-      {"value_type_", name},
-      {"value_type_meta_", descr},
+      {"typename", "vineyard::Tensor<int64>"},
+      {"value_type_", "int64"},
+      {"value_type_meta_", "<i8"},
       {"shape_", "[" + std::to_string(rows) + "]"},
       {"partition_index_", "[]"},
       {"order_", "\"C\""},
       {"nbytes", nbytes},
+      {"pandas_dtype_", pandas_dtype},
       {"buffer_", {{"id", IdText(blob)}}},
   };
   return CreateObject(call, meta, out);
@@ -217,7 +228,7 @@ int TensorFromBytes(vy_call* call, const std::string& descr, uint64_t itemsize, 
                     const std::string& bytes, vy_id* out) {
   vy_id blob;
   if (int rc = host->create_blob(call, bytes.data(), bytes.size(), &blob)) return rc;
-  return ColumnTensor(call, descr, itemsize, rows, blob, bytes.size(), out);
+  return ColumnTensor(call, descr, itemsize, rows, blob, bytes.size(), "", out);
 }
 
 // One column of a one-batch, null-free file as a 1-D Tensor in Vineyard's layout.
@@ -264,10 +275,11 @@ int TensorColumn(vy_call* call, const Src& up, const va::Field& f, const va::Col
   const uint64_t bytes = n * va::ValueBytes(f.type);
   vy_id blob;
   if (int rc = CopyBlob(call, up, values.offset, bytes, &blob)) return rc;
-  return ColumnTensor(call, DescrOf(f.type), va::ValueBytes(f.type), n, blob, bytes, out);
+  return ColumnTensor(call, DescrOf(f.type), va::ValueBytes(f.type), n, blob, bytes,
+                      PandasDtype(f.type), out);
 }
 
-// Whether every column fits a DataFrame of Tensors: one batch, no nulls, no timezone,
+// Whether every column fits a DataFrame of Tensors: one batch, no nulls,
 // strings not too wide as UCS-4. Else *why says what sends the file to a Table.
 bool FitsDataFrame(const std::vector<std::vector<Src>>& src, const va::Parsed& p) {
   if (p.batches.size() > 1) return false;

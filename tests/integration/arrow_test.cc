@@ -201,6 +201,13 @@ TEST_F(Arrow, ArrowJsReadsEveryColumnTypeOfAVineyardDataFrame) {
        Bytes<int64_t>({-5, 0, 5}),
        "Duration<MICROSECOND>",
        {"-5", "0", "5"}},
+      // The Python client's layout of pandas datetimes: int64 counts and pandas_dtype_.
+      {"pd",
+       "<i8",
+       "int64",
+       Bytes<int64_t>({7, 8, 9}),
+       "Timestamp<NANOSECOND, UTC>",
+       {"7", "8", "9"}},
   };
   json df = {{"typename", "vineyard::DataFrame"}};
   json labels = json::array();
@@ -208,7 +215,9 @@ TEST_F(Arrow, ArrowJsReadsEveryColumnTypeOfAVineyardDataFrame) {
     const Col& c = cols[i];
     std::string blob = Blob(c.label, c.bytes);
     ASSERT_FALSE(blob.empty());
-    std::string tensor = WriteMeta("t" + c.label, TensorMeta(c.descr, c.name, 3, blob).dump());
+    json tm = TensorMeta(c.descr, c.name, 3, blob);
+    if (c.label == "pd") tm["pandas_dtype_"] = "datetime64[ns, UTC]";
+    std::string tensor = WriteMeta("t" + c.label, tm.dump());
     ASSERT_FALSE(tensor.empty()) << c.label;
     labels.push_back(c.label);
     df["__values_-key-" + std::to_string(i)] = json(c.label).dump();
@@ -334,25 +343,21 @@ TEST_F(Arrow, TablesWrittenByArrowJsBecomeDataFramesAndTables) {
         m["columns_"],
         R"(["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64", "b", "s", "t"])");
     const std::vector<std::pair<std::string, std::string>> types = {
-        {"vineyard::Tensor<int8>", "|i1"},
-        {"vineyard::Tensor<int16>", "<i2"},
-        {"vineyard::Tensor<int>", "<i4"},
-        {"vineyard::Tensor<int64>", "<i8"},
-        {"vineyard::Tensor<uint8>", "|u1"},
-        {"vineyard::Tensor<uint16>", "<u2"},
-        {"vineyard::Tensor<uint32>", "<u4"},
-        {"vineyard::Tensor<uint64>", "<u8"},
-        {"vineyard::Tensor<float>", "<f4"},
-        {"vineyard::Tensor<double>", "<f8"},
-        {"vineyard::Tensor<bool>", "|b1"},
-        {"vineyard::Tensor<str160>", "<U5"},
-        {"vineyard::Tensor<datetime64[ms]>", "<M8[ms]"}};
+        {"vineyard::Tensor<int8>", "|i1"},   {"vineyard::Tensor<int16>", "<i2"},
+        {"vineyard::Tensor<int>", "<i4"},    {"vineyard::Tensor<int64>", "<i8"},
+        {"vineyard::Tensor<uint8>", "|u1"},  {"vineyard::Tensor<uint16>", "<u2"},
+        {"vineyard::Tensor<uint32>", "<u4"}, {"vineyard::Tensor<uint64>", "<u8"},
+        {"vineyard::Tensor<float>", "<f4"},  {"vineyard::Tensor<double>", "<f8"},
+        {"vineyard::Tensor<bool>", "|b1"},   {"vineyard::Tensor<str160>", "<U5"},
+        {"vineyard::Tensor<int64>", "<i8"}};
     for (size_t i = 0; i < types.size(); ++i) {
       const json& col = m["__values_-value-" + std::to_string(i)];
       EXPECT_EQ(col["typename"], types[i].first) << i;
       EXPECT_EQ(col["value_type_meta_"], types[i].second) << i;
       EXPECT_EQ(col["shape_"], "[3]") << i;
     }
+    // A timestamp column is int64 counts with its pandas dtype (the Python client's layout).
+    EXPECT_EQ(m["__values_-value-12"]["pandas_dtype_"], "datetime64[ms]");
     const std::string i32 = m["__values_-value-2"]["id"];
     EXPECT_EQ(ChildRead(ObjPath(i32, "members/buffer_/data")),
               Bytes<int32_t>({INT32_MIN, 2, INT32_MAX}));
