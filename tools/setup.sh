@@ -12,6 +12,7 @@ PACKAGES=(
   python3-pip python3-setuptools
   attr psmisc strace
   scdoc libsystemd-dev bash-completion systemd man-db
+  libflatbuffers-dev flatbuffers-compiler
 )
 
 missing=()

@@ -305,6 +305,8 @@ def register_builtin_types(builders=None, resolvers=None):
         _register_builders(builders)
     if resolvers is not None:
         _register_resolvers(resolvers)
+        from .arrow import register_arrow_types  # Vineyard's Arrow types (arrow.py)
+        register_arrow_types(resolvers)
 
 
 def register_builtins(builders=default_builder_context, resolvers=default_resolver_context):

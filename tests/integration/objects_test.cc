@@ -320,7 +320,8 @@ TEST_F(Objects, StatusMetricsAndInstanceFiles) {
   ASSERT_FALSE(inst.is_discarded());
   EXPECT_EQ(inst["instance"], 1);
   EXPECT_EQ(inst["status"], "up");
-  EXPECT_EQ(ListDir(Path("resolvers")), (std::vector<std::string>{"csv.so", "json.so", "numpy.so"}));
+  EXPECT_EQ(ListDir(Path("resolvers")),
+            (std::vector<std::string>{"arrow.so", "csv.so", "json.so", "numpy.so"}));
 }
 
 TEST_F(Objects, AppendAndSealOnLastClose) {

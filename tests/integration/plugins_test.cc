@@ -86,9 +86,9 @@ class Plugins : public MountTest {
 
 TEST_F(Plugins, BuiltinPluginsAreLoadedAndListed) {
   EXPECT_EQ(ListDir(Path("resolvers")),
-            (std::vector<std::string>{"csv.so", "json.so", "numpy.so"}));
+            (std::vector<std::string>{"arrow.so", "csv.so", "json.so", "numpy.so"}));
   json st = ReadStatus();
-  EXPECT_EQ(st["plugins"]["loaded"].size(), 3u) << st.dump();
+  EXPECT_EQ(st["plugins"]["loaded"].size(), 4u) << st.dump();
   struct stat sb;
   ASSERT_EQ(stat(Path("resolvers/numpy.so").c_str(), &sb), 0);
   EXPECT_GT(sb.st_size, 1000);
@@ -228,7 +228,7 @@ TEST_F(Plugins, TheAuthorExampleBuildsWithOneCommandAndServesItsView) {
   std::string so = Compile("hello.c");
   ASSERT_EQ(Install(so, "hello.so"), 0);
   EXPECT_EQ(ListDir(Path("resolvers")),
-            (std::vector<std::string>{"csv.so", "hello.so", "json.so", "numpy.so"}));
+            (std::vector<std::string>{"arrow.so", "csv.so", "hello.so", "json.so", "numpy.so"}));
   std::string id = WriteNew("greet", "world");
   struct stat sb;
   ASSERT_EQ(stat(View(id, "hello.txt").c_str(), &sb), 0);
@@ -264,7 +264,7 @@ TEST_F(Plugins, BadPluginsAreRefusedWithTheReasonAndTheDaemonKeepsServing) {
     // Still serving: the builtin view of the tensor is intact.
     EXPECT_EQ(ChildRead(View(tensor, "tensor.npy")), Npy("<f8", "(2,)", Doubles({1, 2}))) << file;
   }
-  EXPECT_EQ(ReadStatus()["plugins"]["loaded"].size(), 3u);
+  EXPECT_EQ(ReadStatus()["plugins"]["loaded"].size(), 4u);
   // Removing a refused plugin removes its error too.
   ASSERT_EQ(unlink(Path("resolvers/wrong_abi.so").c_str()), 0);
   EXPECT_FALSE(Exists(Path("resolvers/wrong_abi.error")));
@@ -321,9 +321,11 @@ TEST_F(Plugins, UnloadingHidesViewsWhileOpenViewsKeepWorking) {
 TEST_F(Plugins, TwoResolversForOneTypeAndTheLongestPrefixWins) {
   std::string d = Tensor("d.npy", "<f8", Doubles({1, 2, 3}));
   std::string i = Tensor("i.npy", "<i8", Int64s({4, 5}));
-  EXPECT_EQ(ListDir(ObjPath(d, "views")), std::vector<std::string>{"tensor.npy"});
+  // (array.arrow is the arrow plugin's view of a 1-D tensor.)
+  EXPECT_EQ(ListDir(ObjPath(d, "views")), (std::vector<std::string>{"array.arrow", "tensor.npy"}));
   ASSERT_EQ(Install(Compile("tensor_extra.c"), "tensor_extra.so"), 0);
-  EXPECT_EQ(ListDir(ObjPath(d, "views")), (std::vector<std::string>{"shape.txt", "tensor.npy"}));
+  EXPECT_EQ(ListDir(ObjPath(d, "views")),
+            (std::vector<std::string>{"array.arrow", "shape.txt", "tensor.npy"}));
   EXPECT_EQ(ReadAll(View(d, "shape.txt")), "[3]\n");
   EXPECT_EQ(ChildRead(View(d, "tensor.npy")), Npy("<f8", "(3,)", Doubles({1, 2, 3})));
   EXPECT_EQ(ChildRead(View(i, "tensor.npy")), "int64 tensors are special\n");
