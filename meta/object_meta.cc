@@ -324,6 +324,10 @@ Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
         }
       }
       std::string_view slice = FieldsSlice(bytes);
+      if (slice.size() > kMaxMetaBytes) {  // before any further work on it
+        return Status::TooLarge("record fields take " + std::to_string(slice.size()) +
+                                " bytes, over the limit of 16 MiB");
+      }
       if (slice.empty() || nlohmann::json::parse(slice, nullptr, false) != f) {
         // Not laid out as EncodeRecord writes it: take the slow, ordered way.
         r.fields = ojson::parse(bytes.begin(), bytes.end())["fields"].dump();
