@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   r.global = spec->global;
   r.members = spec->members;
   r.fields = spec->fields;
-  auto back = DecodeRecord(EncodeRecord(r));
+  auto back = DecodeRecord(EncodeRecord(r), /*peer=*/true);
   if (!back.ok() || back->fields != r.fields || back->members != r.members ||
       back->type_name != r.type_name) {
     abort();

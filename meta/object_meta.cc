@@ -279,7 +279,7 @@ std::string_view FieldsSlice(std::string_view bytes) {
 
 }  // namespace
 
-Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
+Result<ObjectRecord> DecodeRecord(std::string_view bytes, bool peer) {
   // The same limits as a local create: a record comes from the journal or a peer.
   if (bytes.size() > kMaxRecordBytes) {
     return Status::TooLarge("record is " + std::to_string(bytes.size()) + " bytes, over " +
@@ -314,7 +314,11 @@ Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
       if (!f.is_object()) return Status::InvalidArgument("record fields are not an object");
       // The member and field-name rules of the create form.
       for (auto& [key, value] : f.items()) {
-        VY_RETURN_IF_ERROR(ValidateFieldName(key));
+        if (peer) {
+          VY_RETURN_IF_ERROR(ValidateFieldName(key));
+        } else if (key.empty() || key.find('/') != std::string::npos) {
+          return Status::InvalidArgument("record: field name '" + key + "' is not a file name");
+        }
         if (IsReserved(key) || IsConsumed(key)) {
           return Status::InvalidArgument("record: field '" + key + "' may not be a user field");
         }
@@ -324,6 +328,10 @@ Result<ObjectRecord> DecodeRecord(std::string_view bytes) {
         }
       }
       std::string_view slice = FieldsSlice(bytes);
+      if (slice.size() > kMaxMetaBytes) {  // before any further work on it
+        return Status::TooLarge("record fields take " + std::to_string(slice.size()) +
+                                " bytes, over the limit of 16 MiB");
+      }
       if (slice.empty() || nlohmann::json::parse(slice, nullptr, false) != f) {
         // Not laid out as EncodeRecord writes it: take the slow, ordered way.
         r.fields = ojson::parse(bytes.begin(), bytes.end())["fields"].dump();

@@ -96,8 +96,11 @@ struct ObjectRecord {
 //   {"v":1,"id":"o..","typename":..,"nbytes":..,"size":..,"transient":..,"global":..,
 //    "signature":..,"ts":..,"uid":..,"gid":..,"fields":{...}}
 // (members are recovered from "fields"). Decode validates every field.
+// A record from a peer (`peer`) gets every rule of a local create; one from this
+// node's journal was checked when it was made, so field names that older versions
+// accepted (over 255 bytes, ".", "..", a NUL) still load rather than lose the object.
 std::string EncodeRecord(const ObjectRecord& r);
-Result<ObjectRecord> DecodeRecord(std::string_view bytes);
+Result<ObjectRecord> DecodeRecord(std::string_view bytes, bool peer = false);
 
 // A name in names/: which object it points to, who put it, when.
 // Names are cluster-wide when their object is persisted: the last writer wins by

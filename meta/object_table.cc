@@ -367,7 +367,7 @@ bool ObjectTable::ApplyNameLocked(const wire::Change& c, JournalBatch* batch) {
 }
 
 Result<ObjectRecord> ObjectTable::DecodeRemote(const wire::Change& c) {
-  auto r = DecodeRecord(c.record);
+  auto r = DecodeRecord(c.record, /*peer=*/true);
   if (!r.ok()) return r.status();
   if (r->id != c.id) {
     return Status::InvalidArgument("record of " + r->id.ToString() + " sent as " + c.id.ToString());

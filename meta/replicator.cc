@@ -417,9 +417,10 @@ void Replicator::Loop() {
       VY_LOG_WARN("cluster: %s: %s (dropped)", who.c_str(), what.c_str());
     }
   };
-  // What a peer sent and this node refused: logged and answered with an Error frame
-  // on the DEALER to that peer's ROUTER, so its operator sees why (both at most once
-  // a second per peer; every refusal is counted by the caller).
+  // Records a peer sent that the table refused: logged and answered with an Error
+  // frame on the DEALER to that peer's ROUTER, so its operator sees why (both at most
+  // once a second per peer; every refusal is counted). Messages that do not decode
+  // are only logged and counted (`complain`).
   auto refuse_input = [&](Peer& p, const std::string& what) {
     int64_t now = SteadyMs();
     auto& t = last_logged[p.ep.pub + " refused"];
@@ -547,7 +548,7 @@ void Replicator::Loop() {
       auto m = wire::Decode(ToFrames(parts, 0));
       if (!m.ok()) {
         ++counters_.malformed;
-        refuse_input(p, m.status().message());
+        complain(p.ep.pub, m.status().message());
         continue;
       }
       if (m->kind == wire::Kind::kUpdate) {
@@ -588,7 +589,7 @@ void Replicator::Loop() {
       auto m = wire::Decode(ToFrames(parts, 0));
       if (!m.ok()) {
         ++counters_.malformed;
-        refuse_input(p, m.status().message());
+        complain(p.ep.router, m.status().message());
         continue;
       }
       if (!p.syncing) continue;  // a late answer to a request already given up

@@ -351,5 +351,20 @@ TEST_F(BadInput, StatusJsonShowsAPluginFileNameThatIsNotUtf8) {
   ASSERT_EQ(waitpid(daemon_pid(), nullptr, WNOHANG), 0) << "the daemon died";
 }
 
+// A CSV string column is padded to its widest cell: one 64 Ki-character cell over
+// 1,100 records would take 288 MB; the builder refuses it instead.
+TEST_F(BadInput, CsvWhoseStringColumnWouldExceed256MiBIsRefused) {
+  std::string csv = "text\n" + std::string(65536, 'w') + "\n";
+  for (int i = 0; i < 1100; ++i) csv += "\"\"\n";
+  EXPECT_EQ(TryWriteNew("wide.csv", csv), EIO);
+  ExpectKeptWithError("wide.csv", csv);
+  char buf[512];
+  ssize_t len = getxattr(Path("new/wide.csv").c_str(), "user.vineyard.error", buf, sizeof buf);
+  ASSERT_GT(len, 0);
+  EXPECT_NE(std::string(buf, static_cast<size_t>(len)).find("over 268435456"), std::string::npos)
+      << std::string(buf, static_cast<size_t>(len));
+  ExpectBaselineUntouched();
+}
+
 }  // namespace
 }  // namespace vyit

@@ -141,7 +141,7 @@ TEST_F(ClusterInput, HostileRecordsAreRefusedLoggedAndAnsweredAndTheNodeKeepsSer
 
   // The peer hears why: an Error frame on its ROUTER from node 1's DEALER.
   wire::Frames answer;
-  ASSERT_TRUE(Recv(router, &answer, 5000)) << "no Error frame came back";
+  ASSERT_TRUE(Recv(router, &answer, 30000)) << "no Error frame came back";
   ASSERT_GE(answer.size(), 2u);
   auto m = wire::Decode(wire::Frames(answer.begin() + 1, answer.end()));
   ASSERT_TRUE(m.ok()) << m.status().ToString();
@@ -152,11 +152,12 @@ TEST_F(ClusterInput, HostileRecordsAreRefusedLoggedAndAnsweredAndTheNodeKeepsSer
               reason.find("record") != std::string::npos)
       << reason;
 
-  EXPECT_GE(WaitCounterAbove(1, "rejected", rejected0 + table_refused - 1),
+  // Generous timeouts: three 16 MiB records are parsed on a machine that may be busy.
+  EXPECT_GE(WaitCounterAbove(1, "rejected", rejected0 + table_refused - 1, 30000),
             rejected0 + table_refused);
-  EXPECT_GE(WaitCounterAbove(1, "malformed", malformed0 + wire_refused - 1),
+  EXPECT_GE(WaitCounterAbove(1, "malformed", malformed0 + wire_refused - 1, 30000),
             malformed0 + wire_refused);
-  ASSERT_TRUE(WaitListed(1, good));
+  ASSERT_TRUE(WaitListed(1, good, 30000));
   // Exactly the good records are there: 2 (holding 3, which never came) and 8.
   std::set<std::string> rogue;
   for (const std::string& id : node(1).ListObjects()) {

@@ -366,7 +366,7 @@ TEST(Record, DecodeAppliesTheCreateFormsLimits) {
     ObjectRecord copy = r;
     copy.fields = fields;
     copy.members.clear();
-    return DecodeRecord(EncodeRecord(copy));
+    return DecodeRecord(EncodeRecord(copy), /*peer=*/true);
   };
   // Nesting: the create form's 64 levels fit, 65 do not, 100,000 neither.
   auto nested = [](int depth) {  // a fields object `depth` levels deep
@@ -395,7 +395,13 @@ TEST(Record, DecodeAppliesTheCreateFormsLimits) {
     }
   }
   std::string text = EncodeRecord(r);
-  EXPECT_FALSE(DecodeRecord(text + std::string("\0junk", 5)).ok()) << "bytes after a NUL";
+  EXPECT_FALSE(DecodeRecord(text + std::string("\0junk", 5), true).ok()) << "bytes after a NUL";
+  EXPECT_FALSE(DecodeRecord(text + std::string("\0junk", 5)).ok()) << "also from the journal";
+  // The journal still loads field names older versions accepted.
+  ObjectRecord old = r;
+  old.fields = R"({"..":1,")" + std::string(300, 'k') + R"(":2})";
+  EXPECT_TRUE(DecodeRecord(EncodeRecord(old)).ok());
+  EXPECT_FALSE(DecodeRecord(EncodeRecord(old), /*peer=*/true).ok());
   // Size: fields over 16 MiB are TooLarge; so is a record over kMaxRecordBytes.
   auto big = with_fields(R"({"pad":")" + std::string(kMaxMetaBytes, 'x') + "\"}");
   ASSERT_FALSE(big.ok());
