@@ -39,6 +39,7 @@ class Ownership : public MountTest {
       }
       return close(fd) == 0 ? 0 : errno;
     });
+    if (rc == 0) rc = SealErrno(path);  // a seal that failed after close()
     if (id) *id = rc == 0 ? LinkedId("new/" + name) : "";
     return rc;
   }
