@@ -123,10 +123,13 @@ void ReplyOpen(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<FileHandle> f
 // The kernel released one open file of the upload: no descriptor in any process refers
 // to it any more. The last writable one makes the seal due (seal.cc).
 void UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer, bool passthrough,
-                    bool release_read) {
+                    bool release_read, bool flushed) {
   std::lock_guard<std::mutex> lock(up->mu);
+  if (writer && !flushed) --up->unflushed_writers;
   --up->opens;
   if (writer) --up->writers;
+  if (writer && passthrough) --up->pt_writers;
+  if (writer) ++up->writer_releases;
   if (passthrough) ReleaseUploadBacking(fs, up.get());
   if (writer && up->writers == 0 && up->dirty && !up->sealed.valid() && !up->removed) {
     up->seal_due = true;
@@ -134,10 +137,8 @@ void UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer,
   TrySeal(fs, up);
   DropIdleWriteFd(up.get());
   RetireIfDone(fs, up.get());
-  if (release_read) {
-    --up->releases_read;
-    up->cv.notify_all();
-  }
+  if (release_read) --up->releases_read;
+  up->cv.notify_all();
 }
 
 // create() in resolvers/: installing a plugin.
@@ -193,8 +194,11 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     up->mtime = up->ctime = Now();
     up->opens = 1;
     up->writers = writer ? 1 : 0;
+    up->unflushed_writers = writer ? 1 : 0;
     up->dirty = true;  // even an empty file becomes an (empty) object when closed
     backing = AcquireUploadBacking(fs, up.get(), writer);
+    if (writer && backing > 0) ++up->pt_writers;
+    DropIdleWriteFd(up.get());  // a passthrough writer needs none of ours
   }
   fuse_entry_param e;
   Status s = LookupChild(fs, *pkey, name, &e);
@@ -212,7 +216,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   if (rc == 0) {
     fh.release();
   } else {
-    UploadReleased(fs, up, writer, fh->passthrough, /*release_read=*/false);
+    UploadReleased(fs, up, writer, fh->passthrough, /*release_read=*/false, /*flushed=*/false);
   }
 }
 
@@ -278,10 +282,13 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       ++up->opens;
       if (fh->writer) {
         ++up->writers;
+        ++up->unflushed_writers;
         up->dirty = true;
       }
       int backing = AcquireUploadBacking(fs, up.get(), fh->writer);
       fh->passthrough = backing > 0;
+      if (fh->writer && fh->passthrough) ++up->pt_writers;
+      DropIdleWriteFd(up.get());
       fi->fh = reinterpret_cast<uint64_t>(fh.release());
       if (backing > 0) Passthrough::MarkNextOpenReply(backing);
       fuse_reply_open(req, fi);  // on failure the kernel sends no release: nothing to undo
@@ -434,6 +441,10 @@ void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   if (fh->kind != Kind::kUpload || !fh->writer) return (void)fuse_reply_err(req, 0);
   Upload* up = fh->upload.get();
   std::unique_lock<std::mutex> lock(up->mu);
+  if (!fh->flushed) {
+    fh->flushed = true;
+    --up->unflushed_writers;
+  }
   if (up->writers != 1 || !up->dirty || up->sealed.valid() || up->removed) {
     return (void)fuse_reply_err(req, 0);
   }
@@ -449,7 +460,7 @@ void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   if (fh->kind == Kind::kDataFile) CloseData(fs, fh.get());
   if (fh->kind == Kind::kViewFile || fh->kind == Kind::kPluginFile) ClosePluginFile(fs, fh.get());
   if (fh->kind == Kind::kUpload) {
-    UploadReleased(fs, fh->upload, fh->writer, fh->passthrough, fh->release_read);
+    UploadReleased(fs, fh->upload, fh->writer, fh->passthrough, fh->release_read, fh->flushed);
   }
   fuse_reply_err(req, 0);
 }

@@ -98,6 +98,9 @@ void VineyardFs::Attach(fuse_session* se) {
   staging.resize(staging.rfind('/'));
   ProbeLeases(fs, staging);
   fs->seal_waiter.Start(fs, staging);
+  // With passthrough (and leases) a lookup learns from the kernel that writable opens
+  // are gone (seal.cc: SettleUpload), so reads need not be serialized for the seal.
+  fs->passthrough.SetOrderedReads(!(fs->passthrough.enabled() && fs->leases));
   PluginHostOptions popts{fs->opts.plugins, fs->opts.builtin_plugins};
   fs->plugins = std::make_unique<PluginHost>(fs->table, fs->store, popts);
   // Views and resolvers/ entries the kernel caches may have changed: drop them.

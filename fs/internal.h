@@ -133,6 +133,9 @@ struct Upload {
   uint64_t size = 0;
   timespec mtime{}, ctime{};
   int writers = 0;            // open handles that may write
+  int pt_writers = 0;         // those that write through passthrough (not through us)
+  uint64_t writer_releases = 0;  // writable handles released so far
+  int unflushed_writers = 0;     // writable handles not closed (FLUSH) even once
   int opens = 0;              // all open handles
   bool removed = false;       // unlinked from new/ while open
   bool dirty = false;         // changed since the last seal attempt
@@ -186,6 +189,7 @@ struct FileHandle {
   std::shared_ptr<Upload> upload;  // kUpload
   bool writer = false;             // kUpload: opened for writing
   bool release_read = false;       // kUpload: its RELEASE was counted in releases_read
+  bool flushed = false;            // kUpload writer: a descriptor of it was closed
   bool passthrough = false;        // reads/writes go to the backing file, not to us
   std::string content;             // generated files: the snapshot taken at open
   // kViewFile: the resolved view and a read-only mapping of each blob it uses.

@@ -229,7 +229,6 @@ Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
         return Status::NotFound(name);
       }
       std::unique_lock<std::mutex> lock(up->mu);
-      SettleUpload(fs, up, lock);  // a close() before this lookup may have made it a link
       if (ExpireLink(fs, up)) return Status::NotFound(name);
       child = NodeKey{up->sealed.valid() ? Kind::kNewLink : Kind::kUpload, up->serial, {}};
       break;
@@ -275,6 +274,13 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (ReplyIfNameTooLong(req, name)) return;
   auto pkey = NodeOrReply(req, parent);
   if (!pkey) return;
+  if (pkey->kind == Kind::kNew) {
+    // A close() before this lookup may have made the upload a link (seal.cc).
+    if (auto up = fs->uploads.Find(name)) {
+      std::unique_lock<std::mutex> lock(up->mu);
+      SettleUpload(fs, up, lock);
+    }
+  }
   fuse_entry_param e;
   Status s = LookupChild(fs, *pkey, name, &e);
   if (!s.ok()) return ReplyStatus(req, s);

@@ -79,7 +79,8 @@ ssize_t AmendingWritev(int fd, struct iovec* iov, int count, void*) {
 // seen every request queued before the one a handler is working on.
 ssize_t Passthrough::HookedRead(int fd, void* buf, size_t len, void*) {
   Passthrough* pt = g_reader.load();
-  std::lock_guard<std::mutex> lock(pt->read_mu_);
+  std::unique_lock<std::mutex> lock(pt->read_mu_, std::defer_lock);
+  if (pt->ordered_reads_) lock.lock();
   ssize_t n = read(fd, buf, len);
   if (n > 0 && pt->hook_) pt->hook_(pt->hook_ctx_, static_cast<const char*>(buf), size_t(n));
   return n;

@@ -47,6 +47,9 @@ class Passthrough {
     hook_ = hook;
     hook_ctx_ = ctx;
   }
+  // Whether reads are serialized so that the hook sees requests in queue order (a
+  // lock handoff per request: the seal needs it only without passthrough). Default: on.
+  void SetOrderedReads(bool on) { ordered_reads_ = on; }
   // After INIT: checks that the kernel accepted passthrough by registering and
   // releasing a backing file made in `probe_dir`. Sets enabled() and reason().
   void Probe(const std::string& probe_dir);
@@ -68,6 +71,7 @@ class Passthrough {
   const PassthroughMode mode_;
   RequestHook hook_ = nullptr;
   void* hook_ctx_ = nullptr;
+  std::atomic<bool> ordered_reads_{true};
   std::mutex read_mu_;  // one reader of /dev/fuse at a time: requests reach the hook in order
   fuse_session* se_ = nullptr;
   int fd_ = -1;  // the session's /dev/fuse fd

@@ -158,7 +158,8 @@ bool NoWritableReference(FsState* fs, int rdfd) {
 }  // namespace
 
 void DropIdleWriteFd(Upload* up) {
-  if (up->writers == 0 && up->wfd >= 0) {
+  // Only writers through the daemon need it; passthrough writers have their own.
+  if (up->writers == up->pt_writers && up->wfd >= 0) {
     close(up->wfd);
     up->wfd = -1;
   }
@@ -221,12 +222,22 @@ Status CheckUpload(FsState* fs, Upload* up) {
 
 void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up,
                   std::unique_lock<std::mutex>& lock) {
-  if (up->releases_read.load() > 0) {
-    // Bounded only as a guard against a lost count: a RELEASE is always handled.
-    if (!up->cv.wait_for(lock, std::chrono::seconds(30),
-                         [&] { return up->releases_read.load() == 0; })) {
-      VY_LOG_WARN("new/%s: a release is still pending after 30 s", up->name.c_str());
-    }
+  // With passthrough, every writable handle holds a writable backing file until the
+  // kernel releases it, and we hold none: when the lease is granted while handles are
+  // still counted, their RELEASEs were queued before this request and will come.
+  uint64_t released_target = 0;
+  // (A handle never closed yet may be one whose open the kernel is still completing:
+  // its backing file does not exist yet.)
+  if (up->writers > 0 && up->unflushed_writers == 0 && up->writers == up->pt_writers &&
+      up->wfd < 0 && up->fd >= 0 &&
+      !up->sealed.valid() && !up->removed && NoWritableReference(fs, up->fd)) {
+    released_target = up->writer_releases + static_cast<uint64_t>(up->writers);
+  }
+  // Bounded only as a guard against a lost count: a RELEASE is always handled.
+  if (!up->cv.wait_for(lock, std::chrono::seconds(30), [&] {
+        return up->releases_read.load() == 0 && up->writer_releases >= released_target;
+      })) {
+    VY_LOG_WARN("new/%s: a release is still pending after 30 s", up->name.c_str());
   }
   TrySeal(fs, up);
 }
