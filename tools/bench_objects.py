@@ -54,7 +54,7 @@ Usage: sudo tools/bench_objects.py [--runs 5] [--quick] [--only create,pair,...]
            [--creates 5000] [--gets 1000] [--gib 1] [--objects 200000 | --big]
            [--durability async] [--out bench-results/objects.json] [--build build]
 
-A smoke run of the tool (no timed assertion) is the CTest entry bench_objects_smoke.
+A smoke run: --quick --only create,pair,openmap,meta (no figure checked).
 """
 import argparse
 import json
