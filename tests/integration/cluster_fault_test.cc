@@ -23,6 +23,7 @@
 #include "cluster_fixture.h"
 #include "meta/object_meta.h"
 #include "meta/wire.h"
+#include "wire_io.h"
 
 namespace vyit {
 namespace {
@@ -240,26 +241,6 @@ TEST_F(ClusterFault, StoppedNodeIsMarkedDownThenCatchesUp) {
 }
 
 // ---- Hostile messages -----------------------------------------------------------
-
-void Send(zmq::socket_t& s, const wire::Frames& frames) {
-  for (size_t i = 0; i < frames.size(); ++i) {
-    s.send(zmq::buffer(frames[i]),
-           i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-  }
-}
-
-// Receives one multipart message within `timeout_ms`; false if none came.
-bool Recv(zmq::socket_t& s, wire::Frames* out, int timeout_ms) {
-  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) == 0) return false;
-  out->clear();
-  for (;;) {
-    zmq::message_t m;
-    if (!s.recv(m, zmq::recv_flags::none)) return false;
-    out->push_back(m.to_string());
-    if (!m.more()) return true;
-  }
-}
 
 std::string Be(uint64_t v, int bytes) {
   std::string s;
