@@ -418,20 +418,13 @@ TEST_F(ClusterHostile, MalformedAndHostileMessagesOnEverySocketChangeNothing) {
 
   // ---- (b) node 1's SUB (and snapshot DEALER): a rogue peer, instance 9 ----
   const uint64_t malformed1 = Counter(1, "malformed");
-  zmq::socket_t pub(ctx, zmq::socket_type::xpub);
-  pub.set(zmq::sockopt::linger, 0);
-  pub.bind("tcp://127.0.0.1:" + std::to_string(SparePort(0)));
-  zmq::socket_t router(ctx, zmq::socket_type::router);
-  router.set(zmq::sockopt::linger, 0);
-  router.bind("tcp://127.0.0.1:" + std::to_string(SparePort(0) + 1));
+  FakePeer peer(ctx, SparePort(0));
+  zmq::socket_t& pub = peer.pub;
+  zmq::socket_t& router = peer.router;
   // Publish only once node 1 subscribed (XPUB shows the subscriptions), or the
   // messages would be dropped before anyone listens.
-  std::set<std::string> subs;
-  while (subs.size() < 2) {
-    wire::Frames f;
-    ASSERT_TRUE(Recv(pub, &f, 5000)) << "node 1 did not subscribe to the rogue publisher";
-    if (!f[0].empty() && f[0][0] == 1) subs.insert(f[0].substr(1));
-  }
+  const std::set<std::string> subs = peer.AwaitSubscriptions(2, 5000);
+  ASSERT_EQ(subs.size(), 2u) << "node 1 did not subscribe to the rogue publisher";
   EXPECT_EQ(subs, (std::set<std::string>{wire::Header(wire::Kind::kUpdate),
                                          wire::Header(wire::Kind::kHeartbeat)}));
   uint64_t sub_malformed = 0;

@@ -67,18 +67,11 @@ TEST_F(ClusterInput, HostileRecordsAreRefusedLoggedAndAnsweredAndTheNodeKeepsSer
   ASSERT_TRUE(IsBlobId(before));
 
   zmq::context_t ctx;
-  zmq::socket_t pub(ctx, zmq::socket_type::xpub);
-  pub.set(zmq::sockopt::linger, 0);
-  pub.bind("tcp://127.0.0.1:" + std::to_string(SparePort(0)));
-  zmq::socket_t router(ctx, zmq::socket_type::router);
-  router.set(zmq::sockopt::linger, 0);
-  router.bind("tcp://127.0.0.1:" + std::to_string(SparePort(0) + 1));
-  std::set<std::string> subs;
-  while (subs.size() < 2) {
-    wire::Frames f;
-    ASSERT_TRUE(Recv(pub, &f, 5000)) << "node 1 did not subscribe to the fake peer";
-    if (!f[0].empty() && f[0][0] == 1) subs.insert(f[0].substr(1));
-  }
+  FakePeer peer(ctx, SparePort(0));
+  zmq::socket_t& pub = peer.pub;
+  zmq::socket_t& router = peer.router;
+  ASSERT_EQ(peer.AwaitSubscriptions(2, 5000).size(), 2u)
+      << "node 1 did not subscribe to the fake peer";
   // Introduce instance 9 with a heartbeat and an empty snapshot.
   Send(pub, wire::Encode(wire::Kind::kHeartbeat, wire::Heartbeat{9, 0, NowNs()}));
   wire::Frames req;
