@@ -138,6 +138,7 @@ bool UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer,
   // A passthrough writer's backing file is the kernel's until it has our answer to
   // this RELEASE: the seal is tried after it (the lease would be refused now).
   const bool after_answer = writer && passthrough;
+  if (after_answer) ++up->answers_pending;
   if (writer && !after_answer) ++up->writer_releases;
   if (!after_answer) TrySeal(fs, up);
   DropIdleWriteFd(up.get());
@@ -154,6 +155,7 @@ bool UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer,
 // (SettleUpload) then finds the seal done, in this thread, with no hand-off.
 void UploadReleaseAnswered(FsState* fs, const std::shared_ptr<Upload>& up) {
   std::lock_guard<std::mutex> lock(up->mu);
+  --up->answers_pending;
   ++up->writer_releases;
   TrySeal(fs, up);
   RetireIfDone(fs, up.get());

@@ -134,7 +134,9 @@ struct Upload {
   timespec mtime{}, ctime{};
   int writers = 0;            // open handles that may write
   int pt_writers = 0;         // those that write through passthrough (not through us)
-  uint64_t writer_releases = 0;  // writable handles released so far
+  uint64_t writer_releases = 0;  // writable handles released so far (and answered)
+  int answers_pending = 0;       // passthrough writers' RELEASEs handled, not yet answered
+                                 // and followed by their seal attempt (file.cc)
   int unflushed_writers = 0;     // writable handles not closed (FLUSH) even once
   int opens = 0;              // all open handles
   bool removed = false;       // unlinked from new/ while open

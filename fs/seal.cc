@@ -226,7 +226,8 @@ void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up,
                   std::unique_lock<std::mutex>& lock) {
   // With passthrough, every writable handle holds a writable backing file until the
   // kernel releases it, and we hold none: when the lease is granted while handles are
-  // still counted, their RELEASEs were queued before this request and will come.
+  // still counted, their RELEASEs were queued before this request and will come. A
+  // RELEASE being answered (answers_pending) is followed by its seal attempt: wait too.
   uint64_t released_target = 0;
   // (A handle never closed yet may be one whose open the kernel is still completing:
   // its backing file does not exist yet.)
@@ -237,7 +238,8 @@ void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up,
   }
   // Bounded only as a guard against a lost count: a RELEASE is always handled.
   if (!up->cv.wait_for(lock, std::chrono::seconds(30), [&] {
-        return up->releases_read.load() == 0 && up->writer_releases >= released_target;
+        return up->releases_read.load() == 0 && up->answers_pending == 0 &&
+               up->writer_releases >= released_target;
       })) {
     VY_LOG_WARN("new/%s: a release is still pending after 30 s", up->name.c_str());
   }
