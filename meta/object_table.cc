@@ -15,13 +15,11 @@ int64_t NowMs() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-namespace {
-
-// Whether `caller` may persist `r`: its owner, or root (the kernel lets only those
-// set user.vineyard.persist on it).
 bool MayPersist(Owner caller, const ObjectRecord& r) {
   return caller.uid == 0 || caller.uid == r.owner.uid;
 }
+
+namespace {
 
 void AddUid(std::vector<std::pair<uint32_t, uint32_t>>* uids, uint32_t uid, int delta) {
   for (auto it = uids->begin(); it != uids->end(); ++it) {

@@ -265,6 +265,16 @@ void Store::DropUpload(uint64_t key) {
   arena_->Uncharge(key);
 }
 
+Status Store::CopyBlob(int src, uint64_t offset, uint64_t size, ObjectID id) {
+  auto fill = CreateFill(size);
+  if (!fill.ok()) return fill.status();
+  Status s = CopyIntoFill(src, offset, fill->fd, size, fill->backed);
+  close(fill->fd);
+  if (s.ok()) s = SealUpload(fill->key, id, size);
+  if (!s.ok()) DropUpload(fill->key);
+  return s;
+}
+
 Status Store::SealUpload(uint64_t key, ObjectID id, uint64_t size) {
   VY_RETURN_IF_ERROR(arena_->Charge(key, size));  // the final size (may shrink)
   std::string from = arena_->StagingPath(key), to = arena_->BlobPath(id);

@@ -79,6 +79,10 @@ class Store {
   // the payload is durable on return.
   Status SealUpload(uint64_t key, ObjectID id, uint64_t size);
   std::string UploadPath(uint64_t key) const;
+  // Makes blob `id` of `size` bytes from [offset, offset+size) of `src` (a batch
+  // upload's payload): its own arena file, sealed as SealUpload does. On failure
+  // nothing of it is left.
+  Status CopyBlob(int src, uint64_t offset, uint64_t size, ObjectID id);
   // Bytes the arena can still take: the tmpfs's own free space when the arena is a
   // tmpfs mount (it also counts uploads written behind the daemon's back through
   // passthrough), else capacity minus the charged bytes.
