@@ -41,13 +41,15 @@ std::string ListOfTensors(size_t n, size_t each, std::string* payload) {
   return Batch({{"entries", entries}}, *payload);
 }
 
-size_t CountFiles(const std::string& dir) {
-  size_t n = 0;
-  for (auto& e : MountTest::ListDir(dir)) n += e[0] != '.';
-  return n;
-}
-
-class BatchTest : public MountTest {};
+class BatchTest : public MountTest {
+ protected:
+  // Payload files in the arena (blobs/), whoever owns them.
+  size_t ArenaBlobs() {
+    size_t n = 0;
+    for (auto& e : ListDir(arena() + "/blobs")) n += e[0] != '.';
+    return n;
+  }
+};
 
 TEST_F(BatchTest, CreatesAListOfTensorsInOneUpload) {
   std::string payload;
@@ -117,7 +119,7 @@ TEST_F(BatchTest, AnInvalidBatchCreatesNothing) {
     const char* reason;
   };
   std::vector<Case> cases = {
-      {"not JSON", Batch("x") + "{", EINVAL, "invalid JSON"},
+      {"not JSON", std::string("{\"entries\": [") + '\0' + "a", EINVAL, "invalid JSON"},
       {"not an object", Batch(json::array()), EINVAL, "must be a JSON object"},
       {"no entries", Batch({{"entries", json::array()}}), EINVAL, "non-empty array"},
       {"unknown key", Batch({{"entries", {blob0}}, {"x", 1}}, "a"), EINVAL, "unknown key 'x'"},
@@ -157,7 +159,7 @@ TEST_F(BatchTest, AnInvalidBatchCreatesNothing) {
   cases.push_back({"too many entries", Batch({{"entries", many}}), EFBIG, "over the limit"});
 
   Snapshot before = TakeSnapshot();
-  const size_t arena_files = CountFiles(arena() + "/blobs");
+  const size_t arena_files = ArenaBlobs();
   int n = 0;
   for (auto& c : cases) {
     SCOPED_TRACE(c.what);
@@ -169,7 +171,7 @@ TEST_F(BatchTest, AnInvalidBatchCreatesNothing) {
     ASSERT_EQ(unlink(Path("new/" + name).c_str()), 0);
   }
   ExpectUntouched(before);
-  EXPECT_EQ(CountFiles(arena() + "/blobs"), arena_files) << "a refused batch left payloads";
+  EXPECT_EQ(ArenaBlobs(), arena_files) << "a refused batch left payloads";
 }
 
 // The all-or-nothing rule across a crash: the daemon kills itself (SIGKILL) after
@@ -191,11 +193,12 @@ TEST_F(BatchTest, AKillInTheMiddleOfABatchLeavesNothing) {
   close(fd);  // the seal follows the release; the daemon dies in it
   ReadLink(Path("new/k.batch"));  // waits for the seal, which kills the daemon
   Crash();
+  EXPECT_EQ(ArenaBlobs(), 1u + 50u) << "the crash came before 50 of the batch's blobs were made";
   ASSERT_TRUE(Remount());
   json status = ReadStatus();
   EXPECT_EQ(status["objects"]["total"], 1) << status.dump();
   EXPECT_EQ(ListDir(Path("objects")), std::vector<std::string>{keep});
-  EXPECT_EQ(CountFiles(arena() + "/blobs"), 1u) << "the batch's payloads were not removed";
+  EXPECT_EQ(ArenaBlobs(), 1u) << "the batch's payloads were not removed";
   EXPECT_EQ(ReadAll(ObjPath(keep, "data")), "keep");
   // And the same batch succeeds now, whole.
   std::string root = WriteNew("k2.batch", bytes);
@@ -223,7 +226,7 @@ TEST_F(BatchTest, AKillAtAnyMomentShowsAllOrNothing) {
     const size_t objects_after = ReadStatus()["objects"]["total"];
     EXPECT_TRUE(objects_after == objects_before || objects_after == objects_before + 2001)
         << objects_before << " -> " << objects_after;
-    EXPECT_EQ(CountFiles(arena() + "/blobs"), ReadStatus()["objects"]["blobs"].get<size_t>());
+    EXPECT_EQ(ArenaBlobs(), ReadStatus()["objects"]["blobs"].get<size_t>());
   }
 }
 
