@@ -88,14 +88,18 @@ Result<ObjectID> SealBatch(FsState* fs, Upload* up, uint64_t size) {
   for (size_t i = 0; i < batch->entries.size(); ++i) {
     const BatchEntry& e = batch->entries[i];
     if (!e.blob) continue;
-    Status s = fs->store->CopyBlob(up->fd, payload_at + e.offset, e.size, batch->ids[i]);
+    // The durable writer is woken once, after the last blob: not a thread switch per blob.
+    Status s = fs->store->CopyBlob(up->fd, payload_at + e.offset, e.size, batch->ids[i],
+                                   /*wake_writer=*/false);
     if (!s.ok()) {
+      fs->store->WakeWriter();
       undo();
       return s;
     }
     made.push_back(batch->ids[i]);
     if (++blobs == TestKillAfterBlobs()) kill(getpid(), SIGKILL);
   }
+  fs->store->WakeWriter();
   auto root = fs->table->CreateBatch(*batch, up->owner);
   if (!root.ok()) {
     undo();
