@@ -225,5 +225,8 @@ int64_t NowMs();
 // Whether `caller` may persist `r`: its owner, or root (the kernel lets only those
 // set user.vineyard.persist on it).
 bool MayPersist(Owner caller, const ObjectRecord& r);
+// NotOwner: `member` ("member 'x'"), whose value is `mid`, is or reaches `m`, which the
+// creator may not persist.
+Status NotPersistable(const std::string& member, ObjectID mid, const ObjectRecord& m);
 
 }  // namespace vineyard

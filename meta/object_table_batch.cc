@@ -105,13 +105,8 @@ Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
         auto it = objects_.find(m);
         if (it == objects_.end() || !it->second.transient) continue;
         if (!MayPersist(owner, it->second)) {
-          return Status::NotOwner("batch entry " + std::to_string(i) + ", member '" + field +
-                                  "'" + (m == mid ? " (" : " holds ") + m.ToString() +
-                                  (m == mid ? ")" : "") + " belongs to uid " +
-                                  std::to_string(it->second.owner.uid) +
-                                  " and is not persisted: a persisted or global object may hold " +
-                                  "only members its creator may persist (its own, or persisted " +
-                                  "ones)");
+          return NotPersistable("batch entry " + std::to_string(i) + ", member '" + field + "'",
+                                mid, it->second);
         }
         to_persist.push_back(m);
         for (auto& mm : it->second.members) stack.push_back(mm.second);
