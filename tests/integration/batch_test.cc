@@ -98,6 +98,28 @@ TEST_F(BatchTest, MembersMayBeExistingObjectsAndRangesMayOverlap) {
   EXPECT_EQ(meta["nbytes"], 16);
 }
 
+// A persisted root persists what it reaches, inside the batch and outside it.
+TEST_F(BatchTest, APersistedRootPersistsTheWholeBatch) {
+  std::string old_blob = WriteNew("old.blob", "old");
+  ASSERT_TRUE(IsBlobId(old_blob));
+  json m = {{"entries",
+             {{{"blob", {0, 2}}},
+              {{"meta", {{"typename", "x::Inner"}, {"b", {{"id", "#0"}}}}}},
+              {{"meta",
+                {{"typename", "x::Outer"},
+                 {"transient", false},
+                 {"i", {{"id", "#1"}}},
+                 {"o", {{"id", old_blob}}}}}}}}};
+  std::string root = WriteNew("p.batch", Batch(m, "ab"));
+  ASSERT_TRUE(IsObjectId(root));
+  json meta = ReadMeta(root);
+  EXPECT_EQ(meta["transient"], false);
+  EXPECT_EQ(meta["i"]["transient"], false);
+  EXPECT_EQ(meta["i"]["b"]["transient"], false);
+  EXPECT_EQ(meta["o"]["transient"], false);
+  EXPECT_EQ(ReadStatus()["objects"]["persisted"], 4);
+}
+
 TEST_F(BatchTest, AManifestWithoutPayloadNeedsNoNul) {
   std::string root = WriteNew("m.batch", R"({"entries": [{"meta": {"typename": "x::A"}},
       {"meta": {"typename": "x::B", "a_": {"id": "#0"}}}]})");
