@@ -368,6 +368,10 @@ void TrySeal(FsState* fs, const std::shared_ptr<Upload>& up);
 // does not parse): the answer close() gives, since close() cannot know that it drops
 // the last reference (a forked child or a mapping may hold the file).
 Status CheckUpload(FsState* fs, Upload* up);
+// batch.cc: new/<x>.batch, many objects all or nothing (meta/batch.h). The caller
+// holds up->mu. CheckBatch: what close() answers (the manifest's own rules).
+Result<ObjectID> SealBatch(FsState* fs, Upload* up, uint64_t size);
+Status CheckBatch(Upload* up, uint64_t size);
 // For a LOOKUP of `up`'s name: waits until every writable RELEASE read before this
 // request is handled, then seals if a seal is due (so a process that closed the file
 // sees the link next), and returns with the lock held.

@@ -118,6 +118,8 @@ Status SealUpload(FsState* fs, Upload* up) {
                          " was written: the file may be incomplete (rewrite it)");
   } else if (EndsWith(up->name, ".meta.json")) {
     id = SealMeta(fs, up, size);
+  } else if (EndsWith(up->name, ".batch")) {
+    id = SealBatch(fs, up, size);  // many objects, all or nothing (batch.cc)
   } else if (EndsWith(up->name, ".blob")) {
     id = SealBlob(fs, up, size);  // the writer's word: exactly these bytes, no builder
   } else if (auto built = TryBuilders(fs, up, size)) {
@@ -214,6 +216,9 @@ Status CheckUpload(FsState* fs, Upload* up) {
     std::string bytes;
     s = ReadMetaBytes(up, static_cast<uint64_t>(st.st_size), &bytes);
     if (s.ok()) s = ParseCreateMeta(bytes).status();
+  } else if (EndsWith(up->name, ".batch") && up->fd >= 0) {
+    struct stat st;
+    if (fstat(up->fd, &st) == 0) s = CheckBatch(up, static_cast<uint64_t>(st.st_size));
   }
   if (!s.ok()) {
     up->error = OneLine(s.message());

@@ -280,7 +280,21 @@ void Store::DropUpload(uint64_t key) {
   arena_->Uncharge(key);
 }
 
+Status Store::CopyBlob(int src, uint64_t offset, uint64_t size, ObjectID id, bool wake_writer) {
+  auto fill = CreateFill(size);
+  if (!fill.ok()) return fill.status();
+  Status s = CopyIntoFill(src, offset, fill->fd, size, fill->backed);
+  close(fill->fd);
+  if (s.ok()) s = Seal(fill->key, id, size, wake_writer);
+  if (!s.ok()) DropUpload(fill->key);
+  return s;
+}
+
 Status Store::SealUpload(uint64_t key, ObjectID id, uint64_t size) {
+  return Seal(key, id, size, /*wake_writer=*/true);
+}
+
+Status Store::Seal(uint64_t key, ObjectID id, uint64_t size, bool wake_writer) {
   VY_RETURN_IF_ERROR(arena_->Charge(key, size));  // the final size (may shrink)
   std::string from = arena_->StagingPath(key), to = arena_->BlobPath(id);
   if (rename(from.c_str(), to.c_str()) != 0)
@@ -311,7 +325,7 @@ Status Store::SealUpload(uint64_t key, ObjectID id, uint64_t size) {
     LruInsert(id, b);
   } else if (db_ && opts_.durability == Durability::kAsync) {
     queue_.push_back(id);
-    if (writer_idle_) writer_cv_.notify_one();
+    if (wake_writer && writer_idle_) writer_cv_.notify_one();
   }
   return Status::OK();
 }

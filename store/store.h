@@ -80,6 +80,12 @@ class Store {
   // the payload is durable on return.
   Status SealUpload(uint64_t key, ObjectID id, uint64_t size);
   std::string UploadPath(uint64_t key) const;
+  // Makes blob `id` of `size` bytes from [offset, offset+size) of `src` (a batch
+  // upload's payload): its own arena file, sealed as SealUpload does. On failure
+  // nothing of it is left. With `wake_writer` false the durable writer (async) is
+  // not woken for it: call WakeWriter() after the last of many.
+  Status CopyBlob(int src, uint64_t offset, uint64_t size, ObjectID id, bool wake_writer = true);
+  void WakeWriter() { writer_cv_.notify_one(); }
   // Bytes the arena can still take: the tmpfs's own free space when the arena is a
   // tmpfs mount (it also counts uploads written behind the daemon's back through
   // passthrough), else capacity minus the charged bytes.
@@ -140,6 +146,7 @@ class Store {
   };
 
   explicit Store(StoreOptions opts);
+  Status Seal(uint64_t key, ObjectID id, uint64_t size, bool wake_writer);  // SealUpload
   // Fetches remote blob `id` into the arena as a cached copy (waits if another thread
   // is fetching it already).
   Status FetchRemote(ObjectID id, uint64_t size);
