@@ -92,11 +92,13 @@ std::string FormatTtl(double ttl) {
   return text;
 }
 
-bool InCluster(const MountConfig& c) { return !c.cluster.listen.empty() || !c.cluster.peers.empty(); }
+bool InCluster(const MountConfig& c) {
+  return !c.cluster.listen.empty() || !c.cluster.peers.empty();
+}
 
-#define VY_TEXT(key, member)                                                     \
-  [](MountConfig* c, const std::string& v, bool has) {                           \
-    return ParseText<&MountConfig::member>(c, key, v, has);                      \
+#define VY_TEXT(key, member)                                \
+  [](MountConfig* c, const std::string& v, bool has) {      \
+    return ParseText<&MountConfig::member>(c, key, v, has); \
   }
 
 // clang-format off

@@ -1,7 +1,6 @@
 #include "tools/mount_options.h"
 
 #include <fuse_opt.h>
-
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -91,10 +90,10 @@ enum Key : int { kHelp, kVersion, kForeground, kDebug, kType, kConfig, kRow = 10
 // file, once the whole command line is read.
 struct ArgState {
   MountConfig* c;
-  bool helper;                   // run as mount.fuse.vineyardfs by mount(8)
-  std::vector<Item> given;       // from -o, in order
+  bool helper;              // run as mount.fuse.vineyardfs by mount(8)
+  std::vector<Item> given;  // from -o, in order
   std::vector<std::string> positional;
-  Status error;                  // the first bad argument
+  Status error;  // the first bad argument
 };
 
 // The templates: -h/--help, -V/--version, -f, -d, -t TYPE, then every row of the
@@ -109,8 +108,8 @@ const std::vector<fuse_opt>& FuseOpts() {
     return n;
   }();
   static const std::vector<fuse_opt> opts = [] {
-    std::vector<fuse_opt> v = {FUSE_OPT_KEY("-h", kHelp),  FUSE_OPT_KEY("--help", kHelp),
-                               FUSE_OPT_KEY("-V", kVersion), FUSE_OPT_KEY("--version", kVersion),
+    std::vector<fuse_opt> v = {FUSE_OPT_KEY("-h", kHelp),       FUSE_OPT_KEY("--help", kHelp),
+                               FUSE_OPT_KEY("-V", kVersion),    FUSE_OPT_KEY("--version", kVersion),
                                FUSE_OPT_KEY("-f", kForeground), FUSE_OPT_KEY("-d", kDebug),
                                FUSE_OPT_KEY("-t ", kType)};
     for (size_t i = 0; i < names.size(); ++i) {
@@ -293,8 +292,8 @@ Status CheckTogether(MountConfig* c) {
   }
   struct stat dev_log;
   if (c->log.empty()) {
-    c->log = DefaultLog(c->foreground, stat("/dev/log", &dev_log) == 0, c->store.state,
-                        c->store.arena);
+    c->log =
+        DefaultLog(c->foreground, stat("/dev/log", &dev_log) == 0, c->store.state, c->store.arena);
   } else if (c->log != "stderr" && c->log != "syslog" && c->log[0] != '/') {
     return Status::InvalidArgument("log must be syslog, stderr or an absolute file path, not '" +
                                    c->log + "'");
