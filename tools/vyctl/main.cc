@@ -25,17 +25,27 @@ ExitCode UsageError(const std::string& cmd, const std::string& message) {
 
 namespace {
 
-// The first argument CLI11 left over that looks like an option, or "".
-std::string UnknownOption(const std::vector<std::string>& left) {
+// Takes what CLI11 left over: an option it does not know is an error (returned); what
+// follows "--" is positional.
+std::string TakeLeftOver(const std::vector<std::string>& left, Args* args) {
+  bool ended = false;
   for (const std::string& arg : left) {
-    if (arg.size() > 1 && arg[0] == '-') return arg;
+    if (ended) {
+      args->positional.push_back(arg);
+    } else if (arg == "--") {
+      ended = true;
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      return arg;
+    } else {
+      args->positional.push_back(arg);
+    }
   }
   return "";
 }
 
 // Parses argv (CLI11 wants it last first). Returns "" or what is wrong, in vyctl's
 // words where it says it otherwise: an option that lacks its value can only be the
-// last argument; a value given to a flag fails its conversion to bool.
+// last argument.
 std::string Parse(CLI::App* app, const std::vector<std::string>& argv) {
   std::vector<std::string> reversed(argv.rbegin(), argv.rend());
   try {
@@ -45,17 +55,22 @@ std::string Parse(CLI::App* app, const std::vector<std::string>& argv) {
       return "option '" + argv.back() + "' needs a value";
     }
     return e.what();
-  } catch (const CLI::ConversionError& e) {
-    for (const std::string& arg : argv) {
-      size_t eq = arg.find('=');
-      if (arg.rfind("--", 0) == 0 && eq != std::string::npos &&
-          app->get_option_no_throw(arg.substr(0, eq))) {
-        return "option '" + arg.substr(0, eq) + "' takes no value";
-      }
-    }
-    return e.what();
   } catch (const CLI::ParseError& e) {
     return e.what();
+  }
+  return "";
+}
+
+// "--flag=VALUE" for a flag of `specs` (CLI11 would take VALUE as a count), or "".
+std::string FlagWithValue(const std::vector<OptionSpec>& specs,
+                          const std::vector<std::string>& argv) {
+  for (const std::string& arg : argv) {
+    if (arg == "--") break;
+    size_t eq = arg.find('=');
+    if (arg.rfind("--", 0) != 0 || eq == std::string::npos) continue;
+    for (const OptionSpec& spec : specs) {
+      if (!spec.takes_value && arg.substr(2, eq - 2) == spec.long_name) return arg.substr(0, eq);
+    }
   }
   return "";
 }
@@ -68,6 +83,10 @@ bool ParseCommandArgs(const Command& cmd, const std::vector<std::string>& argv, 
   app.allow_extras();   // reported below, as "unknown option"
   std::vector<OptionSpec> specs = cmd.options;
   specs.push_back({'h', "help", false});
+  if (std::string flag = FlagWithValue(specs, argv); !flag.empty()) {
+    *error = "option '" + flag + "' takes no value";
+    return false;
+  }
   std::map<std::string, std::string> values;
   std::map<std::string, bool> flags;
   for (const OptionSpec& spec : specs) {
@@ -83,7 +102,7 @@ bool ParseCommandArgs(const Command& cmd, const std::vector<std::string>& argv, 
   app.add_option("args", args->positional);
   *error = Parse(&app, argv);
   if (!error->empty()) return false;
-  if (std::string arg = UnknownOption(app.remaining()); !arg.empty()) {
+  if (std::string arg = TakeLeftOver(app.remaining(), args); !arg.empty()) {
     *error = "unknown option '" + arg + "'";
     return false;
   }
