@@ -14,11 +14,10 @@ Status NeedValue(const char* key, const std::string& value, bool has_value) {
   return Status::OK();
 }
 
-// A row's parser for a string member that takes any non-empty value.
-template <std::string MountConfig::*member>
-Status ParseText(MountConfig* c, const char* key, const std::string& value, bool has_value) {
+// A row's parser for a text member that takes any non-empty value.
+Status SetText(std::string* member, const char* key, const std::string& value, bool has_value) {
   VY_RETURN_IF_ERROR(NeedValue(key, value, has_value));
-  c->*member = value;
+  *member = value;
   return Status::OK();
 }
 
@@ -96,11 +95,6 @@ bool InCluster(const MountConfig& c) {
   return !c.cluster.listen.empty() || !c.cluster.peers.empty();
 }
 
-#define VY_TEXT(key, member)                                \
-  [](MountConfig* c, const std::string& v, bool has) {      \
-    return ParseText<&MountConfig::member>(c, key, v, has); \
-  }
-
 // clang-format off
 const std::vector<MountOption> kTable = {
   {"size", "SIZE",
@@ -130,18 +124,14 @@ const std::vector<MountOption> kTable = {
    "size/2"},
   {"arena", "DIR",
    [](MountConfig* c, const std::string& v, bool has) {
-     VY_RETURN_IF_ERROR(NeedValue("arena", v, has));
-     c->store.arena = v;
-     return Status::OK();
+     return SetText(&c->store.arena, "arena", v, has);
    },
    [](const MountConfig& c, ShownOptions* o) { (*o)["arena"] = c.store.arena; },
    "/run/vineyardfs/<instance> as root, /dev/shm/vineyardfs-<instance> otherwise",
    "payload directory; as root a tmpfs is mounted there"},
   {"state", "DIR|none",
    [](MountConfig* c, const std::string& v, bool has) {
-     VY_RETURN_IF_ERROR(NeedValue("state", v, has));
-     c->store.state = v;
-     return Status::OK();
+     return SetText(&c->store.state, "state", v, has);
    },
    [](const MountConfig& c, ShownOptions* o) { (*o)["state"] = c.store.state; },
    "/var/lib/vineyardfs/<instance> as root, ~/.local/state/vineyardfs/<instance> otherwise",
@@ -186,9 +176,7 @@ const std::vector<MountOption> kTable = {
    "", "a peer's listen endpoint; repeat once per peer"},
   {"curve_secret", "FILE",
    [](MountConfig* c, const std::string& v, bool has) {
-     VY_RETURN_IF_ERROR(NeedValue("curve_secret", v, has));
-     c->cluster.curve_secret = v;
-     return Status::OK();
+     return SetText(&c->cluster.curve_secret, "curve_secret", v, has);
    },
    [](const MountConfig& c, ShownOptions* o) {
      if (!c.cluster.curve_secret.empty()) (*o)["curve_secret"] = c.cluster.curve_secret;
@@ -196,9 +184,7 @@ const std::vector<MountOption> kTable = {
    "", "this node's CURVE secret key (vyctl keygen); with"},
   {"curve_peers", "DIR",
    [](MountConfig* c, const std::string& v, bool has) {
-     VY_RETURN_IF_ERROR(NeedValue("curve_peers", v, has));
-     c->cluster.curve_peers = v;
-     return Status::OK();
+     return SetText(&c->cluster.curve_peers, "curve_peers", v, has);
    },
    [](const MountConfig& c, ShownOptions* o) {
      if (!c.cluster.curve_secret.empty()) (*o)["curve_peers"] = c.cluster.curve_peers;
@@ -216,11 +202,17 @@ const std::vector<MountOption> kTable = {
      if (InCluster(c)) (*o)["heartbeat_ms"] = std::to_string(c.cluster.heartbeat_ms);
    },
    "200", "heartbeat period; a peer silent for 5 is down"},
-  {"plugins", "DIR", VY_TEXT("plugins", plugins),
+  {"plugins", "DIR",
+   [](MountConfig* c, const std::string& v, bool has) {
+     return SetText(&c->plugins, "plugins", v, has);
+   },
    [](const MountConfig& c, ShownOptions* o) { (*o)["plugins"] = c.plugins; },
    "<state>/resolvers, <arena>/resolvers if state=none",
    "plugin directory, shown as resolvers/ and watched"},
-  {"builtin_plugins", "DIR|none", VY_TEXT("builtin_plugins", builtin_plugins),
+  {"builtin_plugins", "DIR|none",
+   [](MountConfig* c, const std::string& v, bool has) {
+     return SetText(&c->builtin_plugins, "builtin_plugins", v, has);
+   },
    [](const MountConfig& c, ShownOptions* o) {
      (*o)["builtin_plugins"] = c.builtin_plugins.empty() ? "none" : c.builtin_plugins;
    },
@@ -261,7 +253,10 @@ const std::vector<MountOption> kTable = {
    [](MountConfig*, const std::string&, bool) { return Status::OK(); },
    [](const MountConfig&, ShownOptions* o) { (*o)["default_permissions"] = "1"; },
    "", nullptr},
-  {"log", "DEST", VY_TEXT("log", log),
+  {"log", "DEST",
+   [](MountConfig* c, const std::string& v, bool has) {
+     return SetText(&c->log, "log", v, has);
+   },
    [](const MountConfig& c, ShownOptions* o) { (*o)["log"] = c.log; },
    "stderr with -f, else syslog when /dev/log exists, else <state>/vineyardfs.log, "
    "<arena>.log with state=none",
@@ -273,8 +268,6 @@ const std::vector<MountOption> kTable = {
    "", "read options from FILE, one key=value per line (# comments); -o wins"},
 };
 // clang-format on
-
-#undef VY_TEXT
 
 }  // namespace
 
