@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fs/ops.h"
+#include "vineyardfs/version.h"
 
 namespace vineyard {
 

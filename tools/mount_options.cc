@@ -1,5 +1,6 @@
 #include "tools/mount_options.h"
 
+#include <fuse_opt.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,8 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+
+#include "tools/mount_option_table.h"
 
 namespace vineyard {
 
@@ -27,149 +30,35 @@ std::string Trim(const std::string& s) {
   return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
-struct Pending {
-  std::vector<std::pair<std::string, std::string>> given;  // from -o, in order
-  std::string config;
+// One option as given: "key=value" (has_value) or "key".
+struct Item {
+  std::string key, value;
+  bool has_value;
 };
 
-Status Apply(MountConfig* c, const std::string& key, const std::string& value, bool has_value) {
-  auto need = [&]() -> Status {
-    if (!has_value || value.empty())
-      return Status::InvalidArgument("option '" + key + "' needs a value");
-    return Status::OK();
-  };
-  if (key == "size") {
-    VY_RETURN_IF_ERROR(need());
-    auto v = ParseSize(value);
-    if (!v.ok()) return v.status();
-    c->store.size = *v;
-  } else if (key == "reserve") {
-    VY_RETURN_IF_ERROR(need());
-    if (value == "0") {
-      c->store.reserve = 0;
-    } else {
-      auto v = ParseSize(value);
-      if (!v.ok()) return v.status();
-      c->store.reserve = *v;
-    }
-  } else if (key == "arena") {
-    VY_RETURN_IF_ERROR(need());
-    c->store.arena = value;
-  } else if (key == "state") {
-    VY_RETURN_IF_ERROR(need());
-    c->store.state = value;
-  } else if (key == "durability") {
-    if (value == "none") {
-      c->store.durability = Durability::kNone;
-    } else if (value == "async") {
-      c->store.durability = Durability::kAsync;
-    } else if (value == "sync") {
-      c->store.durability = Durability::kSync;
-    } else {
-      return Status::InvalidArgument("durability must be none, async or sync, not '" + value + "'");
-    }
-  } else if (key == "instance") {
-    VY_RETURN_IF_ERROR(need());
-    char* end = nullptr;
-    long v = std::strtol(value.c_str(), &end, 10);
-    if (*end || v < 1 || v > static_cast<long>(kMaxInstance)) {
-      return Status::InvalidArgument("instance must be 1..32767, not '" + value + "'");
-    }
-    c->instance = static_cast<InstanceId>(v);
-  } else if (key == "plugins") {
-    VY_RETURN_IF_ERROR(need());
-    c->plugins = value;
-  } else if (key == "builtin_plugins") {
-    VY_RETURN_IF_ERROR(need());
-    c->builtin_plugins = value;
-  } else if (key == "listen" || key == "peer") {
-    VY_RETURN_IF_ERROR(need());
-    auto ep = ParseEndpoint(value);
-    if (!ep.ok()) return Status::InvalidArgument(key + ": " + ep.status().message());
-    if (key == "listen") {
-      c->cluster.listen = value;
-    } else {
-      for (auto& p : c->cluster.peers) {
-        if (ParseEndpoint(p)->pub == ep->pub) {
-          return Status::InvalidArgument("peer " + ep->pub + " is given twice");
-        }
-      }
-      c->cluster.peers.push_back(value);
-    }
-  } else if (key == "curve_secret") {
-    VY_RETURN_IF_ERROR(need());
-    c->cluster.curve_secret = value;
-  } else if (key == "curve_peers") {
-    VY_RETURN_IF_ERROR(need());
-    c->cluster.curve_peers = value;
-  } else if (key == "heartbeat_ms") {
-    VY_RETURN_IF_ERROR(need());
-    char* end = nullptr;
-    long v = std::strtol(value.c_str(), &end, 10);
-    if (*end || v < 10 || v > 60000) {
-      return Status::InvalidArgument("heartbeat_ms must be 10..60000, not '" + value + "'");
-    }
-    c->cluster.heartbeat_ms = static_cast<int>(v);
-  } else if (key == "remote") {
-    if (value != "fetch" && value != "error") {
-      return Status::InvalidArgument("remote must be fetch or error, not '" + value + "'");
-    }
-    c->remote = value;
-  } else if (key == "passthrough") {
-    if (value != "on" && value != "off" && value != "auto") {
-      return Status::InvalidArgument("passthrough must be on, off or auto, not '" + value + "'");
-    }
-    c->passthrough = value;
-  } else if (key == "new_ttl") {
-    char* end = nullptr;
-    double v = std::strtod(value.c_str(), &end);
-    if (value.empty() || *end || !(v >= 0 && v <= 30 * 86400)) {
-      return Status::InvalidArgument("new_ttl must be 0..2592000 seconds, not '" + value + "'");
-    }
-    c->new_ttl = v;
-  } else if (key == "huge") {
-    if (value != "never" && value != "always" && value != "within_size" && value != "advise") {
-      return Status::InvalidArgument("huge must be never, always, within_size or advise");
-    }
-    c->store.huge = value;
-  } else if (key == "log") {
-    VY_RETURN_IF_ERROR(need());
-    c->log = value;
-  } else if (key == "allow_other") {
-    c->allow_other = true;
-  } else if (key == "default_permissions") {
-    // Always on: ownership and the sticky directories are enforced by the kernel.
-  } else if (kKernelOpts.count(key)) {
-    c->fuse_opts.push_back(key);
-  } else if (kIgnoredOpts.count(key) || key.rfind("x-", 0) == 0 || key == "comment") {
+Item SplitItem(const std::string& text) {
+  size_t eq = text.find('=');
+  if (eq == std::string::npos) return {text, "", false};
+  return {text.substr(0, eq), text.substr(eq + 1), true};
+}
+
+// Applies one option through its row of the table; generic mount options go to the
+// kernel or are ignored; anything else is an unknown option.
+Status Apply(MountConfig* c, const Item& item) {
+  const MountOption* row = FindMountOption(item.key);
+  if (row && row->parse) return row->parse(c, item.value, item.has_value);
+  if (kKernelOpts.count(item.key)) {
+    c->fuse_opts.push_back(item.key);
+  } else if (kIgnoredOpts.count(item.key) || item.key.rfind("x-", 0) == 0 ||
+             item.key == "comment") {
     // for mount(8)/fstab only
   } else {
-    return Status::InvalidArgument("unknown option '" + key + "' (see vineyardfs --help)");
+    return Status::InvalidArgument("unknown option '" + item.key + "' (see vineyardfs --help)");
   }
   return Status::OK();
 }
 
-Status SplitOpts(const std::string& text, Pending* p) {
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t comma = text.find(',', pos);
-    std::string item =
-        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    pos = comma == std::string::npos ? text.size() + 1 : comma + 1;
-    if (item.empty()) continue;
-    size_t eq = item.find('=');
-    std::string key = item.substr(0, eq);
-    std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
-    if (key == "config") {
-      p->config = value;
-    } else {
-      p->given.emplace_back(item, value);
-    }
-  }
-  return Status::OK();
-}
-
-Status ReadConfig(const std::string& path, std::vector<std::pair<std::string, std::string>>* out) {
+Status ReadConfig(const std::string& path, std::vector<Item>* out) {
   std::ifstream in(path);
   if (!in) return Status::InvalidArgument("cannot read config file '" + path + "'");
   std::string line;
@@ -182,10 +71,117 @@ Status ReadConfig(const std::string& path, std::vector<std::pair<std::string, st
     if (line.empty()) continue;
     size_t eq = line.find('=');
     std::string key = Trim(line.substr(0, eq));
-    std::string value = eq == std::string::npos ? "" : Trim(line.substr(eq + 1));
     if (key.empty()) return Status::InvalidArgument(path + ":" + std::to_string(n) + ": no key");
-    out->emplace_back(eq == std::string::npos ? key : key + "=" + value, value);
+    if (eq == std::string::npos) {
+      out->push_back({key, "", false});
+    } else {
+      out->push_back({key, Trim(line.substr(eq + 1)), true});
+    }
   }
+  return Status::OK();
+}
+
+// ---- the command line, through libfuse's fuse_opt ------------------------------
+
+// fuse_opt keys of the command-line flags; a row of the table is kRow + its index.
+enum Key : int { kHelp, kVersion, kForeground, kDebug, kType, kConfig, kRow = 100 };
+
+// What the fuse_opt callback collects; the -o options are applied after the config
+// file, once the whole command line is read.
+struct ArgState {
+  MountConfig* c;
+  bool helper;              // run as mount.fuse.vineyardfs by mount(8)
+  std::vector<Item> given;  // from -o, in order
+  std::vector<std::string> positional;
+  Status error;  // the first bad argument
+};
+
+// The templates: -h/--help, -V/--version, -f, -d, -t TYPE, then every row of the
+// table as "key" and "key=" (fuse_opt splits -o at commas; "\," is a comma).
+const std::vector<fuse_opt>& FuseOpts() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const MountOption& o : MountOptionTable()) {
+      n.push_back(o.key);
+      n.push_back(std::string(o.key) + "=");
+    }
+    return n;
+  }();
+  static const std::vector<fuse_opt> opts = [] {
+    std::vector<fuse_opt> v = {FUSE_OPT_KEY("-h", kHelp),       FUSE_OPT_KEY("--help", kHelp),
+                               FUSE_OPT_KEY("-V", kVersion),    FUSE_OPT_KEY("--version", kVersion),
+                               FUSE_OPT_KEY("-f", kForeground), FUSE_OPT_KEY("-d", kDebug),
+                               FUSE_OPT_KEY("-t ", kType)};
+    for (size_t i = 0; i < names.size(); ++i) {
+      const bool config = std::string(MountOptionTable()[i / 2].key) == "config";
+      v.push_back(FUSE_OPT_KEY(names[i].c_str(), config ? kConfig : kRow + int(i / 2)));
+    }
+    v.push_back(FUSE_OPT_END);
+    return v;
+  }();
+  return opts;
+}
+
+// An argument that no template matched: mount(8)'s -sfnv, an unknown flag, or an -o
+// option that is no row of the table (ro, nosuid, ..., or a misspelt one).
+int OtherArg(ArgState* s, const std::string& arg) {
+  if (arg.empty()) return 0;  // "-o a,,b"
+  if (arg[0] != '-') {
+    s->given.push_back(SplitItem(arg));
+    return 0;
+  }
+  if (s->helper && arg.size() > 1 && arg.find_first_not_of("sfnv", 1) == std::string::npos) {
+    if (arg.find('f') != std::string::npos) s->c->fake = true;  // mount -f: fake
+    return 0;
+  }
+  s->error = Status::InvalidArgument("unknown argument '" + arg + "' (see --help)");
+  return -1;
+}
+
+int OnArg(void* data, const char* text, int key, fuse_args*) {
+  auto* s = static_cast<ArgState*>(data);
+  const std::string arg = text;
+  switch (key) {
+    case FUSE_OPT_KEY_NONOPT:
+      s->positional.push_back(arg);
+      return 0;
+    case FUSE_OPT_KEY_OPT:
+      return OtherArg(s, arg);
+    case kHelp:
+      s->c->help = true;
+      return 0;
+    case kVersion:
+      s->c->version = true;
+      return 0;
+    case kForeground:
+      (s->helper ? s->c->fake : s->c->foreground) = true;  // mount -f: fake
+      return 0;
+    case kDebug:
+      s->c->debug = s->c->foreground = true;
+      return 0;
+    case kType:
+      if (s->helper) return 0;  // the type; we know it
+      s->error = Status::InvalidArgument("unknown argument '-t' (see --help)");
+      return -1;
+    case kConfig:
+      s->c->config = SplitItem(arg).value;
+      return 0;
+    default:
+      s->given.push_back(SplitItem(arg));
+      return 0;
+  }
+}
+
+Status ParseArgv(int argc, char** argv, ArgState* state) {
+  // fuse_opt would print its own message for a trailing -o.
+  if (argc > 1 && std::strcmp(argv[argc - 1], "-o") == 0) {
+    return Status::InvalidArgument("-o needs an argument");
+  }
+  fuse_args args = FUSE_ARGS_INIT(argc, argv);
+  const int rc = fuse_opt_parse(&args, state, FuseOpts().data(), OnArg);
+  fuse_opt_free_args(&args);
+  if (!state->error.ok()) return state->error;
+  if (rc != 0) return Status::InvalidArgument("bad command line (see --help)");
   return Status::OK();
 }
 
@@ -226,53 +222,6 @@ Result<uint64_t> ParseSize(const std::string& text) {
   return static_cast<uint64_t>(bytes);
 }
 
-const char* MountUsage() {
-  return "usage: vineyardfs <source> <mountpoint> [-f] [-d] [-o opt[=val],...]\n"
-         "\n"
-         "Mounts a vineyardfs object store. Returns once the mount is ready.\n"
-         "\n"
-         "  -f                 stay in the foreground, log to stderr unless log= is given\n"
-         "  -d                 debug lines and a trace of every FUSE request in the log\n"
-         "                     (implies -f)\n"
-         "  -h, --help         this text\n"
-         "  -V, --version      the version\n"
-         "\n"
-         "options (-o, or one key=value per line in a config=FILE):\n"
-         "  size=SIZE          arena capacity, e.g. 512M, 8G (default: half of RAM)\n"
-         "  reserve=SIZE       arena memory kept written ahead for fetched, reloaded and\n"
-         "                     built payloads, at most size/2 (default: 0)\n"
-         "  arena=DIR          payload directory; as root a tmpfs is mounted there\n"
-         "                     (default: /run/vineyardfs/<instance> as root,\n"
-         "                      /dev/shm/vineyardfs-<instance> otherwise)\n"
-         "  state=DIR|none     RocksDB directory (default: /var/lib/vineyardfs/<instance>\n"
-         "                     as root, ~/.local/state/vineyardfs/<instance> otherwise)\n"
-         "  durability=MODE    none | async | sync (default: async)\n"
-         "  instance=N         this node's id, 1..32767 (default: stored, else 1)\n"
-         "  huge=POLICY        arena tmpfs huge pages: never|within_size|always|advise\n"
-         "                     (default: within_size, payloads collapsed after the seal)\n"
-         "  listen=ENDPOINT    cluster: tcp://HOST:PORT (or PORT for 127.0.0.1) to publish\n"
-         "                     on; PORT+1 serves snapshots and payloads\n"
-         "  peer=ENDPOINT      a peer's listen endpoint; repeat once per peer\n"
-         "  curve_secret=FILE  this node's CURVE secret key (vyctl keygen); with\n"
-         "  curve_peers=DIR    the public keys of the nodes allowed in (and their endpoints)\n"
-         "  heartbeat_ms=N     heartbeat period; a peer silent for 5 is down (default: 200)\n"
-         "  plugins=DIR        plugin directory, shown as resolvers/ and watched\n"
-         "                     (default: <state>/resolvers, <arena>/resolvers if state=none)\n"
-         "  builtin_plugins=DIR|none  the builtin plugins (numpy, json, csv)\n"
-         "  remote=fetch|error reading a payload that lives on another node\n"
-         "  passthrough=MODE   on | off | auto: FUSE passthrough for payloads and uploads\n"
-         "                     (auto: when the kernel and CAP_SYS_ADMIN allow; default)\n"
-         "  new_ttl=SECONDS    how long new/<file> stays a link after its seal, so that\n"
-         "                     the name can be written again (default: 60; 0: until rm)\n"
-         "  allow_other        let other users in (default: on when root)\n"
-         "  log=DEST           syslog | stderr | FILE (an absolute path): where the log goes\n"
-         "                     (default: stderr with -f, else syslog when /dev/log exists,\n"
-         "                      else <state>/vineyardfs.log, <arena>.log with state=none)\n"
-         "  config=FILE        read options from FILE\n"
-         "  ro,nosuid,nodev,noexec,...  passed to the kernel; fstab-only options\n"
-         "                     (defaults, noauto, _netdev, nofail, x-*) are ignored\n";
-}
-
 std::string DefaultLog(bool foreground, bool have_syslog, const std::string& state,
                        const std::string& arena) {
   if (foreground) return "stderr";
@@ -303,130 +252,129 @@ std::string BuiltinPluginDir(const std::string& given) {
   return VINEYARDFS_PLUGIN_DIR;
 }
 
-Result<MountConfig> ParseMountArgs(int argc, char** argv) {
-  MountConfig c;
-  const char* base = std::strrchr(argv[0], '/');
-  base = base ? base + 1 : argv[0];
-  const bool helper = std::strncmp(base, "mount.", 6) == 0;  // run by mount(8)
-  Pending pending;
-  std::vector<std::string> positional;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      c.help = true;
-    } else if (a == "-V" || a == "--version") {
-      c.version = true;
-    } else if (a == "-o") {
-      if (++i == argc) return Status::InvalidArgument("-o needs an argument");
-      VY_RETURN_IF_ERROR(SplitOpts(argv[i], &pending));
-    } else if (a.rfind("-o", 0) == 0 && a.size() > 2) {
-      VY_RETURN_IF_ERROR(SplitOpts(a.substr(2), &pending));
-    } else if (helper && a == "-t") {
-      ++i;  // the type; we know it
-    } else if (helper && a.size() > 1 && a[0] == '-' &&
-               a.find_first_not_of("sfnv", 1) == std::string::npos) {
-      if (a.find('f') != std::string::npos) c.fake = true;  // mount -f: fake
-    } else if (a == "-f") {
-      c.foreground = true;
-    } else if (a == "-d") {
-      c.debug = c.foreground = true;
-    } else if (!a.empty() && a[0] == '-') {
-      return Status::InvalidArgument("unknown argument '" + a + "' (see --help)");
-    } else {
-      positional.push_back(a);
-    }
-  }
-  if (c.help || c.version) return c;
-  if (positional.size() != 2) {
-    return Status::InvalidArgument("expected <source> <mountpoint> (see --help)");
-  }
-  c.source = positional[0];
-  c.mountpoint = positional[1];
+namespace {
 
-  std::vector<std::pair<std::string, std::string>> all;
-  if (!pending.config.empty()) VY_RETURN_IF_ERROR(ReadConfig(pending.config, &all));
-  all.insert(all.end(), pending.given.begin(), pending.given.end());
-  for (auto& [item, value] : all) {
-    size_t eq = item.find('=');
-    std::string key = item.substr(0, eq);
-    VY_RETURN_IF_ERROR(Apply(&c, key, value, eq != std::string::npos));
-  }
-
+// The defaults that depend on the user, the instance and the other options.
+void FillDefaults(MountConfig* c) {
   const bool root = geteuid() == 0;
-  if (root) c.allow_other = true;
-  const std::string inst = std::to_string(c.instance ? c.instance : 1);
-  if (c.store.size == 0) c.store.size = HalfOfRam();
-  if (c.store.arena.empty()) {
-    c.store.arena = root ? "/run/vineyardfs/" + inst : "/dev/shm/vineyardfs-" + inst;
+  if (root) c->allow_other = true;
+  const std::string inst = std::to_string(c->instance ? c->instance : 1);
+  if (c->store.size == 0) c->store.size = HalfOfRam();
+  if (c->store.arena.empty()) {
+    c->store.arena = root ? "/run/vineyardfs/" + inst : "/dev/shm/vineyardfs-" + inst;
   }
-  if (c.store.state.empty()) {
+  if (c->store.state.empty()) {
     const char* home = std::getenv("HOME");
-    c.store.state = root ? "/var/lib/vineyardfs/" + inst
-                         : std::string(home ? home : "/tmp") + "/.local/state/vineyardfs/" + inst;
+    c->store.state = root ? "/var/lib/vineyardfs/" + inst
+                          : std::string(home ? home : "/tmp") + "/.local/state/vineyardfs/" + inst;
   }
-  if (!pending.config.empty()) c.shown["config"] = pending.config;
-  c.shown["size"] = std::to_string(c.store.size);
-  if (c.store.reserve > c.store.size / 2) {
-    return Status::InvalidArgument("reserve=" + std::to_string(c.store.reserve) +
-                                   " is more than half of size=" + std::to_string(c.store.size));
+  if (c->plugins.empty()) {
+    c->plugins = (c->store.state == "none" ? c->store.arena : c->store.state) + "/resolvers";
   }
-  c.shown["reserve"] = std::to_string(c.store.reserve);
-  c.shown["arena"] = c.store.arena;
-  c.shown["state"] = c.store.state;
-  c.shown["durability"] = DurabilityName(c.store.durability);
-  c.shown["huge"] = c.store.huge;
-  c.shown["remote"] = c.remote;
-  c.shown["passthrough"] = c.passthrough;
-  {
-    char ttl[32];
-    std::snprintf(ttl, sizeof ttl, "%g", c.new_ttl);
-    c.shown["new_ttl"] = ttl;
+}
+
+// The checks that involve more than one option, and the log's destination.
+Status CheckTogether(MountConfig* c) {
+  if (c->store.reserve > c->store.size / 2) {
+    return Status::InvalidArgument("reserve=" + std::to_string(c->store.reserve) +
+                                   " is more than half of size=" + std::to_string(c->store.size));
   }
-  c.shown["allow_other"] = c.allow_other ? "1" : "0";
-  c.shown["default_permissions"] = "1";
-  if (c.cluster.curve_secret.empty() != c.cluster.curve_peers.empty()) {
+  if (c->cluster.curve_secret.empty() != c->cluster.curve_peers.empty()) {
     return Status::InvalidArgument("curve_secret= and curve_peers= go together");
   }
-  if (!c.cluster.listen.empty()) {
-    const std::string own = ParseEndpoint(c.cluster.listen)->pub;
-    for (auto& p : c.cluster.peers) {
+  if (!c->cluster.listen.empty()) {
+    const std::string own = ParseEndpoint(c->cluster.listen)->pub;
+    for (auto& p : c->cluster.peers) {
       if (ParseEndpoint(p)->pub == own) {
         return Status::InvalidArgument("peer " + own + " is this node's own listen endpoint");
       }
     }
-    c.shown["listen"] = own;
   }
-  for (size_t i = 0; i < c.cluster.peers.size(); ++i) {
-    c.shown["peer." + std::to_string(i)] = ParseEndpoint(c.cluster.peers[i])->pub;
-  }
-  if (!c.cluster.curve_secret.empty()) {
-    c.shown["curve_secret"] = c.cluster.curve_secret;
-    c.shown["curve_peers"] = c.cluster.curve_peers;
-  }
-  if (!c.cluster.listen.empty() || !c.cluster.peers.empty()) {
-    c.shown["heartbeat_ms"] = std::to_string(c.cluster.heartbeat_ms);
-  }
-  if (c.plugins.empty()) {
-    c.plugins = (c.store.state == "none" ? c.store.arena : c.store.state) + "/resolvers";
-  }
-  if (c.log.empty()) {
-    struct stat dev_log;
-    c.log = DefaultLog(c.foreground, stat("/dev/log", &dev_log) == 0, c.store.state, c.store.arena);
-  } else if (c.log != "stderr" && c.log != "syslog" && c.log[0] != '/') {
+  struct stat dev_log;
+  if (c->log.empty()) {
+    c->log =
+        DefaultLog(c->foreground, stat("/dev/log", &dev_log) == 0, c->store.state, c->store.arena);
+  } else if (c->log != "stderr" && c->log != "syslog" && c->log[0] != '/') {
     return Status::InvalidArgument("log must be syslog, stderr or an absolute file path, not '" +
-                                   c.log + "'");
-  } else if (c.log == "syslog") {
-    struct stat dev_log;
-    if (stat("/dev/log", &dev_log) != 0) {
-      return Status::InvalidArgument(
-          "log=syslog, but no syslog daemon listens here (/dev/log does not exist): "
-          "use log=FILE or log=stderr");
-    }
+                                   c->log + "'");
+  } else if (c->log == "syslog" && stat("/dev/log", &dev_log) != 0) {
+    return Status::InvalidArgument(
+        "log=syslog, but no syslog daemon listens here (/dev/log does not exist): "
+        "use log=FILE or log=stderr");
   }
-  c.shown["log"] = c.log;
-  c.shown["plugins"] = c.plugins;
+  return Status::OK();
+}
+
+// "  key=ARG  help (default: ...)", wrapped at 80 columns under the help's column.
+void AppendOptionHelp(const MountOption& o, std::string* out) {
+  constexpr size_t kColumn = 21, kWidth = 80;
+  std::string line = "  " + std::string(o.key) + (*o.arg ? "=" + std::string(o.arg) : "");
+  line += line.size() < kColumn ? std::string(kColumn - line.size(), ' ') : "  ";
+  std::string text = o.help;
+  if (*o.default_text) text += " (default: " + std::string(o.default_text) + ")";
+  size_t pos = 0, column = line.size();
+  while (pos < text.size()) {
+    size_t space = text.find(' ', pos);
+    std::string word = text.substr(pos, space == std::string::npos ? space : space - pos);
+    pos = space == std::string::npos ? text.size() : space + 1;
+    if (column > kColumn && column + word.size() + 1 > kWidth) {
+      *out += line + "\n";
+      line = std::string(kColumn, ' ');
+      column = kColumn;
+    }
+    line += (column > kColumn && line.back() != ' ' ? " " : "") + word;
+    column = line.size();
+  }
+  *out += line + "\n";
+}
+
+}  // namespace
+
+std::string MountUsage() {
+  std::string text =
+      "usage: vineyardfs <source> <mountpoint> [-f] [-d] [-o opt[=val],...]\n"
+      "\n"
+      "Mounts a vineyardfs object store. Returns once the mount is ready.\n"
+      "\n"
+      "  -f                 stay in the foreground, log to stderr unless log= is given\n"
+      "  -d                 debug lines and a trace of every FUSE request in the log\n"
+      "                     (implies -f)\n"
+      "  -h, --help         this text\n"
+      "  -V, --version      the version\n"
+      "\n"
+      "options (-o, or one key=value per line in a config=FILE):\n";
+  for (const MountOption& o : MountOptionTable()) {
+    if (o.help) AppendOptionHelp(o, &text);
+  }
+  text +=
+      "  ro,nosuid,nodev,noexec,...  passed to the kernel; fstab-only options\n"
+      "                     (defaults, noauto, _netdev, nofail, x-*) are ignored\n";
+  return text;
+}
+
+Result<MountConfig> ParseMountArgs(int argc, char** argv) {
+  MountConfig c;
+  const char* base = std::strrchr(argv[0], '/');
+  base = base ? base + 1 : argv[0];
+  ArgState state{&c, std::strncmp(base, "mount.", 6) == 0, {}, {}, Status::OK()};
+  VY_RETURN_IF_ERROR(ParseArgv(argc, argv, &state));
+  if (c.help || c.version) return c;
+  if (state.positional.size() != 2) {
+    return Status::InvalidArgument("expected <source> <mountpoint> (see --help)");
+  }
+  c.source = state.positional[0];
+  c.mountpoint = state.positional[1];
+
+  std::vector<Item> all;
+  if (!c.config.empty()) VY_RETURN_IF_ERROR(ReadConfig(c.config, &all));
+  all.insert(all.end(), state.given.begin(), state.given.end());
+  for (const Item& item : all) VY_RETURN_IF_ERROR(Apply(&c, item));
+  FillDefaults(&c);
+  VY_RETURN_IF_ERROR(CheckTogether(&c));
   c.builtin_plugins = BuiltinPluginDir(c.builtin_plugins);
-  c.shown["builtin_plugins"] = c.builtin_plugins.empty() ? "none" : c.builtin_plugins;
+  for (const MountOption& o : MountOptionTable()) {
+    if (o.show) o.show(c, &c.shown);
+  }
   return c;
 }
 

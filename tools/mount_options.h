@@ -5,6 +5,8 @@
 //
 // The same keys are accepted in `-o`, in `config=FILE` (one `key=value` per line, `#`
 // comments) and shown in status.json. Options given with -o win over the config file.
+// Each key is declared once, in tools/mount_option_table.cc: its parser, its
+// status.json value, its default and its --help text.
 #pragma once
 
 #include <map>
@@ -40,6 +42,7 @@ struct MountConfig {
   // syslog when /dev/log exists, else <state>/vineyardfs.log (<arena>.log with
   // state=none). See DefaultLog().
   std::string log;
+  std::string config;                        // config=FILE, "" when not given
   std::vector<std::string> fuse_opts;        // passed to the kernel (ro, nosuid, ...)
   std::map<std::string, std::string> shown;  // effective options for status.json
 };
@@ -48,7 +51,8 @@ struct MountConfig {
 Result<MountConfig> ParseMountArgs(int argc, char** argv);
 // "512M", "8G", "4096" -> bytes (binary units).
 Result<uint64_t> ParseSize(const std::string& text);
-const char* MountUsage();
+// --help's text, the options' part from the option table.
+std::string MountUsage();
 // Where the log goes by default: "stderr" in the foreground, else "syslog" when a
 // syslog daemon listens (`have_syslog`: /dev/log exists), else a file under the state
 // directory (beside the arena with state=none).

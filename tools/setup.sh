@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang-format clang
   libfuse3-dev fuse3
   librocksdb-dev nlohmann-json3-dev libzmq3-dev cppzmq-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   python3-numpy python3-pandas python3-scipy python3-pytest python3-matplotlib python3-venv
   python3-pip python3-setuptools
   attr psmisc strace

@@ -36,6 +36,7 @@
 #include "tools/mount_options.h"
 #include "tools/mount_safety.h"
 #include "tools/mount_table.h"
+#include "vineyardfs/version.h"
 
 namespace vineyard {
 namespace {
@@ -146,7 +147,7 @@ int Run(int argc, char** argv, int* pipe_fd) {
   }
   MountConfig& cfg = *parsed;
   if (cfg.help) {
-    std::fputs(MountUsage(), stdout);
+    std::fputs(MountUsage().c_str(), stdout);
     return 0;
   }
   if (cfg.version) {
