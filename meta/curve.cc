@@ -184,8 +184,7 @@ void Curve::ServeZap(zmq::socket_t& zap, const Refused& refused) const {
     // ZAP 1.0 (RFC 27): version, request id, domain, address, identity, mechanism,
     // then the CURVE client key (32 bytes).
     std::string status = "400", text = "unknown key";
-    if (parts.size() >= 7 && parts[5].to_string() == "CURVE" &&
-        parts[6].size() == kRawKeyLength) {
+    if (parts.size() >= 7 && parts[5].to_string() == "CURVE" && parts[6].size() == kRawKeyLength) {
       char z85[kZ85KeyLength + 1];
       zmq_z85_encode(z85, static_cast<const uint8_t*>(parts[6].data()), kRawKeyLength);
       for (auto& k : keys_) {

@@ -266,7 +266,8 @@ bool Replicator::Reactor::PollOnce() {
   }
   const long wait = std::max<long>(0, static_cast<long>(next_heartbeat_ - SteadyMs()));
   try {
-    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(std::min<long>(wait, kMaxPollMs)));
+    zmq::poll(items.data(), items.size(),
+              std::chrono::milliseconds(std::min<long>(wait, kMaxPollMs)));
   } catch (const zmq::error_t& e) {
     if (e.num() == EINTR) return true;
     VY_LOG_ERROR("cluster: poll: %s", e.what());

@@ -20,8 +20,8 @@
 // connected peer, is refused (logged, shown in status.json) and disconnected.
 //
 // Payloads: Fetch() copies a remote blob in chunks of wire::kMaxChunk over a DEALER
-// of its own, several chunks in flight (delivered in order), and fails with Unavailable when the owner is
-// down or does not answer within `fetch_timeout_ms`.
+// of its own, several chunks in flight (delivered in order), and fails with Unavailable when the
+// owner is down or does not answer within `fetch_timeout_ms`.
 //
 // Security: with `curve_secret=` and `curve_peers=`, every socket uses CurveZMQ; the
 // PUB and ROUTER accept only clients whose public key is in curve_peers (a ZAP

@@ -131,8 +131,8 @@ class Replicator::Reactor {
   Sockets& so_;
   ClusterCounters& counters_;
   const InstanceId self_;
-  std::vector<zmq::message_t> parts_;  // the message being handled
-  int64_t next_heartbeat_ = 0;         // steady ms
+  std::vector<zmq::message_t> parts_;           // the message being handled
+  int64_t next_heartbeat_ = 0;                  // steady ms
   std::map<std::string, int64_t> last_logged_;  // Complain()'s: who -> steady ms
 };
 

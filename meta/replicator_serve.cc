@@ -76,8 +76,7 @@ void Replicator::Reactor::OnRequest(const zmq::message_t& who, const wire::Messa
   }
 }
 
-void Replicator::Reactor::ServeSnapshot(const zmq::message_t& who,
-                                        const wire::SnapshotRequest& r) {
+void Replicator::Reactor::ServeSnapshot(const zmq::message_t& who, const wire::SnapshotRequest& r) {
   if (r.origin != self_) {
     ReplyError(who, Status::Code::kNotFound,
                "this is instance " + std::to_string(self_) + ", not " + std::to_string(r.origin));

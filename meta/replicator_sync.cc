@@ -183,8 +183,8 @@ void Replicator::Reactor::RefuseInput(Peer& p, const std::string& what) {
               what.c_str());
   if (p.dealer) {
     SendFrames(*p.dealer,
-               wire::Encode(wire::Kind::kError, wire::ErrorReply{Status::Code::kInvalidArgument,
-                                                                 wire::OneLine(what)}));
+               wire::Encode(wire::Kind::kError,
+                            wire::ErrorReply{Status::Code::kInvalidArgument, wire::OneLine(what)}));
   }
 }
 
