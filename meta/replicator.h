@@ -20,15 +20,24 @@
 // connected peer, is refused (logged, shown in status.json) and disconnected.
 //
 // Payloads: Fetch() copies a remote blob in chunks of wire::kMaxChunk over a DEALER
-// of its own, several chunks in flight (delivered in order), and fails with Unavailable when the owner is
-// down or does not answer within `fetch_timeout_ms`.
+// of its own, several chunks in flight (delivered in order), and fails with Unavailable when the
+// owner is down or does not answer within `fetch_timeout_ms`.
 //
 // Security: with `curve_secret=` and `curve_peers=`, every socket uses CurveZMQ; the
 // PUB and ROUTER accept only clients whose public key is in curve_peers (a ZAP
 // handler), and this node connects to a peer only with the peer's key from there.
 //
-// Thread-safety: one thread owns every socket but the fetchers'; Fetch(), Peers()
-// and counters() may be called from any thread.
+// Structure: the thread is a reactor (the zguide's clonesrv5.c), Replicator::Reactor
+// in meta/replicator_reactor.h: one state struct and one small method per socket
+// event. meta/replicator.cc opens the sockets and runs the loop, replicator_sync.cc
+// follows peers (SUB and DEALER), replicator_serve.cc answers them (ROUTER),
+// replicator_fetch.cc fetches payloads; CURVE is meta/curve.h's.
+//
+// Thread-safety: one thread owns every socket but the fetchers'; Fetch(), Peers(),
+// IsUp() and counters() may be called from any thread. What they read of the peers
+// is the thread's copy, published under mu_ (`shown_`). mu_ is the only lock and
+// nothing else is acquired while holding it but the table's (in the change sink,
+// the table calls Publish() with its own lock held: table lock before mu_).
 #pragma once
 
 #include <atomic>
@@ -36,13 +45,15 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "meta/endpoint.h"
+#include "meta/mutex.h"
 #include "meta/object_table.h"
 #include "meta/status.h"
+#include "meta/thread_annotations.h"
 #include "meta/wire.h"
 
 namespace zmq {
@@ -51,6 +62,8 @@ class socket_t;
 }  // namespace zmq
 
 namespace vineyard {
+
+class Curve;
 
 struct ClusterOptions {
   InstanceId instance = 0;
@@ -63,24 +76,6 @@ struct ClusterOptions {
   int fetch_timeout_ms = 3000;      // per chunk
   int snapshot_timeout_ms = 10000;  // without progress, then the request is repeated
 };
-
-// A parsed endpoint: the PUB (given) and ROUTER (port + 1) addresses.
-struct Endpoint {
-  std::string pub, router;
-  std::string host;
-  bool loopback = false;
-};
-// "7000" -> tcp://127.0.0.1:7000; "tcp://HOST:PORT" as given (HOST may be "*").
-Result<Endpoint> ParseEndpoint(const std::string& text);
-
-// A key file of curve_peers: the public key (40 Z85 characters) and, optionally after
-// whitespace, the endpoint that node listens on.
-struct PeerKey {
-  std::string file, public_key, endpoint;
-};
-Result<std::vector<PeerKey>> LoadPeerKeys(const std::string& dir);
-// The secret key of curve_secret= (40 Z85 characters; a "public" line may follow).
-Result<std::string> LoadSecretKey(const std::string& file);
 
 struct PeerInfo {
   std::string endpoint;
@@ -125,16 +120,20 @@ class Replicator {
   std::vector<PeerInfo> Peers() const;
   const ClusterCounters& counters() const { return counters_; }
   const ClusterOptions& options() const { return opts_; }
-  bool curve() const { return !secret_key_.empty(); }
+  bool curve() const { return curve_ != nullptr; }
   // Whether `instance` is a peer that is up.
   bool IsUp(InstanceId instance) const;
 
  private:
   struct Peer;
+  struct PeerStatus;
   struct Sockets;
+  class Reactor;
 
   Replicator(const ClusterOptions& opts, ObjectTable* table, PayloadReader reader);
   Status Open();
+  Status OpenServer(const std::string& listen);
+  Status OpenPeer(const std::string& text);
   void Loop();
   void Publish(std::vector<wire::Change>&& changes);  // the table's sink
   // A DEALER connected to a peer's ROUTER at `endpoint` (CURVE client when enabled).
@@ -144,15 +143,17 @@ class Replicator {
   const ClusterOptions opts_;
   ObjectTable* const table_;
   const PayloadReader reader_;
-  std::string secret_key_, public_key_;  // Z85; empty without CURVE
-  std::vector<PeerKey> keys_;
+  std::unique_ptr<const Curve> curve_;  // null without CURVE; immutable once open
 
-  std::unique_ptr<Sockets> sockets_;  // owned by the thread once it runs
-  mutable std::mutex mu_;
-  std::vector<std::unique_ptr<Peer>> peers_;  // status fields protected by mu_
-  std::deque<wire::Change> outbox_;           // protected by mu_
-  Listener listener_;                         // protected by mu_
-  int wake_fd_ = -1;                          // eventfd: the outbox has changes
+  std::unique_ptr<Sockets> sockets_;  // the context is shared; the sockets are the thread's
+  // One per peer= in order, fixed once open. Their endpoints and keys are immutable;
+  // the rest is the thread's, which copies what others may see into shown_.
+  std::vector<std::unique_ptr<Peer>> peers_;
+  mutable Mutex mu_;
+  std::vector<PeerStatus> shown_ GUARDED_BY(mu_);  // peers_[i]'s status, for other threads
+  std::deque<wire::Change> outbox_ GUARDED_BY(mu_);
+  Listener listener_ GUARDED_BY(mu_);
+  int wake_fd_ = -1;  // eventfd: the outbox has changes
   std::atomic<bool> stop_{false};
   ClusterCounters counters_;
   std::thread thread_;

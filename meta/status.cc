@@ -15,6 +15,8 @@ std::string Status::ToString() const {
       "OK",       "NotFound", "InvalidArgument",  "AlreadyExists", "Busy",
       "NoSpace",  "IOError",  "PermissionDenied", "NotSupported",  "NoData",
       "TooLarge", "Remote",   "Unavailable",      "NotOwner"};
+  static_assert(sizeof kNames / sizeof kNames[0] == static_cast<size_t>(Code::kLastCode) + 1,
+                "a name for every code");
   std::string s = kNames[static_cast<int>(code_)];
   if (!message_.empty()) s += ": " + message_;
   return s;

@@ -9,6 +9,7 @@
 // Thread-safety: a Status is a value; const methods may be called concurrently.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -17,21 +18,24 @@ namespace vineyard {
 
 class [[nodiscard]] Status {
  public:
-  enum class Code {
+  // The numbers are on the wire (the Error frame of meta/wire.h): never renumber one;
+  // add new codes at the end and move kLastCode.
+  enum class Code : uint32_t {
     kOk = 0,
-    kNotFound,          // no such object, name, member, key
-    kInvalidArgument,   // malformed input: JSON, id, option value, field name
-    kAlreadyExists,     // a name or file that must not exist yet
-    kBusy,              // still referenced (a member of another object)
-    kNoSpace,           // arena full and nothing evictable
-    kIOError,           // a system call or RocksDB failed
-    kPermissionDenied,  // immutable payload, read-only attribute
-    kNotSupported,      // an operation this filesystem does not offer
-    kNoData,            // an unknown xattr key
-    kTooLarge,          // over a documented limit (16 MiB meta, depth 64)
-    kRemote,            // the payload lives on another node and remote=error
-    kUnavailable,       // the node that holds it is down or does not answer in time
-    kNotOwner,          // another user's object: the caller may not do this to it
+    kNotFound = 1,          // no such object, name, member, key
+    kInvalidArgument = 2,   // malformed input: JSON, id, option value, field name
+    kAlreadyExists = 3,     // a name or file that must not exist yet
+    kBusy = 4,              // still referenced (a member of another object)
+    kNoSpace = 5,           // arena full and nothing evictable
+    kIOError = 6,           // a system call or RocksDB failed
+    kPermissionDenied = 7,  // immutable payload, read-only attribute
+    kNotSupported = 8,      // an operation this filesystem does not offer
+    kNoData = 9,            // an unknown xattr key
+    kTooLarge = 10,         // over a documented limit (16 MiB meta, depth 64)
+    kRemote = 11,           // the payload lives on another node and remote=error
+    kUnavailable = 12,      // the node that holds it is down or does not answer in time
+    kNotOwner = 13,         // another user's object: the caller may not do this to it
+    kLastCode = kNotOwner,
   };
 
   Status() = default;

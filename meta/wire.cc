@@ -147,6 +147,38 @@ Result<Message> DecodeChange(Kind kind, const Frames& f) {
   return Message{kind, std::move(c)};
 }
 
+// A FetchReply's 3 frames.
+Result<Message> DecodeFetchReply(const Frames& f) {
+  VY_RETURN_IF_ERROR(CheckSize("fetch reply", 1, f[1], 24));
+  FetchReply d{ObjectID(Get<uint64_t>(f[1], 0)), Get<uint64_t>(f[1], 8), Get<uint64_t>(f[1], 16),
+               f[2]};
+  if (!d.blob.is_blob()) return Bad("fetch reply", d.blob.ToString() + " is not a blob id");
+  if (d.bytes.size() > kMaxChunk || d.offset > d.total || d.bytes.size() > d.total - d.offset) {
+    return Bad("fetch reply", std::to_string(d.bytes.size()) + " bytes at " +
+                                  std::to_string(d.offset) + " overrun a blob of " +
+                                  std::to_string(d.total) + " (or exceed one chunk)");
+  }
+  return Message{Kind::kFetchReply, std::move(d)};
+}
+
+// An Error's 3 frames.
+Result<Message> DecodeError(const Frames& f) {
+  VY_RETURN_IF_ERROR(CheckSize("error", 1, f[1], 4));
+  const uint32_t code = Get<uint32_t>(f[1], 0);
+  const auto last = static_cast<uint32_t>(Status::Code::kLastCode);
+  if (code == 0 || code > last) {
+    return Bad("error", "status code " + std::to_string(code) + " is out of range (1.." +
+                            std::to_string(last) + ")");
+  }
+  ErrorReply x{static_cast<Status::Code>(code), f[2]};
+  if (x.reason.size() > kMaxReason || !ValidUtf8(x.reason) ||
+      x.reason.find('\n') != std::string::npos) {
+    return Bad("error", "frame 2: the reason is not one line of UTF-8 of at most " +
+                            std::to_string(kMaxReason) + " bytes");
+  }
+  return Message{Kind::kError, std::move(x)};
+}
+
 }  // namespace
 
 std::string OneLine(std::string_view text) {
@@ -269,33 +301,12 @@ Result<Message> Decode(const Frames& f) {
       }
       return Message{kind, q};
     }
-    case Kind::kFetchReply: {
+    case Kind::kFetchReply:
       VY_RETURN_IF_ERROR(frames("fetch reply", 3));
-      VY_RETURN_IF_ERROR(CheckSize("fetch reply", 1, f[1], 24));
-      FetchReply d{ObjectID(Get<uint64_t>(f[1], 0)), Get<uint64_t>(f[1], 8),
-                   Get<uint64_t>(f[1], 16), f[2]};
-      if (!d.blob.is_blob()) return Bad("fetch reply", d.blob.ToString() + " is not a blob id");
-      if (d.bytes.size() > kMaxChunk || d.offset > d.total || d.bytes.size() > d.total - d.offset) {
-        return Bad("fetch reply", std::to_string(d.bytes.size()) + " bytes at " +
-                                      std::to_string(d.offset) + " overrun a blob of " +
-                                      std::to_string(d.total) + " (or exceed one chunk)");
-      }
-      return Message{kind, std::move(d)};
-    }
-    case Kind::kError: {
+      return DecodeFetchReply(f);
+    case Kind::kError:
       VY_RETURN_IF_ERROR(frames("error", 3));
-      VY_RETURN_IF_ERROR(CheckSize("error", 1, f[1], 4));
-      ErrorReply x{static_cast<int32_t>(Get<uint32_t>(f[1], 0)), f[2]};
-      if (x.code <= 0 || x.code > 4095) {
-        return Bad("error", "errno " + std::to_string(x.code) + " is out of range");
-      }
-      if (x.reason.size() > kMaxReason || !ValidUtf8(x.reason) ||
-          x.reason.find('\n') != std::string::npos) {
-        return Bad("error", "frame 2: the reason is not one line of UTF-8 of at most " +
-                                std::to_string(kMaxReason) + " bytes");
-      }
-      return Message{kind, std::move(x)};
-    }
+      return DecodeError(f);
   }
   return Status::InvalidArgument("message: unknown kind " +
                                  std::to_string(static_cast<unsigned char>(h[3])));

@@ -41,7 +41,11 @@
 //                            DEALER -> ROUTER: input of the ROUTER's node (an update,
 //                            a snapshot record) that the DEALER's node refused (the
 //                            ROUTER logs it and does not answer)
-//     frame 1  errno (4)
+//     frame 1  status code (4): what went wrong, as meta/status.h numbers it:
+//              1 NotFound (no such origin, blob or persisted payload here),
+//              2 InvalidArgument (a malformed request or refused input),
+//              4 Busy (replies are queued for clients that do not read them),
+//              any other code 1..13 as the payload reader reported it
 //     frame 2  a one-line reason, UTF-8, at most 1024 bytes
 //
 // Nothing is optional and no frame may follow the last one listed: a message with
@@ -124,7 +128,7 @@ struct FetchReply {
 };
 
 struct ErrorReply {
-  int32_t code = 0;
+  Status::Code code = Status::Code::kOk;  // never kOk on the wire
   std::string reason;
 };
 

@@ -31,6 +31,7 @@ namespace {
 using nlohmann::json;
 namespace wire = vineyard::wire;
 using vineyard::ObjectID;
+using vineyard::Status;
 
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -248,8 +249,8 @@ std::string Be(uint64_t v, int bytes) {
   return s;
 }
 
-// `reply` is a valid Error message with errno `code`.
-void ExpectError(const wire::Frames& reply, int code) {
+// `reply` is a valid Error message with status `code`.
+void ExpectError(const wire::Frames& reply, Status::Code code) {
   auto m = wire::Decode(reply);
   ASSERT_TRUE(m.ok()) << "the answer is not valid by the wire format: " << m.status().ToString();
   if (m->kind == wire::Kind::kFetchReply) {
@@ -359,7 +360,7 @@ TEST_F(ClusterHostile, MalformedAndHostileMessagesOnEverySocketChangeNothing) {
     Send(dealer, bad[k]);
     wire::Frames reply;
     ASSERT_TRUE(Recv(dealer, &reply, 3000)) << "no answer";
-    ExpectError(reply, EINVAL);
+    ExpectError(reply, Status::Code::kInvalidArgument);
   }
   // Well-formed requests it must refuse: another origin's snapshot, a blob that is
   // not node 1's, a blob that does not exist. (Transient blobs and fetches past the
@@ -375,7 +376,7 @@ TEST_F(ClusterHostile, MalformedAndHostileMessagesOnEverySocketChangeNothing) {
     Send(dealer, refused[k]);
     wire::Frames reply;
     ASSERT_TRUE(Recv(dealer, &reply, 3000)) << "no answer";
-    ExpectError(reply, ENOENT);
+    ExpectError(reply, Status::Code::kNotFound);
   }
   const uint64_t router_malformed = bad.size();
   EXPECT_GE(WaitCounterAbove(1, "malformed", malformed0 + router_malformed - 1),
@@ -586,7 +587,7 @@ TEST_F(ClusterFault, RouterServesOnlyPersistedPayloadsWithinTheirSize) {
   ASSERT_TRUE(Recv(dealer, &reply, 3000)) << "no answer to a fetch of a transient blob";
   {
     SCOPED_TRACE("a fetch of a transient blob");
-    ExpectError(reply, ENOENT);
+    ExpectError(reply, Status::Code::kNotFound);
   }
   // Past the end (offset > size): a reply may not claim offset + bytes > total.
   Send(dealer, wire::Encode(wire::Kind::kFetchRequest,

@@ -23,6 +23,7 @@ namespace {
 using nlohmann::json;
 namespace wire = vineyard::wire;
 using vineyard::ObjectID;
+using vineyard::Status;
 
 uint64_t NowNs() {
   using namespace std::chrono;
@@ -120,7 +121,7 @@ TEST_F(ClusterInput, HostileRecordsAreRefusedLoggedAndAnsweredAndTheNodeKeepsSer
   auto m = wire::Decode(wire::Frames(answer.begin() + 1, answer.end()));
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   ASSERT_EQ(static_cast<char>(m->kind), 'X');
-  EXPECT_EQ(std::get<wire::ErrorReply>(m->body).code, EINVAL);
+  EXPECT_EQ(std::get<wire::ErrorReply>(m->body).code, Status::Code::kInvalidArgument);
   const std::string reason = std::get<wire::ErrorReply>(m->body).reason;
   EXPECT_TRUE(reason.find("deeper than") != std::string::npos ||
               reason.find("record") != std::string::npos)

@@ -97,9 +97,10 @@ TEST(Wire, ControlMessagesRoundTrip) {
   auto d = Decode(Encode(Kind::kFetchReply, FetchReply{Blob(7, 1), 10, 13, "abc"}));
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(std::get<FetchReply>(d->body).bytes, "abc");
-  auto x = Decode(Encode(Kind::kError, ErrorReply{2, "o8007000000000001: no such blob"}));
+  auto x = Decode(
+      Encode(Kind::kError, ErrorReply{Status::Code::kNotFound, "o8007000000000001: no such blob"}));
   ASSERT_TRUE(x.ok());
-  EXPECT_EQ(std::get<ErrorReply>(x->body).code, 2);
+  EXPECT_EQ(std::get<ErrorReply>(x->body).code, Status::Code::kNotFound);
 }
 
 TEST(Wire, MalformedHeadersAndFrameCountsAreRefused) {
@@ -184,8 +185,10 @@ TEST(Wire, MalformedRequestsAndRepliesAreRefused) {
             std::string::npos);
   EXPECT_NE(Refusal(Encode(Kind::kFetchReply, FetchReply{Blob(1, 1), 20, 13, ""})).find("overrun"),
             std::string::npos);
-  EXPECT_EQ(Refusal(Encode(Kind::kError, ErrorReply{0, "x"})), "error: errno 0 is out of range");
-  EXPECT_NE(Refusal(Encode(Kind::kError, ErrorReply{5, "two\nlines"})).find("one line"),
+  EXPECT_EQ(Refusal(Encode(Kind::kError, ErrorReply{Status::Code::kOk, "x"})),
+            "error: status code 0 is out of range (1..13)");
+  EXPECT_NE(Refusal(Encode(Kind::kError, ErrorReply{Status::Code::kNoSpace, "two\nlines"}))
+                .find("one line"),
             std::string::npos);
   EXPECT_NE(Refusal(Encode(Kind::kSnapshotRequest, SnapshotRequest{1, 40000})).find("requester"),
             std::string::npos);
