@@ -40,7 +40,7 @@ Status OpenData(FsState* fs, ObjectID id, FileHandle* fh, int* backing) {
   fh->id = id;
   fh->fd = *fd;
   fh->size = rec->size;
-  if (fs->passthrough.enabled()) {
+  if (fs->passthrough.enabled() && fh->size > fs->opts.passthrough_min) {
     *backing = fs->backings.Acquire(&fs->passthrough, id, fh->fd);
     fh->passthrough = *backing > 0;
   }
@@ -459,6 +459,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
 // returns what the seal would refuse in the bytes written so far (CheckUpload).
 void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   FsState* fs = State(req);
+  ++fs->counters.flushes;
   auto* fh = reinterpret_cast<FileHandle*>(fi->fh);
   if (fh->kind == Kind::kPluginFile && fh->writer)
     return ReplyStatus(req, FinishPluginInstall(fs, fh));
@@ -480,6 +481,7 @@ void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 // Valid replies: fuse_reply_err
 void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   FsState* fs = State(req);
+  ++fs->counters.releases;
   std::unique_ptr<FileHandle> fh(reinterpret_cast<FileHandle*>(fi->fh));
   if (fh->kind == Kind::kDataFile) CloseData(fs, fh.get());
   if (fh->kind == Kind::kViewFile || fh->kind == Kind::kPluginFile) ClosePluginFile(fs, fh.get());

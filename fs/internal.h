@@ -242,7 +242,8 @@ class Notifier {
 
 struct Counters {
   std::atomic<uint64_t> lookups{0}, getattrs{0}, opens{0}, reads{0}, writes{0}, read_bytes{0},
-      write_bytes{0}, seals{0}, seal_errors{0}, deletes{0}, readdirs{0}, readdirplus{0}, xattrs{0};
+      write_bytes{0}, seals{0}, seal_errors{0}, deletes{0}, readdirs{0}, readdirplus{0}, xattrs{0},
+      flushes{0}, releases{0};
 };
 
 // Passthrough backing ids of payloads, shared by every open of a blob's `data` (the

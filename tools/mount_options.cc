@@ -120,6 +120,15 @@ Status Apply(MountConfig* c, const std::string& key, const std::string& value, b
       return Status::InvalidArgument("passthrough must be on, off or auto, not '" + value + "'");
     }
     c->passthrough = value;
+  } else if (key == "passthrough_min") {
+    VY_RETURN_IF_ERROR(need());
+    if (value == "0") {
+      c->passthrough_min = 0;  // passthrough for every payload
+    } else {
+      auto v = ParseSize(value);
+      if (!v.ok()) return Status::InvalidArgument("passthrough_min: " + v.status().message());
+      c->passthrough_min = *v;
+    }
   } else if (key == "new_ttl") {
     char* end = nullptr;
     double v = std::strtod(value.c_str(), &end);
@@ -262,6 +271,8 @@ const char* MountUsage() {
          "  remote=fetch|error reading a payload that lives on another node\n"
          "  passthrough=MODE   on | off | auto: FUSE passthrough for payloads and uploads\n"
          "                     (auto: when the kernel and CAP_SYS_ADMIN allow; default)\n"
+         "  passthrough_min=SIZE  payloads of at most SIZE go through the page cache\n"
+         "                     instead (a warm open+mmap: one request; default: 1M)\n"
          "  new_ttl=SECONDS    how long new/<file> stays a link after its seal, so that\n"
          "                     the name can be written again (default: 60; 0: until rm)\n"
          "  allow_other        let other users in (default: on when root)\n"
@@ -377,6 +388,7 @@ Result<MountConfig> ParseMountArgs(int argc, char** argv) {
   c.shown["huge"] = c.store.huge;
   c.shown["remote"] = c.remote;
   c.shown["passthrough"] = c.passthrough;
+  c.shown["passthrough_min"] = std::to_string(c.passthrough_min);
   {
     char ttl[32];
     std::snprintf(ttl, sizeof ttl, "%g", c.new_ttl);
