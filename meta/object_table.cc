@@ -15,13 +15,19 @@ int64_t NowMs() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-namespace {
-
-// Whether `caller` may persist `r`: its owner, or root (the kernel lets only those
-// set user.vineyard.persist on it).
 bool MayPersist(Owner caller, const ObjectRecord& r) {
   return caller.uid == 0 || caller.uid == r.owner.uid;
 }
+
+Status NotPersistable(const std::string& member, ObjectID mid, const ObjectRecord& m) {
+  return Status::NotOwner(member + (m.id == mid ? " (" : " holds ") + m.id.ToString() +
+                          (m.id == mid ? ")" : "") + " belongs to uid " +
+                          std::to_string(m.owner.uid) +
+                          " and is not persisted: a persisted or global object may hold only "
+                          "members its creator may persist (its own, or persisted ones)");
+}
+
+namespace {
 
 void AddUid(std::vector<std::pair<uint32_t, uint32_t>>* uids, uint32_t uid, int delta) {
   for (auto it = uids->begin(); it != uids->end(); ++it) {
@@ -173,11 +179,7 @@ Result<ObjectRecord> ObjectTable::Create(const CreateSpec& spec, Owner owner) {
         auto mit = objects_.find(m);
         if (mit == objects_.end() || !mit->second.transient) continue;
         if (!MayPersist(owner, mit->second)) {
-          return Status::NotOwner(
-              "member '" + field + "'" + (m == mid ? " (" : " holds ") + m.ToString() +
-              (m == mid ? ")" : "") + " belongs to uid " + std::to_string(mit->second.owner.uid) +
-              " and is not persisted: a persisted or global object may hold only members its "
-              "creator may persist (its own, or persisted ones)");
+          return NotPersistable("member '" + field + "'", mid, mit->second);
         }
         for (auto& mm : mit->second.members) stack.push_back(mm.second);
       }

@@ -34,6 +34,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "meta/batch.h"
 #include "meta/journal.h"
 #include "meta/object_id.h"
 #include "meta/object_meta.h"
@@ -66,6 +67,11 @@ class ObjectTable {
   // or global object may hold only members `owner` may persist: its own or persisted
   // ones, any as root (NotOwner).
   Result<ObjectRecord> Create(const CreateSpec& spec, Owner owner);
+  // Creates every object of `batch` (ParseBatch with ids from NewId; the store already
+  // holds the payload of each blob entry) in one journal commit, or none of them.
+  // Members outside the batch follow Create's rules; a persisted entry persists what it
+  // reaches, in the batch and outside it. Returns the root's record.
+  Result<ObjectRecord> CreateBatch(const BatchSpec& batch, Owner owner);
 
   bool Exists(ObjectID id) const;
   std::optional<ObjectRecord> Get(ObjectID id) const;
@@ -216,5 +222,11 @@ class ObjectTable {
 };
 
 int64_t NowMs();
+// Whether `caller` may persist `r`: its owner, or root (the kernel lets only those
+// set user.vineyard.persist on it).
+bool MayPersist(Owner caller, const ObjectRecord& r);
+// NotOwner: `member` ("member 'x'"), whose value is `mid`, is or reaches `m`, which the
+// creator may not persist.
+Status NotPersistable(const std::string& member, ObjectID mid, const ObjectRecord& m);
 
 }  // namespace vineyard

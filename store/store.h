@@ -18,6 +18,7 @@
 // Arena's lock; neither is held while RocksDB copies a payload.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -79,6 +80,12 @@ class Store {
   // the payload is durable on return.
   Status SealUpload(uint64_t key, ObjectID id, uint64_t size);
   std::string UploadPath(uint64_t key) const;
+  // Makes blob `id` of `size` bytes from [offset, offset+size) of `src` (a batch
+  // upload's payload): its own arena file, sealed as SealUpload does. On failure
+  // nothing of it is left. With `wake_writer` false the durable writer (async) is
+  // not woken for it: call WakeWriter() after the last of many.
+  Status CopyBlob(int src, uint64_t offset, uint64_t size, ObjectID id, bool wake_writer = true);
+  void WakeWriter() { writer_cv_.notify_one(); }
   // Bytes the arena can still take: the tmpfs's own free space when the arena is a
   // tmpfs mount (it also counts uploads written behind the daemon's back through
   // passthrough), else capacity minus the charged bytes.
@@ -139,6 +146,7 @@ class Store {
   };
 
   explicit Store(StoreOptions opts);
+  Status Seal(uint64_t key, ObjectID id, uint64_t size, bool wake_writer);  // SealUpload
   // Fetches remote blob `id` into the arena as a cached copy (waits if another thread
   // is fetching it already).
   Status FetchRemote(ObjectID id, uint64_t size);
@@ -147,6 +155,11 @@ class Store {
   }
   uint64_t Evict(uint64_t bytes);                  // the arena's evictor
   void WriterLoop();                               // the durable-payload writer thread
+  // The writer's copies of `batch` (id, size) into RocksDB, and their outcome (mu_ held).
+  std::vector<Status> WriteDurable(const std::vector<std::pair<ObjectID, uint64_t>>& batch);
+  void FinishDurable(ObjectID id, const Status& s, std::unique_lock<std::mutex>& lock);
+  static constexpr size_t kWriterBatch = 256;
+  static constexpr std::chrono::milliseconds kWriterGather{2};
   void CollapseLoop();                             // the huge-page collapser thread (collapse.cc)
   // The reserve (store/reserve.cc).
   std::string ReservePath() const;
@@ -172,9 +185,12 @@ class Store {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;                // signalled on durable/loaded changes
+  std::condition_variable writer_cv_;         // wakes the writer: queue_ or stopping_
+  std::condition_variable collapse_cv_;       // wakes the collapser: collapse_queue_ or stopping_
   std::unordered_map<ObjectID, Blob> blobs_;  // protected by mu_
   std::list<ObjectID> lru_;                   // protected by mu_: front = least recent
   std::deque<ObjectID> queue_;                // protected by mu_: awaiting the writer
+  bool writer_idle_ = false;                  // protected by mu_: waiting for queue_
   std::unordered_set<ObjectID> fetching_;     // protected by mu_: remote fetches running
   bool stopping_ = false;                     // protected by mu_
   Stats counters_;                            // protected by mu_ (evictions, reloads, errors)

@@ -33,8 +33,10 @@ Groups (--only, comma-separated):
            1,000 blobs, 1,000 Tensors, the List) and of a 1,000-column DataFrame of
            1 KiB columns if pandas is importable (objects = status.json objects.total
            added); objects/s. /dev/shm: the same put() with the client's one create call
-           (_create_file) writing each object's bytes to a plain file instead
-           (open O_CREAT|O_EXCL + write + close), ids made up.
+           (_create_file) writing the same bytes to a plain file instead (open
+           O_CREAT|O_EXCL + write + close; since put() makes a composite value one
+           new/<x>.batch upload, that is one file holding the whole batch, counted as
+           its entries), ids made up.
   scale    fills a store with 1 KiB blobs (1 writer, chunks of 10,000) up to --objects
            (200,000; --big: 2,000,000): creation rate per chunk, first and last window
            (100,000, or half of N), daemon CPU per object, daemon RSS per object; at
@@ -75,6 +77,7 @@ import bench_zero_copy as bz  # noqa: E402  (ROOT, BUILD, save_results, wait_unt
 sys.path.insert(0, os.path.join(bz.ROOT, "python"))
 import numpy as np  # noqa: E402
 import vineyardfs  # noqa: E402
+from vineyardfs import batch as vbatch  # noqa: E402
 from vineyardfs.objects import ObjectID  # noqa: E402
 
 VINEYARDFS = os.path.join(bz.BUILD, "vineyardfs")
@@ -540,11 +543,14 @@ class ShmPutClient(vineyardfs.Client):
         os.mkdir(self._dir)
 
     def _create_file(self, suffix, data, what):
-        self.created += 1
+        # A batch upload (one file for the whole value) counts as its entries.
+        batch = vbatch.current(self)
+        self.created += len(batch.entries) if suffix == ".batch" else 1
         path = os.path.join(self._dir, "py%d%s" % (self.created, suffix))
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            os.write(fd, memoryview(data))
+            for piece in data if isinstance(data, list) else [data]:
+                os.write(fd, memoryview(piece))
         finally:
             os.close(fd)
         blob = 1 << 63 if suffix == ".blob" else 0

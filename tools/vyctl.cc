@@ -624,10 +624,11 @@ ExitCode RunStat(const Mount& m, const Args& args) {
 // The name of the file that `put` writes in new/: vyctl-<pid>-<counter>-<base>.
 // It keeps the tail of the source's name, since the daemon and its builder
 // plugins recognize uploads by suffix (".meta.json", ".npy", ...).
-std::string UploadName(const std::string& file, bool meta, unsigned counter) {
+// `suffix`: what the upload's name must end with (".meta.json", ".batch"; "" for none).
+std::string UploadName(const std::string& file, const std::string& suffix, unsigned counter) {
   std::string base = file == "-" ? "stdin" : LastComponent(file);
   if (base.empty() || base == "." || base == ".." || base == "/") base = "file";
-  if (meta && !EndsWith(base, kMetaSuffix)) base += kMetaSuffix;
+  if (!suffix.empty() && !EndsWith(base, suffix)) base += suffix;
   std::string prefix = "vyctl-" + std::to_string(getpid()) + "-" + std::to_string(counter) + "-";
   if (prefix.size() + base.size() > kNameMax) base.erase(0, prefix.size() + base.size() - kNameMax);
   return prefix + base;
@@ -635,12 +636,12 @@ std::string UploadName(const std::string& file, bool meta, unsigned counter) {
 
 // Copies src_fd into a new file in new/ and closes it, which seals it. On
 // success *upload is the path of the new/ entry. Reports failures itself.
-ExitCode Upload(const Mount& m, int src_fd, const std::string& file, bool meta,
+ExitCode Upload(const Mount& m, int src_fd, const std::string& file, const std::string& suffix,
                 std::string* upload) {
   const std::string label = "put " + file;
   int fd = -1;
   for (unsigned counter = 1; fd < 0; ++counter) {
-    *upload = m.Path("new/" + UploadName(file, meta, counter));
+    *upload = m.Path("new/" + UploadName(file, suffix, counter));
     fd = open(upload->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0 && (errno != EEXIST || counter == 100)) {
       PrintError(label + ": creating " + *upload + ": " + ErrnoText(errno));
@@ -694,13 +695,14 @@ ExitCode ReadSealedId(const std::string& upload, const std::string& label, std::
   return kFailed;
 }
 
-// put FILE|- [--name NAME] [--persist] [--meta]
+// put FILE|- [--name NAME] [--persist] [--meta | --batch]
 ExitCode RunPut(const Mount& m, const Args& args) {
   const std::string& file = args.positional[0];
   const std::string label = "put " + file;
   const bool named = args.Has("name");
   const std::string name = args.Value("name");
   if (named && !NewNameProblem(name).empty()) return UsageError("put", NewNameProblem(name));
+  if (args.Has("meta") && args.Has("batch")) return UsageError("put", "--meta or --batch, not both");
   if (named && Exists(m.Name(name))) {
     PrintError(label + ": name '" + name + "' already exists");
     return kFailed;
@@ -717,7 +719,8 @@ ExitCode RunPut(const Mount& m, const Args& args) {
     return kFailed;
   }
   std::string upload;
-  ExitCode code = Upload(m, src_fd, file, args.Has("meta"), &upload);
+  const std::string suffix = args.Has("meta") ? kMetaSuffix : args.Has("batch") ? ".batch" : "";
+  ExitCode code = Upload(m, src_fd, file, suffix, &upload);
   if (src_fd != STDIN_FILENO) close(src_fd);
   std::string id;
   if (code == kOk) code = ReadSealedId(upload, label, &id);
@@ -1040,17 +1043,22 @@ const std::vector<Command>& Commands() {
        "Print the user.vineyard.* attributes of an object as 'key: value' lines.\n\n"
        "      --json  print them as a JSON object\n",
        {{'\0', "json", false}}, 1, 1, nullptr, RunStat},
-      {"put", "put FILE|- [--name NAME] [--persist] [--meta]",
+      {"put", "put FILE|- [--name NAME] [--persist] [--meta | --batch]",
        "create an object from a file; print its id",
        "Create an object from FILE (or stdin for '-') by writing it into\n"
        "MOUNT/new/, and print its id. FILE becomes a vineyard::Blob, or a typed\n"
        "object when a builder plugin claims its suffix; a FILE ending in\n"
-       ".meta.json is metadata JSON and creates a metadata object.\n"
+       ".meta.json is metadata JSON and creates a metadata object; a FILE ending\n"
+       "in .batch is a batch (a manifest, a NUL, the payload) and creates all its\n"
+       "objects or none; the id printed is the batch's root.\n"
        "If sealing fails, the written file is kept in MOUNT/new/.\n\n"
        "      --name NAME  then give the object NAME (fails if NAME exists)\n"
        "      --persist    then persist the object\n"
-       "      --meta       treat FILE as metadata JSON whatever its name\n",
-       {{'\0', "name", true}, {'\0', "persist", false}, {'\0', "meta", false}}, 1, 1,
+       "      --meta       treat FILE as metadata JSON whatever its name\n"
+       "      --batch      treat FILE as a batch whatever its name\n",
+       {{'\0', "name", true}, {'\0', "persist", false}, {'\0', "meta", false},
+        {'\0', "batch", false}},
+       1, 1,
        nullptr, RunPut},
       {"get", "get REF [-o OUT]",
        "write the payload of a blob",

@@ -28,6 +28,7 @@ import os
 import re
 import time
 
+from . import batch as _batch
 from . import context
 from .blob_builder import BlobBuilder
 from .errors import (ConnectionFailed, InvalidMetadata, NameNotExists,
@@ -218,16 +219,18 @@ class Client:
         return OSError(code, os.strerror(code), path), reason.decode(errors="replace")
 
     def _create_file(self, suffix, data, what):
-        """Writes `data` (bytes-like, 1-D byte view) to new/<x><suffix> and seals it."""
+        """Writes `data` (bytes-like, 1-D byte view; or a list of them, written in
+        order) to new/<x><suffix> and seals it."""
         path = self._new_path(suffix)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         except OSError as e:
             raise self._error(e, what) from None
         try:
-            view, done = memoryview(data), 0
-            while done < len(view):
-                done += os.write(fd, view[done:done + _WRITE_CHUNK])
+            for piece in data if isinstance(data, list) else [data]:
+                view, done = memoryview(piece), 0
+                while done < len(view):
+                    done += os.write(fd, view[done:done + _WRITE_CHUNK])
         except OSError as e:
             try:
                 os.unlink(path)  # aborts the upload, so the close() below seals nothing
@@ -244,7 +247,14 @@ class Client:
         view = memoryview(data)
         if not view.contiguous:
             view = memoryview(view.tobytes())
-        return self._create_file(".blob", view.cast("B"), "put blob of %d bytes" % view.nbytes)
+        view = view.cast("B")
+        batch = _batch.current(self)
+        if batch is not None and view.nbytes <= _batch.INLINE_MAX:
+            return batch.add_blob(view)  # a stand-in id, made real by put()'s batch
+        object_id = self._create_file(".blob", view, "put blob of %d bytes" % view.nbytes)
+        if batch is not None:
+            batch.uploaded.append(object_id)
+        return object_id
 
     def create_blob(self, size):
         """A BlobBuilder of `size` bytes."""
@@ -256,23 +266,34 @@ class Client:
             raise TypeError("create_metadata takes an ObjectMeta, not %s" % type(meta).__name__)
         if not meta.typename:
             raise InvalidMetadata("the metadata has no typename")
-        try:
-            text = json.dumps(meta._create_form(), allow_nan=False)
-        except (TypeError, ValueError) as e:
-            raise InvalidMetadata("the metadata is not JSON: %s" % e) from None
-        object_id = self._create_file(".meta.json", text.encode(),
-                                      "create %s" % meta.typename)
+        batch = _batch.current(self)
+        if batch is not None:  # inside put(): recorded, created with the whole value
+            object_id = batch.add_meta(meta._create_form())
+        else:
+            object_id = self._create_meta_file(meta)
         meta._fields["id"] = str(object_id)
         meta._fields["instance_id"] = self._instance_id
         meta._fields.setdefault("transient", not meta.isglobal)
         meta._client = self
         return meta
 
+    def _create_meta_file(self, meta):
+        try:
+            text = json.dumps(meta._create_form(), allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise InvalidMetadata("the metadata is not JSON: %s" % e) from None
+        return self._create_file(".meta.json", text.encode(), "create %s" % meta.typename)
+
     def put(self, value, builder=None, persist=False, name=None, **meta):
         """Builds `value` into an object and returns its ObjectID. `builder`: a
         BuilderContext, a {type: fn} dict or one function; `meta`: extra fields of
         the top-level object."""
-        object_id = context.as_builder_context(builder).run(self, value, **meta)
+        ctx = context.as_builder_context(builder)
+        if _batch.current(self) is not None:  # a put() inside a builder of ours
+            object_id = ctx.run(self, value, **meta)
+        else:
+            with _batch.Batch(self) as batch:  # one upload for the whole value
+                object_id = batch.commit(ctx.run(self, value, **meta))
         if persist:
             self.persist(object_id)
         if name is not None:

@@ -18,6 +18,7 @@ import functools
 import inspect
 import threading
 
+from . import batch
 from .objects import Object, ObjectID, ObjectMeta
 
 
@@ -138,7 +139,11 @@ class ResolverContext(_Registry):
 
 
 def build(builder, client, value, members, meta):
-    """Runs `builder` on `value`; `members` is the context it builds members with."""
+    """Runs `builder` on `value`; `members` is the context it builds members with.
+    Inside put(), a builder not of this package runs per object (batch.py)."""
+    if batch.current(client) is not None and not batch.is_ours(builder):
+        with batch.suspended():
+            return build(builder, client, value, members, meta)
     result, unused = call_flexibly(builder, (client, value, members), meta)
     if unused:
         raise TypeError("builder %s for %s takes no metadata keywords %s"

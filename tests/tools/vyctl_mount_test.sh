@@ -81,6 +81,15 @@ check "drop a name" 0 "$VYCTL" name -d pair
 echo '{"typename":"x","m":{"id":"o8001000000000999"}}' >"$TMP/bad.meta.json"
 check "a failing seal exits 1" 1 "$VYCTL" put "$TMP/bad.meta.json"
 [[ $LAST == *"does not exist"* ]] || { echo "FAIL: seal error text: $LAST"; fails=$((fails + 1)); }
+printf '{"entries":[{"blob":[0,5]},{"meta":{"typename":"vineyard::Tuple","a":{"id":"#0"},"b":{"id":"%s"}}}]}\0hello' \
+  "$ID" >"$TMP/two.batch"
+check "put a .batch" 0 "$VYCTL" put "$TMP/two.batch"
+[[ $(cat "$MNT/objects/$LAST/members/a/data") == hello ]] || { echo "FAIL: batch blob"; fails=$((fails + 1)); }
+cp "$TMP/two.batch" "$TMP/two.any"
+check "put --batch" 0 "$VYCTL" put --batch "$TMP/two.any"
+printf '{"entries":[{"blob":[0,5]},{"meta":{"typename":"t","a":{"id":"#1"}}}]}\0hello' >"$TMP/bad.batch"
+check "a refused batch exits 1" 1 "$VYCTL" put "$TMP/bad.batch"
+[[ $LAST == *"not an earlier entry"* ]] || { echo "FAIL: batch error text: $LAST"; fails=$((fails + 1)); }
 check "rm the pair" 0 "$VYCTL" rm "$PAIR"
 check "the blob has a name, so it stayed" 0 "$VYCTL" get first
 check "invalid id is a usage error" 2 "$VYCTL" rm o123

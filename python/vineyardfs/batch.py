@@ -1,0 +1,199 @@
+"""put() of a composite value as one upload: new/<x>.batch (README "Many objects in
+one upload"), created all or nothing by the daemon.
+
+While put() runs the builtin builders, Client._put_bytes and create_metadata do
+not write files: they record an entry and hand out a stand-in id (an ObjectID of
+this instance whose counter is at or above _STANDIN_BASE, which the store never
+reaches), which the enclosing builders embed as members like any id. At the end
+the entries are written as one manifest, with each stand-in turned into "#<entry>",
+plus the payload bytes of the blobs, and the seal makes every object at once.
+
+What is not batched, and so keeps the per-object path:
+  * a builder that is not this package's own (a user's builder may look ids up):
+    it and everything it builds run per object; its result enters the batch as an
+    existing id;
+  * blobs over INLINE_MAX bytes: uploaded first as their own new/<x>.blob (no copy
+    through the batch file) and referenced by id; removed again (best effort) if
+    the batch fails;
+  * a value that makes a single object (put(b"..."), put(1)): one plain upload.
+"""
+
+import json
+import os
+import threading
+
+from .errors import InvalidMetadata
+from .objects import ObjectID
+
+INLINE_MAX = 1 << 20  # blobs larger than this are uploaded on their own first
+_STANDIN_BASE = 0xFFFF00000000  # counters of stand-in ids (48-bit counter space)
+_BLOB_BIT = 1 << 63
+_FLUSH = 8 << 20  # the batch file is written in pieces of about this size
+
+_local = threading.local()
+
+
+def current(client):
+    """The batch being recorded for `client` on this thread, or None."""
+    batch = getattr(_local, "batch", None)
+    return batch if batch is not None and batch.client is client else None
+
+
+class suspended:
+    """``with suspended():`` runs a builder that is not ours per object."""
+
+    def __enter__(self):
+        self.saved = getattr(_local, "batch", None)
+        _local.batch = None
+
+    def __exit__(self, *exc):
+        _local.batch = self.saved
+
+
+def is_ours(builder):
+    """Whether `builder` is one of this package's, which only record ids."""
+    return getattr(builder, "__module__", "").startswith("vineyardfs.")
+
+
+class Batch:
+    """The entries recorded for one put()."""
+
+    def __init__(self, client):
+        self.client = client
+        self.entries = []  # ("blob", memoryview) or ("meta", create-form dict)
+        self.index = {}  # stand-in raw id -> entry index
+        self.uploaded = []  # ids of large blobs uploaded on their own
+        self.payload_size = 0
+
+    def __enter__(self):
+        if getattr(_local, "batch", None) is not None:
+            raise RuntimeError("a put() inside a put() of the same thread")
+        _local.batch = self
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        _local.batch = None
+        if exc_type is not None:
+            self._drop_uploaded()
+
+    def _standin(self, blob):
+        n = len(self.entries)
+        raw = ((_BLOB_BIT if blob else 0) | (self.client._instance_id & 0x7FFF) << 48
+               | (_STANDIN_BASE + n))
+        self.index[raw] = n
+        return ObjectID(raw)
+
+    def add_blob(self, view):
+        """Records a blob of `view` (1-D bytes); returns its stand-in id."""
+        standin = self._standin(True)
+        self.entries.append(("blob", view))
+        self.payload_size += view.nbytes
+        return standin
+
+    def add_meta(self, form):
+        """Records a metadata object (its create form); returns its stand-in id."""
+        for key, value in form.items():
+            if isinstance(value, dict) and "id" in value:
+                if isinstance(value["id"], str) and value["id"].startswith("#"):
+                    raise InvalidMetadata("member %r: %r is not an object id" % (key, value["id"]))
+                k = self._ref(value["id"])
+                if k is not None:
+                    form[key] = {"id": "#%d" % k}
+        standin = self._standin(False)
+        self.entries.append(("meta", form))
+        return standin
+
+    def _ref(self, text):
+        try:
+            return self.index.get(int(ObjectID(text)))
+        except (TypeError, ValueError):
+            return None
+
+    def commit(self, result):
+        """Creates the recorded objects; returns the real id of `result`."""
+        root = self._ref(str(result))
+        if root is None:  # the value was an existing object: nothing recorded is needed
+            return result
+        try:
+            if len(self.entries) == 1:
+                return self._single(self.entries[0])
+            if not self._all_reached(root):  # the daemon would refuse it: per object
+                return self._per_object(root)
+            return self._write(root)
+        except BaseException:
+            self._drop_uploaded()
+            raise
+
+    def _all_reached(self, root):
+        seen, stack = {root}, [root]
+        while stack:
+            kind, value = self.entries[stack.pop()]
+            if kind != "meta":
+                continue
+            for j in map(_ref_index, value.values()):
+                if j is not None and j not in seen:
+                    seen.add(j)
+                    stack.append(j)
+        return len(seen) == len(self.entries)
+
+    def _per_object(self, root):
+        real = []
+        for kind, value in self.entries:
+            if kind == "meta":
+                value = {k: v if _ref_index(v) is None else {"id": str(real[_ref_index(v)])}
+                         for k, v in value.items()}
+            real.append(self._single((kind, value)))
+        return real[root]
+
+    def _single(self, entry):
+        kind, value = entry
+        if kind == "blob":
+            return self.client._create_file(".blob", value, "put blob of %d bytes" % value.nbytes)
+        try:
+            text = json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise InvalidMetadata("the metadata is not JSON: %s" % e) from None
+        return self.client._create_file(".meta.json", text.encode(),
+                                        "create %s" % value.get("typename"))
+
+    def _write(self, root):
+        manifest, offset = [], 0
+        for kind, value in self.entries:
+            if kind == "blob":
+                manifest.append({"blob": [offset, value.nbytes]})
+                offset += value.nbytes
+            else:
+                manifest.append({"meta": value})
+        try:
+            head = json.dumps({"entries": manifest, "root": root}, allow_nan=False).encode()
+        except (TypeError, ValueError) as e:
+            raise InvalidMetadata("the metadata is not JSON: %s" % e) from None
+        head += b"\0"
+        # The blobs (each at most INLINE_MAX) joined into pieces of about _FLUSH bytes:
+        # one write() each, not one per blob.
+        pieces, small, size = [], [head], len(head)
+        for kind, value in self.entries:
+            if kind == "blob" and value.nbytes:
+                small.append(value)
+                size += value.nbytes
+                if size >= _FLUSH:
+                    pieces.append(b"".join(small))
+                    small, size = [], 0
+        if small:
+            pieces.append(b"".join(small))
+        return self.client._create_file(".batch", pieces, "put of %d objects" % len(self.entries))
+
+    def _drop_uploaded(self):
+        for blob in self.uploaded:
+            try:
+                os.rmdir(self.client._object_path(blob))
+            except OSError:
+                pass
+        self.uploaded = []
+
+
+def _ref_index(value):
+    """k for a member {"id": "#k"} of a recorded create form, else None."""
+    if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"][:1] == "#":
+        return int(value["id"][1:])
+    return None
