@@ -1,6 +1,7 @@
 // Files: payloads (objects/<id>/data), generated files (meta.json, status.json,
 // metrics, instances/<n>.json) and uploads in new/. Payloads are served from an mmap
-// of the blob's arena file with keep_cache (they never change); generated files use
+// of the blob's arena file with keep_cache (they never change); meta.json is cached
+// while its text stays the same (CacheMetaText); the other generated files use
 // direct_io so every open sees fresh content; uploads are ordinary files backed by a
 // staging file in the arena and sealed when their last writer lets go (seal.cc).
 #include <fcntl.h>
@@ -39,7 +40,7 @@ Status OpenData(FsState* fs, ObjectID id, FileHandle* fh, int* backing) {
   fh->id = id;
   fh->fd = *fd;
   fh->size = rec->size;
-  if (fs->passthrough.enabled()) {
+  if (fs->passthrough.enabled() && fh->size > fs->opts.passthrough_min) {
     *backing = fs->backings.Acquire(&fs->passthrough, id, fh->fd);
     fh->passthrough = *backing > 0;
   }
@@ -117,6 +118,25 @@ void ReplyOpen(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<FileHandle> f
     fh.release();
   } else if (fh->kind == Kind::kDataFile) {
     CloseData(State(req), fh.get());
+  }
+}
+
+// meta.json is read through the page cache (keep_cache) when the kernel holds this very
+// text already: an open is then all a warm read sends. The text is rendered at every
+// open and compared with what the kernel was given (InodeTable::MetaCache), so a change
+// of any kind (a member deleted, a persist, a remote update) is seen by the next open:
+// its pages are dropped (no keep_cache) and, if its size changed, its attributes too,
+// before this open returns (the next read past the old size asks for them again).
+void CacheMetaText(FsState* fs, fuse_ino_t ino, const std::string& text, fuse_file_info* fi) {
+  const uint64_t hash = std::hash<std::string>()(text);
+  InodeTable::MetaCache old = fs->inodes.SwapMeta(ino, hash, text.size());
+  fi->keep_cache = old.pages == hash && old.size == text.size() + 1;
+  fi->noflush = 1;  // read-only: close() need not ask us anything
+  if (old.size != text.size() + 1 && fs->session) {
+    // Attributes only (offset < 0): no page lock is taken, so this is safe from
+    // within the OPEN of the same inode (unlike a page invalidation).
+    int rc = fuse_lowlevel_notify_inval_inode(fs->session, ino, -1, 0);
+    if (rc != 0 && rc != -ENOENT) VY_LOG_WARN("invalidate meta.json attributes: %s", std::strerror(-rc));
   }
 }
 
@@ -288,7 +308,11 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       } else {
         fh->content = RenderInstance(fs, static_cast<InstanceId>(key->num));
       }
-      fi->direct_io = 1;  // generated per open: never serve a stale cached copy
+      if (key->kind == Kind::kMetaFile) {
+        CacheMetaText(fs, ino, fh->content, fi);
+      } else {
+        fi->direct_io = 1;  // generated per open: never serve a stale cached copy
+      }
       return ReplyOpen(req, fi, std::move(fh));
     }
     case Kind::kUpload: {
@@ -458,6 +482,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
 // returns what the seal would refuse in the bytes written so far (CheckUpload).
 void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   FsState* fs = State(req);
+  ++fs->counters.flushes;
   auto* fh = reinterpret_cast<FileHandle*>(fi->fh);
   if (fh->kind == Kind::kPluginFile && fh->writer)
     return ReplyStatus(req, FinishPluginInstall(fs, fh));
@@ -479,6 +504,7 @@ void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 // Valid replies: fuse_reply_err
 void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   FsState* fs = State(req);
+  ++fs->counters.releases;
   std::unique_ptr<FileHandle> fh(reinterpret_cast<FileHandle*>(fi->fh));
   if (fh->kind == Kind::kDataFile) CloseData(fs, fh.get());
   if (fh->kind == Kind::kViewFile || fh->kind == Kind::kPluginFile) ClosePluginFile(fs, fh.get());

@@ -36,6 +36,13 @@ struct FsOptions {
   // (the cached path), auto (passthrough when the kernel and privileges allow).
   // Default: auto.
   PassthroughMode passthrough = PassthroughMode::kAuto;
+  // Payloads of at most this many bytes are served through the page cache (kept
+  // across opens: they never change) even when passthrough is on. A passthrough
+  // mmap makes the kernel ask for the attributes again at the next stat (it marks
+  // atime stale), which costs a warm open+fstat+mmap a GETATTR; a cached payload
+  // costs an OPEN only, and a copy in the page cache (clean, reclaimable). Larger
+  // payloads keep passthrough (no copy at all). Default: 1 MiB.
+  uint64_t passthrough_min = uint64_t{1} << 20;
   // The user plugin directory (resolvers/ shows it; watched with inotify) and the
   // builtin plugins' directory ("" for none). Set by tools/.
   std::string plugins;

@@ -21,7 +21,7 @@ fuse_ino_t InodeTable::FixedIno(Kind k) {
 InodeTable::InodeTable() {
   for (auto& f : kFixed) {
     NodeKey key{f.kind, 0, {}};
-    nodes_[f.ino] = Node{key, 1};
+    nodes_[f.ino] = Node{key, 1, {}};
     by_key_[key] = f.ino;
   }
 }
@@ -34,7 +34,7 @@ fuse_ino_t InodeTable::Ref(const NodeKey& key) {
     return it->second;
   }
   fuse_ino_t ino = next_++;
-  nodes_[ino] = Node{key, 1};
+  nodes_[ino] = Node{key, 1, {}};
   by_key_[key] = ino;
   return ino;
 }
@@ -93,6 +93,21 @@ std::vector<std::pair<fuse_ino_t, NodeKey>> InodeTable::OfKind(Kind k) const {
     if (node.key.kind == k) out.push_back({ino, node.key});
   }
   return out;
+}
+
+void InodeTable::NoteMetaSize(fuse_ino_t ino, uint64_t size) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it != nodes_.end()) it->second.meta.size = size + 1;
+}
+
+InodeTable::MetaCache InodeTable::SwapMeta(fuse_ino_t ino, uint64_t hash, uint64_t size) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return MetaCache{};
+  MetaCache old = it->second.meta;
+  it->second.meta = MetaCache{hash, size + 1};
+  return old;
 }
 
 // ---- NewDir ----

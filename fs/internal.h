@@ -99,6 +99,19 @@ class InodeTable {
   // Every live inode of kind `k`, with its key.
   std::vector<std::pair<fuse_ino_t, NodeKey>> OfKind(Kind k) const;
 
+  // What the kernel may hold of a meta.json inode (README "Per-object cost"): the
+  // text whose pages it may cache (a hash of it, 0: none) and the size its attributes
+  // carry (plus one, 0: unknown). The text is rendered at every open, which compares.
+  struct MetaCache {
+    uint64_t pages = 0;
+    uint64_t size = 0;
+  };
+  // A LOOKUP or GETATTR reply gave the kernel `size` for meta.json inode `ino`.
+  void NoteMetaSize(fuse_ino_t ino, uint64_t size);
+  // An OPEN of `ino` serves text of hash `hash` and size `size`, which the kernel will
+  // cache: records that and returns what the kernel held before.
+  MetaCache SwapMeta(fuse_ino_t ino, uint64_t hash, uint64_t size);
+
   static constexpr fuse_ino_t kRootIno = FUSE_ROOT_ID;  // 1
   static fuse_ino_t FixedIno(Kind k);                   // 0 if `k` is not fixed
 
@@ -106,6 +119,7 @@ class InodeTable {
   struct Node {
     NodeKey key;
     uint64_t nlookup = 0;
+    MetaCache meta;  // kMetaFile only
   };
   mutable std::mutex mu_;
   std::unordered_map<fuse_ino_t, Node> nodes_;                   // protected by mu_
@@ -230,7 +244,8 @@ class Notifier {
 
 struct Counters {
   std::atomic<uint64_t> lookups{0}, getattrs{0}, opens{0}, reads{0}, writes{0}, read_bytes{0},
-      write_bytes{0}, seals{0}, seal_errors{0}, deletes{0}, readdirs{0}, readdirplus{0}, xattrs{0};
+      write_bytes{0}, seals{0}, seal_errors{0}, deletes{0}, readdirs{0}, readdirplus{0}, xattrs{0},
+      flushes{0}, releases{0};
 };
 
 // Passthrough backing ids of payloads, shared by every open of a blob's `data` (the

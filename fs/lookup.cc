@@ -260,6 +260,7 @@ Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
   e->ino = fixed ? fixed : fs->inodes.Ref(child);
   e->attr.st_ino = e->ino;
   e->attr_timeout = e->entry_timeout = timeout;
+  if (child.kind == Kind::kMetaFile) fs->inodes.NoteMetaSize(e->ino, static_cast<uint64_t>(e->attr.st_size));
   // Uploads turn into links; views come and go with their plugins (without a round
   // of invalidations that could race the unlink or install that changed them).
   if (child.kind == Kind::kUpload || child.kind == Kind::kViewFile ||
@@ -310,6 +311,7 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     s = Status::OK();
   }
   if (!s.ok()) return ReplyStatus(req, s);
+  if (key->kind == Kind::kMetaFile) fs->inodes.NoteMetaSize(ino, static_cast<uint64_t>(st.st_size));
   fuse_reply_attr(req, &st, timeout);
 }
 

@@ -136,6 +136,8 @@ std::string RenderStatus(FsState* fs) {
                    {"readdir", k.readdirs.load()},
                    {"readdirplus", k.readdirplus.load()},
                    {"getxattr", k.xattrs.load()},
+                   {"flush", k.flushes.load()},
+                   {"release", k.releases.load()},
                    {"seal", k.seals.load()},
                    {"seal_errors", k.seal_errors.load()},
                    {"delete", k.deletes.load()}};

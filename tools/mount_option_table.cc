@@ -237,6 +237,23 @@ const std::vector<MountOption> kTable = {
    [](const MountConfig& c, ShownOptions* o) { (*o)["passthrough"] = c.passthrough; },
    "auto", "on | off | auto: FUSE passthrough for payloads and uploads; auto: when the "
    "kernel and CAP_SYS_ADMIN allow"},
+  {"passthrough_min", "SIZE",
+   [](MountConfig* c, const std::string& v, bool has) {
+     VY_RETURN_IF_ERROR(NeedValue("passthrough_min", v, has));
+     if (v == "0") {
+       c->passthrough_min = 0;  // passthrough for every payload
+       return Status::OK();
+     }
+     auto size = ParseSize(v);
+     if (!size.ok()) return Status::InvalidArgument("passthrough_min: " + size.status().message());
+     c->passthrough_min = *size;
+     return Status::OK();
+   },
+   [](const MountConfig& c, ShownOptions* o) {
+     (*o)["passthrough_min"] = std::to_string(c.passthrough_min);
+   },
+   "1M", "payloads of at most SIZE go through the page cache instead of passthrough "
+   "(a warm open+mmap: one request); 0: passthrough for every payload"},
   {"new_ttl", "SECONDS", ParseNewTtl,
    [](const MountConfig& c, ShownOptions* o) { (*o)["new_ttl"] = FormatTtl(c.new_ttl); },
    "60", "how long new/<file> stays a link after its seal, so that the name can be "

@@ -37,6 +37,7 @@ struct MountConfig {
                                      // daemon (build tree) or <libdir>/vineyardfs/plugins
   std::string remote = "fetch";      // fetch | error
   std::string passthrough = "auto";  // on | off | auto
+  uint64_t passthrough_min = 1 << 20;  // payloads up to this size use the page cache
   double new_ttl = 60;  // seconds a sealed upload's link stays in new/ (0: until removed)
   // log=: "stderr", "syslog" or an absolute file path. Default: stderr with -f, else
   // syslog when /dev/log exists, else <state>/vineyardfs.log (<arena>.log with

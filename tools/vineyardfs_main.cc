@@ -293,6 +293,7 @@ int Run(int argc, char** argv, int* pipe_fd) {
                                                    : PassthroughMode::kAuto;
   fs_opts.plugins = cfg.plugins;
   fs_opts.new_ttl = cfg.new_ttl;
+  fs_opts.passthrough_min = cfg.passthrough_min;
   fs_opts.builtin_plugins = cfg.builtin_plugins;
   s = undo.MakeDirs(cfg.plugins, 0755);
   if (!s.ok()) return fail("the plugin directory: " + s.ToString());

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -112,7 +113,7 @@ TEST_F(PassthroughOn, MmapWriterIsSealedWithItsBytes) {
 TEST_F(PassthroughOn, ManyConcurrentOpensShareOneBacking) {
   // The kernel refuses two different backings for one inode: every open of a blob
   // must get the same one, and the last close releases it (a later open works).
-  const std::string bytes = RandomBytes(1u << 20, 3);
+  const std::string bytes = RandomBytes(2u << 20, 3);  // above passthrough_min
   const std::string id = WriteNew("shared", bytes);
   ASSERT_TRUE(IsBlobId(id));
   std::vector<int> fds;
@@ -175,6 +176,125 @@ TEST_F(PassthroughOff, MmapWriterIsSealedWithItsBytes) {
   const std::string id = WriteNewMmap("mapped", bytes);
   ASSERT_TRUE(IsBlobId(id));
   EXPECT_TRUE(ChildRead(ObjPath(id, "data")) == bytes);
+}
+
+// open + fstat + mmap + munmap + close of `path`, `n` times: what a reader of a payload
+// does (Python's mmap.mmap calls fstat).
+void OpenMapClose(const std::string& path, int n) {
+  for (int i = 0; i < n; ++i) {
+    int fd = open(path.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0) << path << ": " << strerror(errno);
+    struct stat st;
+    ASSERT_EQ(fstat(fd, &st), 0);
+    void* p = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    volatile char c = static_cast<const char*>(p)[st.st_size - 1];  // fault a page in
+    (void)c;
+    munmap(p, static_cast<size_t>(st.st_size));
+    close(fd);
+  }
+}
+
+// The requests of kind `op` that `fn` sent, net of what reading status.json costs.
+// `status` reads status.json.
+template <typename Status, typename Fn>
+int64_t RequestsDuring(Status status, const char* op, Fn&& fn) {
+  json a = status();
+  json b = status();
+  fn();
+  json c = status();
+  const int64_t overhead = static_cast<int64_t>(Requests(b, op) - Requests(a, op));
+  return static_cast<int64_t>(Requests(c, op) - Requests(b, op)) - overhead;
+}
+
+TEST_F(PassthroughOn, ASmallPayloadIsCachedAndAWarmMmapSendsNoGetattr) {
+  // Up to passthrough_min (1 MiB) a payload goes through the page cache: passthrough's
+  // mmap would mark the inode's atime stale and make every later fstat a GETATTR.
+  if (!HaveCachestat()) GTEST_SKIP() << "cachestat(2) needs Linux 6.5+";
+  const std::string bytes = RandomBytes(64u << 10, 11);
+  const std::string id = WriteNew("small", bytes);
+  ASSERT_TRUE(IsBlobId(id));
+  const std::string data = ObjPath(id, "data");
+  OpenMapClose(data, 2);  // warm: the pages are cached from here on
+  EXPECT_EQ(CachedKiB(data), 64) << "the small payload is not in the page cache";
+  EXPECT_EQ(RequestsDuring([this] { return ReadStatus(); }, "getattr", [&] { OpenMapClose(data, 5); }), 0)
+      << "a warm open+fstat+mmap of a small payload asked for its attributes";
+  EXPECT_EQ(RequestsDuring([this] { return ReadStatus(); }, "read", [&] { OpenMapClose(data, 5); }), 0)
+      << "a warm mapping of a small payload read it from the daemon again";
+  EXPECT_TRUE(ChildMmap(data) == bytes);
+  EXPECT_TRUE(ChildRead(data) == bytes);
+
+  // Above it: passthrough, no page cache of our own.
+  const std::string big = WriteNew("big", RandomBytes((1u << 20) + 4096, 12));
+  OpenMapClose(ObjPath(big, "data"), 2);
+  EXPECT_EQ(CachedKiB(ObjPath(big, "data")), 0);
+}
+
+TEST_F(PassthroughOn, PassthroughMinZeroKeepsEveryPayloadOffThePageCache) {
+  if (!HaveCachestat()) GTEST_SKIP() << "cachestat(2) needs Linux 6.5+";
+  Unmount();
+  ASSERT_TRUE(Mount("size=512M,durability=none,passthrough=on,passthrough_min=0"));
+  EXPECT_EQ(ReadStatus()["options"]["passthrough_min"], "0");
+  const std::string id = WriteNew("small", RandomBytes(4096, 13));
+  OpenMapClose(ObjPath(id, "data"), 2);
+  EXPECT_EQ(CachedKiB(ObjPath(id, "data")), 0);
+}
+
+class MetaJson : public MountTest {};
+
+TEST_F(MetaJson, AWarmReadComesFromThePageCacheWithOneRequest) {
+  if (!HaveCachestat()) GTEST_SKIP() << "cachestat(2) needs Linux 6.5+";
+  const std::string id = WriteNew("b", "12345");
+  const std::string meta = ObjPath(id, "meta.json");
+  const std::string text = ReadAll(meta);
+  ASSERT_NE(text.find("\"length\": 5"), std::string::npos) << text;
+  EXPECT_GT(CachedKiB(meta), 0) << "meta.json is not in the page cache after a read";
+  // A warm read: OPEN and RELEASE only (no FLUSH: the open said noflush; no READ).
+  EXPECT_EQ(RequestsDuring([this] { return ReadStatus(); }, "flush", [&] { EXPECT_EQ(ReadAll(meta), text); }), 0);
+  EXPECT_EQ(RequestsDuring([this] { return ReadStatus(); }, "release", [&] { EXPECT_EQ(ReadAll(meta), text); }), 1);
+}
+
+TEST_F(MetaJson, AHolderShowsItsMemberPersistedAtTheNextOpen) {
+  // Persisting a member changes the text of every object that expands it, which
+  // nobody invalidates: the next open compares the text with the cached one.
+  const std::string a = WriteNew("a", "aaaa"), b = WriteNew("b", "bbbb");
+  const std::string pair = WriteMeta("p", R"({"typename": "vineyard::Pair", "first_": {"id": ")" +
+                                              a + R"("}, "second_": {"id": ")" + b + R"("}})");
+  ASSERT_FALSE(pair.empty());
+  const std::string meta = ObjPath(pair, "meta.json");
+  for (int i = 0; i < 2; ++i) {
+    auto j = json::parse(ReadAll(meta));
+    ASSERT_TRUE(j["first_"]["transient"].get<bool>()) << j.dump(2);
+  }
+  ASSERT_EQ(setxattr(ObjPath(a).c_str(), "user.vineyard.persist", "1", 1, 0), 0) << strerror(errno);
+  const std::string text = ReadAll(meta);
+  auto j = json::parse(text, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << "meta.json after the persist is not JSON (stale size?):\n"
+                                 << text;
+  EXPECT_FALSE(j["first_"]["transient"].get<bool>()) << text;
+  EXPECT_TRUE(j["second_"]["transient"].get<bool>()) << text;
+  EXPECT_TRUE(j["transient"].get<bool>()) << text;
+  struct stat st;
+  ASSERT_EQ(stat(meta.c_str(), &st), 0);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), text.size()) << "stat shows a stale size";
+  EXPECT_EQ(ChildMmap(meta), text) << "a mapping of meta.json shows other bytes";
+}
+
+TEST_F(MetaJson, ADeletedObjectsCachedMetaJsonNoLongerOpens) {
+  const std::string a = WriteNew("a", "aaaa");
+  const std::string meta = ObjPath(a, "meta.json");
+  const std::string text = ReadAll(meta);
+  int fd = open(meta.c_str(), O_RDONLY);  // keeps the inode (and its pages) alive
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(rmdir(ObjPath(a).c_str()), 0) << strerror(errno);
+  int err = 0;
+  ChildRead(meta, &err);
+  EXPECT_EQ(err, ENOENT) << "meta.json of a deleted object still opens";
+  std::string got(text.size(), '\0');
+  EXPECT_EQ(pread(fd, got.data(), got.size(), 0), static_cast<ssize_t>(text.size()))
+      << "an open meta.json of a deleted object lost its text";
+  EXPECT_EQ(got, text);
+  close(fd);
 }
 
 }  // namespace
