@@ -206,6 +206,7 @@ int Run(int argc, char** argv, int* pipe_fd) {
   auto store = Store::Open(cfg.store, &instance);
   if (!store.ok()) return fail(store.status().ToString());
   const double open_s = secs_since(t_open);
+  (*store)->StartRecoveryScan();  // overlaps the table's load
   ObjectTable table(instance, (*store)->journal());
   std::vector<std::string> warnings;
   s = table.Load(&warnings);
@@ -213,16 +214,11 @@ int Run(int argc, char** argv, int* pipe_fd) {
   if (!s.ok()) return fail("loading the object table: " + s.ToString());
   for (auto& w : warnings) VY_LOG_WARN("recovery: %s", w.c_str());
   std::vector<std::pair<ObjectID, uint64_t>> blobs;
-  for (uint64_t after = 0;;) {
-    auto ids = table.ListObjects(after, 65536);
-    if (ids.empty()) break;
-    for (ObjectID id : ids) {
-      // Other nodes' blobs have no payload here to recover (cached copies are not kept).
-      if (id.is_blob() && id.instance() == instance)
-        table.With(id, [&](const ObjectRecord& r) { blobs.emplace_back(id, r.size); });
-    }
-    after = ids.back().raw();
-  }
+  blobs.reserve(table.counts().blobs);
+  table.ForEach([&](const ObjectRecord& r) {
+    // Other nodes' blobs have no payload here to recover (cached copies are not kept).
+    if (r.is_blob() && r.id.instance() == instance) blobs.emplace_back(r.id, r.size);
+  });
   std::vector<ObjectID> lost = (*store)->Recover(blobs);
   if (!lost.empty()) {
     VY_LOG_WARN("recovery: %zu blob(s) had no durable payload and are gone", lost.size());

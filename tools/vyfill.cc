@@ -58,21 +58,16 @@ int main(int argc, char** argv) {
   InstanceId instance = 0;
   auto store = Store::Open(opts, &instance);
   if (!store.ok()) return Fail(store.status().ToString());
+  (*store)->StartRecoveryScan();  // overlaps the table's load
   ObjectTable table(instance, (*store)->journal());
   std::vector<std::string> warnings;
   Status s = table.Load(&warnings);
   if (!s.ok()) return Fail("load: " + s.ToString());
   // As the daemon does before it serves: recover what the arena and RocksDB hold.
   std::vector<std::pair<ObjectID, uint64_t>> blobs;
-  for (uint64_t after = 0;;) {
-    auto ids = table.ListObjects(after, 65536);
-    if (ids.empty()) break;
-    for (ObjectID id : ids) {
-      if (id.is_blob() && id.instance() == instance)
-        table.With(id, [&](const ObjectRecord& r) { blobs.emplace_back(id, r.size); });
-    }
-    after = ids.back().raw();
-  }
+  table.ForEach([&](const ObjectRecord& r) {
+    if (r.is_blob() && r.id.instance() == instance) blobs.emplace_back(r.id, r.size);
+  });
   auto lost = (*store)->Recover(blobs);
   if (!lost.empty()) return Fail(std::to_string(lost.size()) + " blobs lost in recovery");
 
