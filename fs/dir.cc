@@ -150,10 +150,11 @@ void ReplyDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_
 // nothing has it open, else at the last release.
 void DiscardUpload(FsState* fs, const std::shared_ptr<Upload>& up) {
   std::lock_guard<std::mutex> lock(up->mu);
+  const bool failed = !up->error.empty() && !up->sealed.valid();
   up->removed = true;
   RetireIfDone(fs, up.get());
-  // Its .error entry, if it had one, goes with it.
-  fs->notifier.InvalEntry(InodeTable::FixedIno(Kind::kNew), up->name + ".error");
+  // Its .error entry, if it had one, goes with it (from a listing: see SealUpload).
+  if (failed) fs->notifier.InvalEntry(InodeTable::FixedIno(Kind::kNew), up->name + ".error");
 }
 
 }  // namespace

@@ -122,22 +122,43 @@ void ReplyOpen(fuse_req_t req, fuse_file_info* fi, std::unique_ptr<FileHandle> f
 
 // The kernel released one open file of the upload: no descriptor in any process refers
 // to it any more. The last writable one makes the seal due (seal.cc).
-void UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer, bool passthrough,
+// Returns true when the release is settled only once it is answered (see
+// UploadReleaseAnswered).
+bool UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer, bool passthrough,
                     bool release_read, bool flushed) {
   std::lock_guard<std::mutex> lock(up->mu);
   if (writer && !flushed) --up->unflushed_writers;
   --up->opens;
   if (writer) --up->writers;
   if (writer && passthrough) --up->pt_writers;
-  if (writer) ++up->writer_releases;
   if (passthrough) ReleaseUploadBacking(fs, up.get());
   if (writer && up->writers == 0 && up->dirty && !up->sealed.valid() && !up->removed) {
     up->seal_due = true;
   }
-  TrySeal(fs, up);
+  // A passthrough writer's backing file is the kernel's until it has our answer to
+  // this RELEASE: the seal is tried after it (the lease would be refused now).
+  const bool after_answer = writer && passthrough;
+  if (after_answer) ++up->answers_pending;
+  if (writer && !after_answer) ++up->writer_releases;
+  if (!after_answer) TrySeal(fs, up);
   DropIdleWriteFd(up.get());
   RetireIfDone(fs, up.get());
   if (release_read) --up->releases_read;
+  up->cv.notify_all();
+  return after_answer;
+}
+
+// After answering a passthrough writer's RELEASE: the kernel dropped its backing file
+// while our answer was written (the last reference goes with the answer, its release
+// runs before the write returns), so the lease is granted now unless a mapping or
+// another open keeps a writable file. A lookup waiting for this release
+// (SettleUpload) then finds the seal done, in this thread, with no hand-off.
+void UploadReleaseAnswered(FsState* fs, const std::shared_ptr<Upload>& up) {
+  std::lock_guard<std::mutex> lock(up->mu);
+  --up->answers_pending;
+  ++up->writer_releases;
+  TrySeal(fs, up);
+  RetireIfDone(fs, up.get());
   up->cv.notify_all();
 }
 
@@ -216,7 +237,9 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   if (rc == 0) {
     fh.release();
   } else {
-    UploadReleased(fs, up, writer, fh->passthrough, /*release_read=*/false, /*flushed=*/false);
+    if (UploadReleased(fs, up, writer, fh->passthrough, /*release_read=*/false, /*flushed=*/false)) {
+      UploadReleaseAnswered(fs, up);
+    }
   }
 }
 
@@ -459,10 +482,13 @@ void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   std::unique_ptr<FileHandle> fh(reinterpret_cast<FileHandle*>(fi->fh));
   if (fh->kind == Kind::kDataFile) CloseData(fs, fh.get());
   if (fh->kind == Kind::kViewFile || fh->kind == Kind::kPluginFile) ClosePluginFile(fs, fh.get());
+  bool answered_first = false;
   if (fh->kind == Kind::kUpload) {
-    UploadReleased(fs, fh->upload, fh->writer, fh->passthrough, fh->release_read, fh->flushed);
+    answered_first = UploadReleased(fs, fh->upload, fh->writer, fh->passthrough,
+                                    fh->release_read, fh->flushed);
   }
   fuse_reply_err(req, 0);
+  if (answered_first) UploadReleaseAnswered(fs, fh->upload);
 }
 
 // Valid replies: fuse_reply_err

@@ -97,7 +97,7 @@ void VineyardFs::Attach(fuse_session* se) {
   std::string staging = fs->store->UploadPath(0);
   staging.resize(staging.rfind('/'));
   ProbeLeases(fs, staging);
-  fs->seal_waiter.Start(fs, staging);
+  fs->seal_waiter.Start(fs);
   // With passthrough (and leases) a lookup learns from the kernel that writable opens
   // are gone (seal.cc: SettleUpload), so reads need not be serialized for the seal.
   fs->passthrough.SetOrderedReads(!(fs->passthrough.enabled() && fs->leases));

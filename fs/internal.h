@@ -134,7 +134,9 @@ struct Upload {
   timespec mtime{}, ctime{};
   int writers = 0;            // open handles that may write
   int pt_writers = 0;         // those that write through passthrough (not through us)
-  uint64_t writer_releases = 0;  // writable handles released so far
+  uint64_t writer_releases = 0;  // writable handles released so far (and answered)
+  int answers_pending = 0;       // passthrough writers' RELEASEs handled, not yet answered
+                                 // and followed by their seal attempt (file.cc)
   int unflushed_writers = 0;     // writable handles not closed (FLUSH) even once
   int opens = 0;              // all open handles
   bool removed = false;       // unlinked from new/ while open
@@ -252,22 +254,30 @@ class BlobBackings {
 // file. Thread-safe (mu_).
 class SealWaiter {
  public:
-  // Starts watching `staging_dir`; failure is logged and leaves only the retries at
+  // Starts the watcher thread; failure is logged and leaves only the retries at
   // LOOKUP and release.
-  void Start(FsState* fs, const std::string& staging_dir);
+  void Start(FsState* fs);
   void Stop();
+  // Watches the staging file of `key` for IN_CLOSE_WRITE: only uploads whose seal
+  // waits for a writable file (a mapping kept past close()) are watched, so the
+  // common close costs no inotify event.
   void Add(uint64_t key, std::weak_ptr<Upload> up);
   void Forget(uint64_t key);
   size_t waiting() const;
 
  private:
+  struct Waiting {
+    std::weak_ptr<Upload> up;
+    int wd = -1;  // its inotify watch, -1 if none could be added
+  };
   void Loop();
   void Retry(uint64_t key);
   FsState* fs_ = nullptr;
   int inotify_ = -1;
   int stop_[2] = {-1, -1};
   mutable std::mutex mu_;
-  std::unordered_map<uint64_t, std::weak_ptr<Upload>> waiting_;  // protected by mu_
+  std::unordered_map<uint64_t, Waiting> waiting_;  // protected by mu_
+  std::unordered_map<int, uint64_t> keys_;         // protected by mu_: watch -> key
   std::thread thread_;
 };
 
@@ -332,6 +342,9 @@ Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
 std::vector<std::string> ListNew(FsState* fs);
 // The upload that new/<name>.error reports on (nullptr if there is no such entry).
 std::shared_ptr<Upload> FailedUploadFor(FsState* fs, const std::string& error_name);
+// How long the kernel may keep the link `up` left in new/: until it expires (new_ttl),
+// as only the kernel's own unlink or rename changes it before. Requires up->mu.
+double LinkCacheSeconds(FsState* fs, const Upload& up);
 // True (and the link dropped from new/) if `up` is a sealed link older than new_ttl.
 // Requires up->mu.
 bool ExpireLink(FsState* fs, const std::shared_ptr<Upload>& up);

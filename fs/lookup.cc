@@ -157,10 +157,12 @@ Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st
       // An upload's attributes change only through this mount's kernel (writes,
       // passthrough included, update its size there): they may be cached briefly.
       // Its entry is never cached (LookupChild): the name turns into a link.
-      *timeout = key.kind == Kind::kUpload ? 1 : kNoCache;
+      *timeout = 1;
       if (key.kind == Kind::kNewLink) {
         if (!up->sealed.valid()) return Status::NotFound("upload not sealed");
         Link(st, 11 + 17, up->owner);
+        // Cached until it expires: an unlink after readlink needs no second lookup.
+        *timeout = LinkCacheSeconds(fs, *up);
         return Status::OK();
       }
       uint64_t size = up->size;

@@ -1,6 +1,7 @@
 // new/ as the user lists it: uploads, the links sealed uploads left (until new_ttl),
 // and a read-only <file>.error beside each upload whose seal failed, so that a failure
 // shows in `ls new/` without reading xattrs (README: "Failed uploads").
+#include <algorithm>
 #include <ctime>
 
 #include "fs/ops.h"
@@ -22,6 +23,11 @@ double SecondsSince(const timespec& t) {
 bool Failed(const Upload& up) { return !up.error.empty() && !up.sealed.valid() && !up.removed; }
 
 }  // namespace
+
+double LinkCacheSeconds(FsState* fs, const Upload& up) {
+  if (fs->opts.new_ttl <= 0) return fs->opts.sealed_timeout;
+  return std::clamp(fs->opts.new_ttl - SecondsSince(up.sealed_at), 0.0, fs->opts.sealed_timeout);
+}
 
 bool ExpireLink(FsState* fs, const std::shared_ptr<Upload>& up) {
   if (!up->sealed.valid() || fs->opts.new_ttl <= 0 || up->opens > 0) return false;

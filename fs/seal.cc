@@ -102,7 +102,10 @@ Status SealUpload(FsState* fs, Upload* up) {
   struct stat st;
   if (fstat(up->fd, &st) != 0) return Status::FromErrno("stat new/" + up->name, errno);
   // The listing loses new/<name>.error whatever the outcome (a new failure re-adds it).
-  fs->notifier.InvalEntry(InodeTable::FixedIno(Kind::kNew), up->name + ".error");
+  // (Entries of new/ are never cached, see LookupChild: this only drops a listing.)
+  if (!up->error.empty()) {
+    fs->notifier.InvalEntry(InodeTable::FixedIno(Kind::kNew), up->name + ".error");
+  }
   // Writes through a mapping reach the file without passing write(): the file's own
   // size is the truth.
   const uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -135,10 +138,9 @@ Status SealUpload(FsState* fs, Upload* up) {
   up->error.clear();
   up->error_code = 0;
   ++fs->counters.seals;
-  // new/<name> is now a link: drop the kernel's cached file entry and its pages.
-  fs->notifier.InvalEntry(InodeTable::FixedIno(Kind::kNew), up->name);
-  if (auto ino = fs->inodes.Find(NodeKey{Kind::kUpload, up->serial, {}}))
-    fs->notifier.InvalInode(*ino);
+  // new/<name> is now a link. The kernel never caches an upload's entry (LookupChild),
+  // so its next path walk asks again and finds the link: no invalidation to send (each
+  // would cost a request thread's hand-off and the kernel's attributes of new/).
   return Status::OK();
 }
 
@@ -224,7 +226,8 @@ void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up,
                   std::unique_lock<std::mutex>& lock) {
   // With passthrough, every writable handle holds a writable backing file until the
   // kernel releases it, and we hold none: when the lease is granted while handles are
-  // still counted, their RELEASEs were queued before this request and will come.
+  // still counted, their RELEASEs were queued before this request and will come. A
+  // RELEASE being answered (answers_pending) is followed by its seal attempt: wait too.
   uint64_t released_target = 0;
   // (A handle never closed yet may be one whose open the kernel is still completing:
   // its backing file does not exist yet.)
@@ -235,7 +238,8 @@ void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up,
   }
   // Bounded only as a guard against a lost count: a RELEASE is always handled.
   if (!up->cv.wait_for(lock, std::chrono::seconds(30), [&] {
-        return up->releases_read.load() == 0 && up->writer_releases >= released_target;
+        return up->releases_read.load() == 0 && up->answers_pending == 0 &&
+               up->writer_releases >= released_target;
       })) {
     VY_LOG_WARN("new/%s: a release is still pending after 30 s", up->name.c_str());
   }
@@ -280,13 +284,12 @@ void ProbeLeases(FsState* fs, const std::string& staging_dir) {
 
 // ---- SealWaiter ----------------------------------------------------------------
 
-void SealWaiter::Start(FsState* fs, const std::string& staging_dir) {
+void SealWaiter::Start(FsState* fs) {
   fs_ = fs;
   inotify_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (inotify_ < 0 || inotify_add_watch(inotify_, staging_dir.c_str(), IN_CLOSE_WRITE) < 0 ||
-      pipe2(stop_, O_CLOEXEC) != 0) {
-    VY_LOG_WARN("inotify on %s: %s (seals that wait for a mapping happen at the next lookup)",
-                staging_dir.c_str(), std::strerror(errno));
+  if (inotify_ < 0 || pipe2(stop_, O_CLOEXEC) != 0) {
+    VY_LOG_WARN("inotify: %s (seals that wait for a mapping happen at the next lookup)",
+                std::strerror(errno));
     return;
   }
   thread_ = std::thread([this] { Loop(); });
@@ -305,12 +308,28 @@ void SealWaiter::Stop() {
 
 void SealWaiter::Add(uint64_t key, std::weak_ptr<Upload> up) {
   std::lock_guard<std::mutex> lock(mu_);
-  waiting_[key] = std::move(up);
+  auto [it, fresh] = waiting_.try_emplace(key);
+  it->second.up = std::move(up);
+  if (!fresh || inotify_ < 0) return;
+  std::string path = fs_->store->UploadPath(key);
+  it->second.wd = inotify_add_watch(inotify_, path.c_str(), IN_CLOSE_WRITE);
+  if (it->second.wd < 0) {
+    VY_LOG_WARN("inotify on %s: %s (its seal happens at the next lookup)", path.c_str(),
+                std::strerror(errno));
+    return;
+  }
+  keys_[it->second.wd] = key;
 }
 
 void SealWaiter::Forget(uint64_t key) {
   std::lock_guard<std::mutex> lock(mu_);
-  waiting_.erase(key);
+  auto it = waiting_.find(key);
+  if (it == waiting_.end()) return;
+  if (it->second.wd >= 0) {
+    inotify_rm_watch(inotify_, it->second.wd);  // its IN_IGNORED is skipped
+    keys_.erase(it->second.wd);
+  }
+  waiting_.erase(it);
 }
 
 size_t SealWaiter::waiting() const {
@@ -324,7 +343,11 @@ void SealWaiter::Retry(uint64_t key) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = waiting_.find(key);
     if (it == waiting_.end()) return;
-    up = it->second.lock();
+    up = it->second.up.lock();
+    if (it->second.wd >= 0) {
+      inotify_rm_watch(inotify_, it->second.wd);
+      keys_.erase(it->second.wd);
+    }
     waiting_.erase(it);
   }
   if (!up) return;
@@ -346,18 +369,16 @@ void SealWaiter::Loop() {
     for (char* q = buf; q < buf + n;) {
       auto* ev = reinterpret_cast<inotify_event*>(q);
       q += sizeof(inotify_event) + ev->len;
-      if (ev->mask & IN_Q_OVERFLOW) {
-        std::vector<uint64_t> keys;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
+      std::vector<uint64_t> keys;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (ev->mask & IN_Q_OVERFLOW) {
           for (auto& w : waiting_) keys.push_back(w.first);
+        } else if (auto k = keys_.find(ev->wd); k != keys_.end() && (ev->mask & IN_CLOSE_WRITE)) {
+          keys.push_back(k->second);
         }
-        for (uint64_t k : keys) Retry(k);
-      } else if (ev->len > 0) {
-        char* end = nullptr;
-        uint64_t key = std::strtoull(ev->name, &end, 10);
-        if (end != ev->name && *end == '\0') Retry(key);
       }
+      for (uint64_t k : keys) Retry(k);
     }
   }
 }

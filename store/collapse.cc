@@ -57,7 +57,7 @@ Status CollapseFile(const std::string& path, uint64_t size) {
 void Store::QueueCollapse(ObjectID id, uint64_t size) {
   if (!collapse_ || size < kHugePage) return;
   collapse_queue_.push_back(id);
-  cv_.notify_all();
+  collapse_cv_.notify_one();
 }
 
 void Store::CollapseLoop() {
@@ -65,7 +65,7 @@ void Store::CollapseLoop() {
   setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stopping_ || !collapse_queue_.empty(); });
+    collapse_cv_.wait(lock, [&] { return stopping_ || !collapse_queue_.empty(); });
     if (stopping_) return;
     ObjectID id = collapse_queue_.front();
     collapse_queue_.pop_front();

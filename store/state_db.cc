@@ -241,6 +241,18 @@ Status StateDb::PutPayload(ObjectID id, int fd, uint64_t size, bool sync) {
   return Put(durable_, IdKey(id), std::to_string(size), sync);
 }
 
+Status StateDb::PutSmallPayloads(const std::vector<SmallPayload>& payloads, bool sync) {
+  rocksdb::WriteBatch wb;
+  for (const auto& p : payloads) {
+    if (p.bytes.size() > kChunk) return Status::InvalidArgument("payload over one chunk");
+    if (!p.bytes.empty()) wb.Put(payloads_, ChunkKey(p.id, 0), p.bytes);
+    wb.Put(durable_, IdKey(p.id), std::to_string(p.bytes.size()));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(db_->Write(wo, &wb), "store small payloads");
+}
+
 Status StateDb::ReadPayload(ObjectID id, int fd, uint64_t size) {
   std::string marker;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), durable_, IdKey(id), &marker);

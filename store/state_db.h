@@ -53,6 +53,13 @@ class StateDb : public Journal {
   // Copies `size` bytes of `fd` (from offset 0) into the payload of `id`, then marks it
   // durable. `sync`: fsync the WAL before returning.
   Status PutPayload(ObjectID id, int fd, uint64_t size, bool sync);
+  // Several payloads of at most kChunk bytes each, with their durable marks, in one
+  // RocksDB write: the async writer's way to make many small blobs durable at once.
+  struct SmallPayload {
+    ObjectID id;
+    std::string bytes;
+  };
+  Status PutSmallPayloads(const std::vector<SmallPayload>& payloads, bool sync);
   // Writes the stored payload of `id` into `fd` from offset 0; NotFound if none.
   Status ReadPayload(ObjectID id, int fd, uint64_t size);
   Status DeletePayload(ObjectID id);

@@ -30,6 +30,18 @@ const char* DurabilityName(Durability d) {
 
 namespace {
 
+// Reads `size` bytes of `fd` from offset 0.
+Status ReadAll(int fd, char* buf, uint64_t size, const std::string& what) {
+  uint64_t got = 0;
+  while (got < size) {
+    ssize_t n = pread(fd, buf + got, size - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::FromErrno(what, n < 0 ? errno : EIO);
+    got += static_cast<uint64_t>(n);
+  }
+  return Status::OK();
+}
+
 // The journal of state=none: accepts everything, remembers nothing.
 class NullJournal : public Journal {
  public:
@@ -163,6 +175,8 @@ Store::~Store() {
     stopping_ = true;
   }
   cv_.notify_all();
+  writer_cv_.notify_all();
+  collapse_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
   if (collapser_.joinable()) collapser_.join();
   if (reserver_.joinable()) reserver_.join();
@@ -258,6 +272,7 @@ std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint6
   for (; fi < files.size(); ++fi) orphan_file(files[fi].first);
   for (; di < durable.size(); ++di) orphan_durable(durable[di].first);
   cv_.notify_all();
+  writer_cv_.notify_all();
   StartReserver();  // after recovery has charged what the arena holds
   return lost;
 }
@@ -328,7 +343,7 @@ Status Store::SealUpload(uint64_t key, ObjectID id, uint64_t size) {
     LruInsert(id, b);
   } else if (db_ && opts_.durability == Durability::kAsync) {
     queue_.push_back(id);
-    cv_.notify_all();
+    if (writer_idle_) writer_cv_.notify_one();
   }
   return Status::OK();
 }
@@ -496,38 +511,79 @@ void Store::WriterLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     // Drain the queue before honouring stop: a clean unmount leaves nothing behind.
-    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    writer_idle_ = true;
+    writer_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    writer_idle_ = false;
     if (queue_.empty()) return;
-    ObjectID id = queue_.front();
-    queue_.pop_front();
-    auto it = blobs_.find(id);
-    if (it == blobs_.end() || it->second.durable) continue;
-    uint64_t size = it->second.size;
-    ++it->second.pins;  // keep it resident while copying
+    // Let the seals of the next moment join this write: one wake-up and one RocksDB
+    // write for many small blobs instead of one each (seals do not wake us meanwhile).
+    if (!stopping_ && queue_.size() < kWriterBatch) {
+      writer_cv_.wait_for(lock, kWriterGather, [&] { return stopping_; });
+    }
+    std::vector<std::pair<ObjectID, uint64_t>> batch;
+    while (!queue_.empty() && batch.size() < kWriterBatch) {
+      ObjectID id = queue_.front();
+      queue_.pop_front();
+      auto it = blobs_.find(id);
+      if (it == blobs_.end() || it->second.durable) continue;
+      ++it->second.pins;  // keep it resident while copying
+      batch.emplace_back(id, it->second.size);
+    }
     lock.unlock();
-    int fd = open(arena_->BlobPath(id).c_str(), O_RDONLY | O_CLOEXEC);
-    Status s = fd < 0 ? Status::FromErrno("open payload", errno)
-                      : db_->PutPayload(id, fd, size, /*sync=*/false);
-    if (fd >= 0) close(fd);
+    std::vector<Status> results = WriteDurable(batch);
     lock.lock();
-    it = blobs_.find(id);
-    if (it == blobs_.end()) {
-      // Deleted while being copied: drop what was written.
-      lock.unlock();
-      db_->DeletePayload(id).ok();
-      lock.lock();
+    for (size_t i = 0; i < batch.size(); ++i) FinishDurable(batch[i].first, results[i], lock);
+    cv_.notify_all();
+  }
+}
+
+std::vector<Status> Store::WriteDurable(const std::vector<std::pair<ObjectID, uint64_t>>& batch) {
+  std::vector<Status> results(batch.size());
+  std::vector<StateDb::SmallPayload> small;
+  std::vector<size_t> small_at;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto [id, size] = batch[i];
+    int fd = open(arena_->BlobPath(id).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      results[i] = Status::FromErrno("open payload", errno);
       continue;
     }
-    --it->second.pins;
-    if (s.ok()) {
-      it->second.durable = true;
-      if (it->second.pins == 0 && it->second.resident) LruInsert(id, it->second);
+    if (size <= StateDb::kChunk) {
+      StateDb::SmallPayload p{id, std::string(size, '\0')};
+      results[i] = ReadAll(fd, p.bytes.data(), size, "read payload of " + id.ToString());
+      if (results[i].ok()) {
+        small.push_back(std::move(p));
+        small_at.push_back(i);
+      }
     } else {
-      it->second.failed = true;
-      ++counters_.durable_errors;
-      VY_LOG_ERROR("durable copy of %s failed: %s", id.ToString().c_str(), s.ToString().c_str());
+      results[i] = db_->PutPayload(id, fd, size, /*sync=*/false);
     }
-    cv_.notify_all();
+    close(fd);
+  }
+  if (!small.empty()) {
+    Status s = db_->PutSmallPayloads(small, /*sync=*/false);
+    for (size_t i : small_at) results[i] = s;
+  }
+  return results;
+}
+
+void Store::FinishDurable(ObjectID id, const Status& s, std::unique_lock<std::mutex>& lock) {
+  auto it = blobs_.find(id);
+  if (it == blobs_.end()) {
+    // Deleted while being copied: drop what was written.
+    lock.unlock();
+    db_->DeletePayload(id).ok();
+    lock.lock();
+    return;
+  }
+  --it->second.pins;
+  if (s.ok()) {
+    it->second.durable = true;
+    if (it->second.pins == 0 && it->second.resident) LruInsert(id, it->second);
+  } else {
+    it->second.failed = true;
+    ++counters_.durable_errors;
+    VY_LOG_ERROR("durable copy of %s failed: %s", id.ToString().c_str(), s.ToString().c_str());
   }
 }
 

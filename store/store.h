@@ -18,6 +18,7 @@
 // Arena's lock; neither is held while RocksDB copies a payload.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -158,6 +159,11 @@ class Store {
   }
   uint64_t Evict(uint64_t bytes);                  // the arena's evictor
   void WriterLoop();                               // the durable-payload writer thread
+  // The writer's copies of `batch` (id, size) into RocksDB, and their outcome (mu_ held).
+  std::vector<Status> WriteDurable(const std::vector<std::pair<ObjectID, uint64_t>>& batch);
+  void FinishDurable(ObjectID id, const Status& s, std::unique_lock<std::mutex>& lock);
+  static constexpr size_t kWriterBatch = 256;
+  static constexpr std::chrono::milliseconds kWriterGather{2};
   void CollapseLoop();                             // the huge-page collapser thread (collapse.cc)
   // The reserve (store/reserve.cc).
   std::string ReservePath() const;
@@ -183,9 +189,12 @@ class Store {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;                // signalled on durable/loaded changes
+  std::condition_variable writer_cv_;         // wakes the writer: queue_ or stopping_
+  std::condition_variable collapse_cv_;       // wakes the collapser: collapse_queue_ or stopping_
   std::unordered_map<ObjectID, Blob> blobs_;  // protected by mu_
   std::list<ObjectID> lru_;                   // protected by mu_: front = least recent
   std::deque<ObjectID> queue_;                // protected by mu_: awaiting the writer
+  bool writer_idle_ = false;                  // protected by mu_: waiting for queue_
   std::unordered_set<ObjectID> fetching_;     // protected by mu_: remote fetches running
   bool stopping_ = false;                     // protected by mu_
   Stats counters_;                            // protected by mu_ (evictions, reloads, errors)
