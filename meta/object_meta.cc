@@ -387,7 +387,9 @@ Result<ObjectRecord> DecodeRecordGeneral(std::string_view bytes, bool peer) {
   const nlohmann::json& j = *parsed;
   if (!j.is_object()) return Status::InvalidArgument("record is not a JSON object");
   try {
-    if (j.at("v").get<int>() != 1) return Status::InvalidArgument("unknown record version");
+    // A float out of an integer's range converted is undefined behaviour: integers only.
+    if (!j.at("v").is_number_integer() || j.at("v").get<int64_t>() != 1)
+      return Status::InvalidArgument("unknown record version");
     ObjectRecord r;
     auto id = ObjectID::Parse(j.at("id").get<std::string>());
     if (!id.ok()) return id.status();
@@ -400,6 +402,8 @@ Result<ObjectRecord> DecodeRecordGeneral(std::string_view bytes, bool peer) {
     r.transient = j.at("transient").get<bool>();
     r.global = j.at("global").get<bool>();
     r.signature = Unsigned(j, "signature");
+    if (!j.at("ts").is_number_integer())
+      return Status::InvalidArgument("record: ts must be an integer");
     r.timestamp_ms = j.at("ts").get<int64_t>();
     r.owner.uid = static_cast<uint32_t>(Unsigned(j, "uid"));
     r.owner.gid = static_cast<uint32_t>(Unsigned(j, "gid"));
