@@ -16,11 +16,18 @@ namespace {
 // A snapshot of a directory taken at opendir; offsets are indexes + 1. POSIX lets a
 // listing miss or show entries changed after opendir, and a snapshot keeps offsets
 // stable while the directory changes under a long `ls`.
+// objects/ keeps its ids (8 bytes each, named when listed) rather than 2M strings.
 struct DirHandle {
   std::vector<std::string> names;
+  std::vector<ObjectID> ids;  // after `names`
+  size_t size() const { return names.size() + ids.size(); }
+  std::string Name(size_t i) const {
+    return i < names.size() ? names[i] : ids[i - names.size()].ToString();
+  }
 };
 
-void Snapshot(FsState* fs, const NodeKey& dir, std::vector<std::string>* out) {
+void Snapshot(FsState* fs, const NodeKey& dir, DirHandle* dh) {
+  std::vector<std::string>* out = &dh->names;
   out->push_back(".");
   out->push_back("..");
   switch (dir.kind) {
@@ -31,11 +38,12 @@ void Snapshot(FsState* fs, const NodeKey& dir, std::vector<std::string>* out) {
       }
       break;
     case Kind::kObjects: {
+      dh->ids.reserve(fs->table->counts().objects);
       uint64_t after = 0;
       for (;;) {
         auto ids = fs->table->ListObjects(after, 4096);
         if (ids.empty()) break;
-        for (ObjectID id : ids) out->push_back(id.ToString());
+        dh->ids.insert(dh->ids.end(), ids.begin(), ids.end());
         after = ids.back().raw();
       }
       break;
@@ -103,8 +111,8 @@ void ReplyDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_
   if (!key) return (void)fuse_reply_err(req, ESTALE);
   std::string buf(size, '\0');
   size_t used = 0;
-  for (size_t i = static_cast<size_t>(off); i < dh->names.size(); ++i) {
-    const std::string& name = dh->names[i];
+  for (size_t i = static_cast<size_t>(off); i < dh->size(); ++i) {
+    const std::string name = dh->Name(i);
     size_t n;
     if (i < 2) {
       struct stat st {};
@@ -157,7 +165,7 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!key) return;
   if (!IsDir(key->kind)) return (void)fuse_reply_err(req, ENOTDIR);
   auto dh = std::make_unique<DirHandle>();
-  Snapshot(State(req), *key, &dh->names);
+  Snapshot(State(req), *key, dh.get());
   fi->fh = reinterpret_cast<uint64_t>(dh.release());
   if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<DirHandle*>(fi->fh);
 }

@@ -48,7 +48,11 @@ class Journal {
   struct Contents {
     uint64_t id_limit = 0;
     uint64_t seq = 0;  // the last saved JournalBatch::seq
-    std::vector<ObjectRecord> objects;
+    std::vector<ObjectRecord> objects;  // unless on_object is set
+    // Set by the caller: each object record is handed here as it is read, in id
+    // order, instead of being collected in `objects` (millions of records are never
+    // all held twice).
+    std::function<void(ObjectRecord&&)> on_object;
     std::vector<std::pair<std::string, NameRecord>> names;
     std::vector<std::pair<std::string, NameStamp>> tombstones;
     std::vector<std::string> bad;  // one line per skipped entry

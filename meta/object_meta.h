@@ -101,6 +101,10 @@ struct ObjectRecord {
 // accepted (over 255 bytes, ".", "..", a NUL) still load rather than lose the object.
 std::string EncodeRecord(const ObjectRecord& r);
 Result<ObjectRecord> DecodeRecord(std::string_view bytes, bool peer = false);
+// The same decode through a JSON tree, for every layout. DecodeRecord reads records
+// without fields as EncodeRecord writes them in one pass (mount time at millions of
+// blobs) and hands everything else to this; exposed so tests can compare the two.
+Result<ObjectRecord> DecodeRecordGeneral(std::string_view bytes, bool peer = false);
 
 // A name in names/: which object it points to, who put it, when.
 // Names are cluster-wide when their object is persisted: the last writer wins by

@@ -84,6 +84,12 @@ class ObjectTable {
     fn(it->second);
     return true;
   }
+  // Calls `fn` with every record, in id order, under the shared lock.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    for (auto& [id, r] : objects_) fn(r);
+  }
   // meta.json: the stored form, members expanded in place (within kMaxRenderDepth and
   // kMaxRenderObjects), pretty-printed.
   Result<std::string> RenderMeta(ObjectID id) const;

@@ -143,6 +143,11 @@ void Arena::ChargeExisting(uint64_t key, uint64_t bytes) {
   cur = PageRound(bytes);
 }
 
+void Arena::ReserveCharges(size_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  charge_.reserve(charge_.size() + n);
+}
+
 void Arena::Uncharge(uint64_t key) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = charge_.find(key);
@@ -213,6 +218,9 @@ void Arena::ClearStaging() {
 std::vector<std::pair<ObjectID, uint64_t>> Arena::ListBlobs() const {
   std::vector<std::pair<ObjectID, uint64_t>> out;
   std::string dir = dir_ + "/blobs";
+  struct stat dst;
+  // A tmpfs directory's size is 20 bytes per entry (BOGO_DIRENT_SIZE): size the list once.
+  if (stat(dir.c_str(), &dst) == 0) out.reserve(static_cast<size_t>(dst.st_size / 20));
   DIR* d = opendir(dir.c_str());
   if (!d) return out;
   while (dirent* e = readdir(d)) {

@@ -76,6 +76,8 @@ class Arena {
   // Accounts `bytes` for `key` without eviction, even over capacity (recovery: what
   // is already in the arena is counted as it is; later charges evict back under).
   void ChargeExisting(uint64_t key, uint64_t bytes);
+  // Makes room for `n` more charges at once (recovery, before ChargeExisting of each).
+  void ReserveCharges(size_t n);
   // Moves a charge from one key to another (staging -> blob at seal).
   void MoveCharge(uint64_t from, uint64_t to);
   // Whether `key` holds a charge (a staging key: until it is sealed or dropped).

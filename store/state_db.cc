@@ -6,7 +6,9 @@
 #include <rocksdb/write_batch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <thread>
 
@@ -30,6 +32,15 @@ std::string ChunkKey(ObjectID id, uint32_t chunk) {
 }
 
 constexpr const char kTombstonePrefix[] = "tombstone/";
+
+// A whole-column-family scan at mount: read ahead, and keep its blocks out of the
+// block cache (they are read once).
+rocksdb::ReadOptions ScanOptions() {
+  rocksdb::ReadOptions o;
+  o.fill_cache = false;
+  o.readahead_size = 2 << 20;
+  return o;
+}
 
 Result<ObjectID> KeyId(const rocksdb::Slice& key) {
   if (key.size() < 8) return Status::InvalidArgument("short key");
@@ -144,17 +155,24 @@ Status StateDb::Load(Contents* out) {
   } else if (!s.IsNotFound()) {
     return FromRocks(s, "read seq");
   }
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), objects_));
+  // One pass over each column family; what is read once at mount stays out of the
+  // block cache, and the scan reads ahead.
+  rocksdb::ReadOptions scan = ScanOptions();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(scan, objects_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto r = DecodeRecord(std::string_view(it->value().data(), it->value().size()));
     if (!r.ok()) {
       out->bad.push_back("object record skipped: " + r.status().message());
       continue;
     }
-    out->objects.push_back(std::move(*r));
+    if (out->on_object) {
+      out->on_object(std::move(*r));
+    } else {
+      out->objects.push_back(std::move(*r));
+    }
   }
   VY_RETURN_IF_ERROR(FromRocks(it->status(), "scan objects"));
-  it.reset(db_->NewIterator(rocksdb::ReadOptions(), names_));
+  it.reset(db_->NewIterator(scan, names_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto n = DecodeName(std::string_view(it->value().data(), it->value().size()));
     if (!n.ok()) {
@@ -261,11 +279,18 @@ Status StateDb::DeletePayload(ObjectID id) {
 
 Result<std::vector<std::pair<ObjectID, uint64_t>>> StateDb::ListDurable() {
   std::vector<std::pair<ObjectID, uint64_t>> out;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), durable_));
+  uint64_t estimate = 0;
+  if (db_->GetIntProperty(durable_, "rocksdb.estimate-num-keys", &estimate)) {
+    out.reserve(static_cast<size_t>(std::min<uint64_t>(estimate, 1u << 26)));
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), durable_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto id = KeyId(it->key());
     if (!id.ok()) continue;
-    out.emplace_back(*id, std::strtoull(it->value().ToString().c_str(), nullptr, 10));
+    char digits[24] = {};  // a decimal size: at most 20 digits
+    rocksdb::Slice v = it->value();
+    std::memcpy(digits, v.data(), std::min<size_t>(v.size(), sizeof digits - 1));
+    out.emplace_back(*id, std::strtoull(digits, nullptr, 10));
   }
   VY_RETURN_IF_ERROR(FromRocks(it->status(), "scan durable payloads"));
   return out;

@@ -187,31 +187,70 @@ Journal* Store::journal() { return db_ ? static_cast<Journal*>(db_.get()) : null
 std::string Store::BlobPath(ObjectID id) const { return arena_->BlobPath(id); }
 std::string Store::UploadPath(uint64_t key) const { return arena_->StagingPath(key); }
 
-std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint64_t>>& blobs) {
-  arena_->ClearStaging();
-  std::unordered_map<ObjectID, uint64_t> files;
-  for (auto& [id, size] : arena_->ListBlobs()) files.emplace(id, size);
-  std::unordered_map<ObjectID, uint64_t> durable;
+Store::RecoveryLists Store::ScanForRecovery() const {
+  auto by_id = [](const auto& a, const auto& b) { return a.first < b.first; };
+  RecoveryLists out;
+  out.files = arena_->ListBlobs();
+  std::sort(out.files.begin(), out.files.end(), by_id);  // readdir's order is the tmpfs's own
   if (db_) {
     auto list = db_->ListDurable();
     if (list.ok()) {
-      for (auto& [id, size] : *list) durable.emplace(id, size);
+      out.durable = std::move(*list);
+      if (!std::is_sorted(out.durable.begin(), out.durable.end(), by_id))
+        std::sort(out.durable.begin(), out.durable.end(), by_id);
     } else {
       VY_LOG_ERROR("recovery: %s", list.status().ToString().c_str());
     }
   }
+  return out;
+}
+
+void Store::StartRecoveryScan() {
+  if (!recovery_scan_.valid())
+    recovery_scan_ = std::async(std::launch::async, [this] { return ScanForRecovery(); });
+}
+
+std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint64_t>>& blobs) {
+  arena_->ClearStaging();
+  // Three lists in id order, walked side by side: no hash table of millions of ids
+  // is built (and thrown away) at mount. RocksDB lists in key order, which is id
+  // order (8-byte big-endian keys); the table hands its blobs in id order.
+  using Sized = std::pair<ObjectID, uint64_t>;
+  auto by_id = [](const Sized& a, const Sized& b) { return a.first < b.first; };
+  RecoveryLists lists = recovery_scan_.valid() ? recovery_scan_.get() : ScanForRecovery();
+  const std::vector<Sized>& files = lists.files;
+  const std::vector<Sized>& durable = lists.durable;
+  std::vector<Sized> sorted;
+  const std::vector<Sized>* wanted = &blobs;
+  if (!std::is_sorted(blobs.begin(), blobs.end(), by_id)) {
+    sorted = blobs;
+    std::sort(sorted.begin(), sorted.end(), by_id);
+    wanted = &sorted;
+  }
+  auto orphan_file = [&](ObjectID id) {
+    VY_LOG_INFO("recovery: removing orphan payload %s from the arena", id.ToString().c_str());
+    unlink(arena_->BlobPath(id).c_str());
+  };
+  auto orphan_durable = [&](ObjectID id) {
+    if (db_) db_->DeletePayload(id).ok();
+  };
   std::vector<ObjectID> lost;
-  std::unordered_set<ObjectID> known;
+  size_t fi = 0, di = 0;
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [id, size] : blobs) {
-    known.insert(id);
+  blobs_.reserve(blobs_.size() + wanted->size());
+  arena_->ReserveCharges(wanted->size());
+  for (size_t i = 0; i < wanted->size(); ++i) {
+    const auto& [id, size] = (*wanted)[i];
+    if (i > 0 && (*wanted)[i - 1].first == id) continue;  // listed twice: once is enough
+    for (; fi < files.size() && files[fi].first < id; ++fi) orphan_file(files[fi].first);
+    for (; di < durable.size() && durable[di].first < id; ++di) orphan_durable(durable[di].first);
+    const Sized* f = fi < files.size() && files[fi].first == id ? &files[fi++] : nullptr;
+    const Sized* d = di < durable.size() && durable[di].first == id ? &durable[di++] : nullptr;
     Blob b;
     b.size = size;
-    auto f = files.find(id);
-    b.resident = f != files.end() && f->second == size;
-    auto d = durable.find(id);
-    b.durable = d != durable.end() && d->second == size;
-    if (f != files.end() && !b.resident) {
+    b.resident = f && f->second == size;
+    b.durable = d && d->second == size;
+    if (f && !b.resident) {
       VY_LOG_WARN("recovery: arena file of %s has %llu bytes, expected %llu; dropped",
                   id.ToString().c_str(), static_cast<unsigned long long>(f->second),
                   static_cast<unsigned long long>(size));
@@ -230,15 +269,8 @@ std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint6
       queue_.push_back(id);
     }
   }
-  for (auto& [id, size] : files) {
-    if (!known.count(id)) {
-      VY_LOG_INFO("recovery: removing orphan payload %s from the arena", id.ToString().c_str());
-      unlink(arena_->BlobPath(id).c_str());
-    }
-  }
-  for (auto& [id, size] : durable) {
-    if (!known.count(id) && db_) db_->DeletePayload(id).ok();
-  }
+  for (; fi < files.size(); ++fi) orphan_file(files[fi].first);
+  for (; di < durable.size(); ++di) orphan_durable(durable[di].first);
   cv_.notify_all();
   writer_cv_.notify_all();
   StartReserver();  // after recovery has charged what the arena holds

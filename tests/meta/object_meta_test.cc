@@ -336,6 +336,99 @@ TEST(Record, BlobRoundTripsWithNoFields) {
   EXPECT_TRUE(back->members.empty());
 }
 
+// DecodeRecord reads blob-like records (no fields, EncodeRecord's layout) in one pass
+// and everything else through the JSON tree (DecodeRecordGeneral): for every record and
+// every byte-level mutation of one, both must agree on the outcome and the values.
+void ExpectSameDecode(const std::string& bytes) {
+  SCOPED_TRACE(bytes);
+  for (bool peer : {false, true}) {
+    auto fast = DecodeRecord(bytes, peer);
+    auto general = DecodeRecordGeneral(bytes, peer);
+    ASSERT_EQ(fast.ok(), general.ok()) << (fast.ok() ? general : fast).status().ToString();
+    if (!fast.ok()) {
+      EXPECT_EQ(fast.status().ToString(), general.status().ToString());
+      continue;
+    }
+    EXPECT_EQ(fast->id, general->id);
+    EXPECT_EQ(fast->type_name, general->type_name);
+    EXPECT_EQ(fast->nbytes, general->nbytes);
+    EXPECT_EQ(fast->size, general->size);
+    EXPECT_EQ(fast->instance, general->instance);
+    EXPECT_EQ(fast->transient, general->transient);
+    EXPECT_EQ(fast->global, general->global);
+    EXPECT_EQ(fast->signature, general->signature);
+    EXPECT_EQ(fast->timestamp_ms, general->timestamp_ms);
+    EXPECT_EQ(fast->owner.uid, general->owner.uid);
+    EXPECT_EQ(fast->owner.gid, general->owner.gid);
+    EXPECT_EQ(fast->fields, general->fields);
+    EXPECT_EQ(fast->members, general->members);
+  }
+}
+
+TEST(Record, OnePassDecodeAgreesWithTheGeneralDecoder) {
+  std::vector<ObjectRecord> records;
+  for (uint64_t n : {0ull, 1ull, 1024ull, 4097ull, ~0ull}) {
+    ObjectRecord r;
+    r.id = ObjectID::Make(true, 1 + static_cast<uint32_t>(n % 7), 5 + n % 1000);
+    r.type_name = kBlobTypename;
+    r.size = r.nbytes = n;
+    r.signature = n == ~0ull ? n : MakeSignature(r.id, static_cast<int64_t>(n));
+    r.timestamp_ms = n == 1 ? -1234 : n == ~0ull ? INT64_MIN + 1 : static_cast<int64_t>(n) * 1000;
+    r.transient = n % 2 == 0;
+    r.global = n % 3 == 0;
+    r.owner = {static_cast<uint32_t>(n), n == ~0ull ? 0xffffffffu : 7u};
+    records.push_back(r);
+  }
+  ObjectRecord meta = SampleRecord();
+  meta.fields.clear();
+  meta.members.clear();
+  meta.type_name = "vineyard::Pair<int, std::string>";
+  records.push_back(meta);
+  records.push_back(SampleRecord());  // with fields: the general way
+  for (const ObjectRecord& r : records) {
+    std::string bytes = EncodeRecord(r);
+    auto back = DecodeRecord(bytes);
+    ASSERT_TRUE(back.ok()) << bytes << ": " << back.status().ToString();
+    EXPECT_EQ(back->size, r.size);
+    EXPECT_EQ(back->signature, r.signature);
+    EXPECT_EQ(back->timestamp_ms, r.timestamp_ms);
+    EXPECT_EQ(back->owner.gid, r.owner.gid);
+    ExpectSameDecode(bytes);
+    // Every byte removed, doubled or replaced by a character that matters to JSON.
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      ExpectSameDecode(bytes.substr(0, i) + bytes.substr(i + 1));
+      ExpectSameDecode(bytes.substr(0, i + 1) + bytes.substr(i));
+      for (char c : {'0', '9', '-', ' ', '"', '\\', '}', ',', '\x80', '\x01', '\0'}) {
+        std::string m = bytes;
+        m[i] = c;
+        ExpectSameDecode(m);
+      }
+    }
+  }
+  // Values at and past the edges of their types, and layouts JSON allows.
+  const std::string head = R"({"v":1,"id":"o8001000000000005","typename":"vineyard::Blob",)";
+  for (const std::string& tail :
+       {std::string(R"("nbytes":18446744073709551615,"size":18446744073709551616,)"),
+        std::string(R"("nbytes":01,"size":1,)"), std::string(R"("nbytes":-0,"size":1,)"),
+        std::string(R"("nbytes":1.0,"size":1,)"), std::string(R"("nbytes":1e3,"size":1,)")}) {
+    ExpectSameDecode(head + tail +
+                     R"("transient":true,"global":false,"signature":1,"ts":2,"uid":0,"gid":0})");
+  }
+  for (const char* ts : {"9223372036854775807", "9223372036854775808", "-9223372036854775808",
+                                "-9223372036854775809", "-0", "00"}) {
+    ExpectSameDecode(head + R"("nbytes":1,"size":1,"transient":true,"global":false,)"
+                            R"("signature":1,"ts":)" + std::string(ts) + R"(,"uid":4294967296,"gid":0})");
+  }
+  ExpectSameDecode(head + R"("nbytes":1,"size":1,"transient":true,"global":false,)"
+                          R"("signature":1,"ts":2,"uid":0,"gid":0,"uid":5})");
+  ExpectSameDecode(R"({"v":1,"id":"o8001000000000005","typename":"",)"
+                   R"("nbytes":1,"size":1,"transient":true,"global":false,)"
+                   R"("signature":1,"ts":2,"uid":0,"gid":0})");
+  ExpectSameDecode(R"({"v":1,"id":"o800100000000000G","typename":"t",)"
+                   R"("nbytes":1,"size":1,"transient":true,"global":false,)"
+                   R"("signature":1,"ts":2,"uid":0,"gid":0})");
+}
+
 TEST(Record, RecordFromParsedCreateMetaRoundTrips) {
   auto spec = ParseCreateMeta(std::string(R"({"typename":"t","b":{"id":")") + kB +
                               R"("},"x":{"nested":[1,{"id":5}]},"a":{"id":")" + kA + R"("}})");

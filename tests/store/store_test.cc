@@ -447,6 +447,36 @@ TEST_F(StoreTest, RecoverDropsAnArenaFileOfTheWrongSize) {
   EXPECT_TRUE(*got == bytes);
 }
 
+// Recover walks the table's list, the arena's and RocksDB's side by side in id order:
+// a list in any order (and an id listed twice) gives the same result, orphans among
+// the kept blobs go, and every kept blob is resident, durable and charged.
+TEST_F(StoreTest, RecoverTakesTheTablesBlobsInAnyOrder) {
+  Open(Durability::kSync, 1 << 20);
+  std::vector<ObjectID> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(NextId());
+    ASSERT_TRUE(Upload(ids.back(), Bytes(4 * kKiB, 20 + i)).ok());
+  }
+  Open(Durability::kSync, 1 << 20);
+  // ids[1] and ids[4] are orphans (not in the table); the rest come reversed, one twice.
+  std::vector<std::pair<ObjectID, uint64_t>> table = {
+      {ids[5], 4 * kKiB}, {ids[3], 4 * kKiB}, {ids[2], 4 * kKiB}, {ids[3], 4 * kKiB},
+      {ids[0], 4 * kKiB}};
+  EXPECT_TRUE(store_->Recover(table).empty());
+  for (int i : {0, 2, 3, 5}) {
+    EXPECT_TRUE(store_->IsResident(ids[i])) << i;
+    auto got = ReadBlob(ids[i]);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(*got == Bytes(4 * kKiB, 20 + i)) << i;
+  }
+  for (int i : {1, 4}) EXPECT_FALSE(FileExists(store_->BlobPath(ids[i]))) << i;
+  EXPECT_EQ(store_->stats().used, 4 * PageRound(4 * kKiB));
+  EXPECT_EQ(store_->stats().durable, 4u);
+  auto durable = DurableOnDisk();
+  EXPECT_EQ(durable.size(), 4u);
+  EXPECT_EQ(durable.count(ids[1]) + durable.count(ids[4]), 0u);
+}
+
 TEST_F(StoreTest, RecoverQueuesResidentButNotYetDurableBlobs) {
   ObjectID a = NextId();
   Open(Durability::kNone, 1 << 20);
