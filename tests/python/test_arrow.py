@@ -21,14 +21,15 @@ JS = os.path.join(os.path.dirname(HERE), "arrow_js")
 
 @pytest.fixture(scope="module")
 def arrow_js():
-    """tests/arrow_js with Arrow JS installed (once: the lock serialises parallel tests)."""
-    marker = os.path.join(JS, "node_modules", "apache-arrow", "package.json")
-    if not os.path.exists(marker):
-        with open(os.path.join(JS, ".install.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not os.path.exists(marker):
-                subprocess.run(["npm", "ci", "--prefix", JS, "--no-audit", "--no-fund"],
-                               check=True, timeout=280)
+    """tests/arrow_js with Arrow JS installed (once: the lock serialises parallel tests;
+    the marker is written after `npm ci` finished and only looked at under the lock)."""
+    marker = os.path.join(JS, "node_modules", ".vineyardfs-installed")
+    with open(os.path.join(JS, ".install.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(marker):
+            subprocess.run(["npm", "ci", "--prefix", JS, "--no-audit", "--no-fund"],
+                           check=True, timeout=280)
+            open(marker, "w").close()
     return JS
 
 
