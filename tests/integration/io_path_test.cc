@@ -163,9 +163,11 @@ TEST_F(PassthroughOff, SameReadsReturnIdenticalBytesThroughTheDaemon) {
   EXPECT_EQ(CachedKiB(ObjPath(id, "data")), 0) << "a fresh mount has nothing of the file cached";
   EXPECT_TRUE(ChildRead(ObjPath(id, "data")) == bytes) << "read() differs";
   EXPECT_TRUE(ChildMmap(ObjPath(id, "data")) == bytes) << "mmap differs";
-  // The cached path keeps a second copy of the whole file (keep_cache): proof that the
-  // measure of the passthrough test would see one.
-  EXPECT_EQ(CachedKiB(ObjPath(id, "data")), static_cast<int64_t>(k64MiB / 1024));
+  // The cached path keeps a second copy of the file (keep_cache): proof that the
+  // measure of the passthrough test would see one. (Not necessarily every page: with
+  // other tests beside it the kernel may reclaim a few of these clean pages; loaded
+  // runs saw up to 232 KiB of the 64 MiB gone. The passthrough path keeps none.)
+  EXPECT_GE(CachedKiB(ObjPath(id, "data")), static_cast<int64_t>(k64MiB / 1024) * 15 / 16);
   json after = ReadStatus();
   EXPECT_GT(Requests(after, "read"), Requests(before, "read"))
       << "the cached path should serve READ requests";
