@@ -107,7 +107,7 @@ void VineyardFs::Attach(fuse_session* se) {
   // Passthrough does not spare this: the kernel keeps a writable open's backing file
   // until the daemon has answered its RELEASE, so a lease cannot tell a lookup that a
   // RELEASE is queued (measured: refused while the RELEASE is handled, granted after the
-  // answer). The lock costs ~12% of the create rate (2.2k -> 1.93k/s here).
+  // answer). The lock costs ~12% of the create rate (README "Per-object cost").
   fs->passthrough.SetOrderedReads(true);
   PluginHostOptions popts{fs->opts.plugins, fs->opts.builtin_plugins};
   fs->plugins = std::make_unique<PluginHost>(fs->table, fs->store, popts);
