@@ -217,19 +217,22 @@ void Node::Cleanup() {
 
 int Node::TryWriteNew(const std::string& name, const std::string& bytes, std::string* id) {
   const std::string path = Path("new/" + name);
-  int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return errno;
-  for (size_t done = 0; done < bytes.size();) {
-    ssize_t w = write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      int e = w < 0 ? errno : EIO;
-      close(fd);
-      return e;
+  {
+    auto no_fork = UploadWriteGuard();  // mount_fixture.h: a forked child would hold it
+    int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return errno;
+    for (size_t done = 0; done < bytes.size();) {
+      ssize_t w = write(fd, bytes.data() + done, bytes.size() - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        int e = w < 0 ? errno : EIO;
+        close(fd);
+        return e;
+      }
+      done += static_cast<size_t>(w);
     }
-    done += static_cast<size_t>(w);
+    if (close(fd) != 0) return errno;
   }
-  if (close(fd) != 0) return errno;
   if (int e = SealErrno(path)) return e;
   if (id) {
     std::string target = ReadLinkOf(path);

@@ -25,7 +25,7 @@ constexpr uid_t kAlice = 1001;
 
 // Runs fn in a child as `uid`; its result (an errno, 0 for success), -1 if it died.
 int RunAs(uid_t uid, const std::function<int()>& fn) {
-  pid_t pid = fork();
+  pid_t pid = ForkOutsideUploads();
   if (pid == 0) {
     if (setgroups(0, nullptr) != 0 || setgid(uid) != 0 || setuid(uid) != 0) _exit(255);
     _exit(fn() & 0xff);

@@ -82,12 +82,14 @@ TEST_F(ClusterStanding, ANodeKilledWhileApplyingRemoteChangesRestartsConsistent)
     std::vector<std::string> containers;
     for (int i = 0; !stop; ++i) {
       std::string b, c;
-      if (node(1).TryWriteNew("b" + std::to_string(i), "bytes " + std::to_string(i), &b) != 0) {
+      if (int e = node(1).TryWriteNew("b" + std::to_string(i), "bytes " + std::to_string(i), &b)) {
+        std::fprintf(stderr, "blob %d: %s\n", i, strerror(e));
         continue;
       }
-      if (node(1).TryWriteNew("c" + std::to_string(i) + ".meta.json",
+      if (int e = node(1).TryWriteNew("c" + std::to_string(i) + ".meta.json",
                               R"({"typename":"t","transient":false,"m":{"id":")" + b + "\"}}",
-                              &c) != 0) {
+                              &c)) {
+        std::fprintf(stderr, "container %d of %s: %s\n", i, b.c_str(), strerror(e));
         continue;
       }
       containers.push_back(c);
@@ -143,6 +145,17 @@ TEST_F(ClusterStanding, ANodeKilledWhileApplyingRemoteChangesRestartsConsistent)
   const View after = TakeView(2);
   EXPECT_EQ(after.metas.size(), origin.metas.size());
   EXPECT_EQ(after.names, origin.names);
+  for (auto& [id, meta] : origin.metas) {
+    auto it = after.metas.find(id);
+    if (it == after.metas.end()) {
+      ADD_FAILURE() << "node 2 lacks " << id << ": " << meta;
+    } else if (it->second != meta) {
+      ADD_FAILURE() << "node 2 shows " << id << " as " << it->second << ", node 1 as " << meta;
+    }
+  }
+  for (auto& [id, meta] : after.metas) {
+    if (!origin.metas.count(id)) ADD_FAILURE() << "node 2 has " << id << " beyond node 1: " << meta;
+  }
 }
 
 uint64_t RssBytes(pid_t pid) {

@@ -132,7 +132,7 @@ std::string ChildTransfer(const std::function<std::string(int*)>& fn, int* err) 
     *err = errno;
     return {};
   }
-  pid_t pid = fork();
+  pid_t pid = ForkOutsideUploads();
   if (pid == 0) {
     close(fds[0]);
     int e = 0;
@@ -158,11 +158,25 @@ std::string ChildTransfer(const std::function<std::string(int*)>& fn, int* err) 
 
 }  // namespace
 
+std::shared_mutex& ForkMutex() {
+  static std::shared_mutex mu;
+  return mu;
+}
+
+std::shared_lock<std::shared_mutex> UploadWriteGuard() {
+  return std::shared_lock<std::shared_mutex>(ForkMutex());
+}
+
+pid_t ForkOutsideUploads() {
+  std::unique_lock<std::shared_mutex> lock(ForkMutex());
+  return fork();
+}
+
 CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_s) {
   CommandResult r;
   int fds[2];
   if (pipe(fds) != 0) return r;
-  pid_t pid = fork();
+  pid_t pid = ForkOutsideUploads();
   if (pid == 0) {
     dup2(fds[1], 1);
     dup2(fds[1], 2);
@@ -195,7 +209,7 @@ CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_s) {
 pid_t SpawnDaemon(const std::string& mnt, const std::string& opts, const std::string& log) {
   int logfd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   pid_t parent = getpid();
-  pid_t pid = fork();
+  pid_t pid = ForkOutsideUploads();
   if (pid < 0) {
     ADD_FAILURE() << "fork: " << strerror(errno);
     if (logfd >= 0) close(logfd);
@@ -339,14 +353,17 @@ void MountTest::WipeArena() {
 
 int MountTest::TryWriteNew(const std::string& name, const std::string& bytes, std::string* id) {
   const std::string path = Path("new/" + name);
-  int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-  if (fd < 0) return errno;
-  if (!WriteFull(fd, bytes.data(), bytes.size())) {
-    int e = errno;
-    close(fd);
-    return e;
+  {
+    auto no_fork = UploadWriteGuard();
+    int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return errno;
+    if (!WriteFull(fd, bytes.data(), bytes.size())) {
+      int e = errno;
+      close(fd);
+      return e;
+    }
+    if (close(fd) != 0) return errno;
   }
-  if (close(fd) != 0) return errno;
   if (int e = SealErrno(path)) return e;
   if (id) {
     *id = LinkedId("new/" + name);
@@ -497,7 +514,7 @@ std::vector<std::string> MountTest::ListDir(const std::string& path) {
 }
 
 int MountTest::RunAs(uid_t uid, const std::function<int()>& fn) {
-  pid_t pid = fork();
+  pid_t pid = ForkOutsideUploads();
   if (pid == 0) {
     if (setgroups(0, nullptr) != 0 || setgid(uid) != 0 || setuid(uid) != 0) _exit(255);
     _exit(fn() & 0xff);
@@ -508,7 +525,7 @@ int MountTest::RunAs(uid_t uid, const std::function<int()>& fn) {
 }
 
 int MountTest::InChild(const std::function<int()>& fn) {
-  pid_t pid = fork();
+  pid_t pid = ForkOutsideUploads();
   if (pid == 0) _exit(fn() & 0xff);
   int code = DecodeStatus(WaitWithTimeout(pid, 30000));
   return code >= 128 || code < 0 ? -1 : code;

@@ -25,6 +25,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,15 @@ struct CommandResult {
 // fork+exec argv[0] with argv (no shell), collecting its output; killed after
 // `timeout_s` seconds.
 CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_s = 20);
+
+// fork() copies every descriptor of the test process: a child forked while another
+// thread has new/<x> open for writing holds that file until it execs or exits, and the
+// upload is rightly not sealed at the writer's close() (DESIGN.md §4: the last close of
+// any process seals). The fixtures' writers of new/ hold UploadWriteGuard() from open
+// to close and their forks use ForkOutsideUploads(), so no child inherits an upload
+// being written.
+std::shared_lock<std::shared_mutex> UploadWriteGuard();
+pid_t ForkOutsideUploads();
 
 // Polls `pred` every 10 ms until it is true or `timeout_ms` passed.
 bool PollUntil(const std::function<bool()>& pred, int timeout_ms = 5000);
