@@ -186,7 +186,7 @@ void Node::Crash() {
 void Node::Stop() {
   if (paused_) Resume();
   if (IsMounted(mnt_)) umount2(mnt_.c_str(), MNT_DETACH);
-  if (pid_ > 0 && !Exited(10000)) {
+  if (pid_ > 0 && !Exited(kExitAfterUnmountMs)) {  // mount_fixture.h
     ADD_FAILURE() << "node " << index_ << " (pid " << pid_
                   << ") did not exit after unmount; killing it";
     kill(pid_, SIGKILL);

@@ -63,6 +63,10 @@ bool PollUntil(const std::function<bool()>& pred, int timeout_ms = 5000);
 // follows the last reference records its failure there (DESIGN.md §4).
 int SealErrno(const std::string& path);
 
+// How long a daemon may take to exit after its mount is detached (it drains its
+// durable writer first) before a test calls it stuck and kills it.
+constexpr int kExitAfterUnmountMs = 60000;
+
 // True if some mount point in /proc/mounts equals or lies under `path`.
 bool IsMounted(const std::string& path);
 
