@@ -30,6 +30,7 @@ import time
 
 from . import batch as _batch
 from . import context
+from . import local_blob
 from .blob_builder import BlobBuilder
 from .errors import (ConnectionFailed, InvalidMetadata, NameNotExists,
                      ObjectNotExists, VineyardError, error_from_os)
@@ -169,6 +170,10 @@ class Client:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
                     return b"".join(chunks)
+                if not chunks and len(chunk) < 1 << 20:
+                    # A short first read is the whole file here (meta.json and
+                    # status.json are served whole): spares the read of the end.
+                    return chunk
                 chunks.append(chunk)
         finally:
             os.close(fd)
@@ -321,6 +326,9 @@ class Client:
     def get_object(self, object_id, sync_remote=False, fetch=False):
         """The Object; fetch=True first copies every payload it reaches from the
         nodes that hold them (opening a payload fetches it)."""
+        object_id = _id_of(object_id)
+        if local_blob.is_local_blob(self, object_id):
+            return local_blob.open_local_blob(self, object_id)  # one open, no meta.json
         meta = self.get_meta(object_id)
         if fetch:
             self._fetch_tree(meta)
