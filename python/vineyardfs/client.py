@@ -165,15 +165,18 @@ class Client:
     def _read_file(path):
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            chunks = []
+            # A short first read is the whole file here (meta.json and status.json
+            # are served whole): it spares the read of the end. The first buffer is
+            # small: a 1 MiB one, shrunk and kept while parsed, was measured to make
+            # malloc move its heap top at every call (get_meta at 400 us, not 40).
+            chunk = os.read(fd, 1 << 16)
+            if len(chunk) < 1 << 16:
+                return chunk
+            chunks = [chunk]
             while True:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
                     return b"".join(chunks)
-                if not chunks and len(chunk) < 1 << 20:
-                    # A short first read is the whole file here (meta.json and
-                    # status.json are served whole): spares the read of the end.
-                    return chunk
                 chunks.append(chunk)
         finally:
             os.close(fd)
