@@ -102,6 +102,8 @@ void VineyardFs::Attach(fuse_session* se) {
   staging.resize(staging.rfind('/'));
   ProbeLeases(fs, staging);
   fs->seal_waiter.Start(fs);
+  // A payload's backing id lives as long as its arena file is the payload (file.cc).
+  fs->store->SetDropHook([fs](ObjectID id) { fs->backings.Drop(&fs->passthrough, id); });
   // Reads of /dev/fuse are serialized and RELEASEs counted as they are read, so that a
   // LOOKUP of new/<name> sees every RELEASE queued before it (seal.cc: SettleUpload).
   // Passthrough does not spare this: the kernel keeps a writable open's backing file
@@ -134,6 +136,8 @@ void VineyardFs::Detach() {
   if (state_->opts.cluster) state_->opts.cluster->SetListener(nullptr);
   state_->plugins.reset();  // stops the watcher first: it may notify
   state_->seal_waiter.Stop();
+  state_->store->SetDropHook(nullptr);
+  state_->backings.DropAll(&state_->passthrough);
   state_->notifier.Stop();
   state_->session = nullptr;
 }

@@ -199,14 +199,16 @@ class NewDir {
 struct FileHandle {
   Kind kind = Kind::kRoot;
   ObjectID id;                     // kDataFile
-  int fd = -1;                     // kDataFile: the arena file (read-only)
-  const char* map = nullptr;       // kDataFile: mmap of the arena file
+  int fd = -1;                     // kPluginFile (a kDataFile holds a pin, no descriptor)
+  const char* map = nullptr;       // kDataFile: mmap of the arena file, made at the first READ
   uint64_t size = 0;               // kDataFile: payload length
   std::shared_ptr<Upload> upload;  // kUpload
   bool writer = false;             // kUpload: opened for writing
   bool release_read = false;       // kUpload: its RELEASE was counted in releases_read
   bool flushed = false;            // kUpload writer: a descriptor of it was closed
   bool passthrough = false;        // reads/writes go to the backing file, not to us
+  int backing = 0;                 // kDataFile: the BlobBackings id it holds (passthrough)
+  std::mutex map_mu;               // kDataFile: guards the lazy mapping (DataMap)
   std::string content;             // generated files: the snapshot taken at open
   // kViewFile: the resolved view and a read-only mapping of each blob it uses.
   std::shared_ptr<const ResolvedView> view;
@@ -248,19 +250,39 @@ struct Counters {
       flushes{0}, releases{0};
 };
 
-// Passthrough backing ids of payloads, shared by every open of a blob's `data` (the
-// kernel refuses two different backings for one inode) and released with the last.
-// Thread-safe (mu_).
+// Passthrough backing ids of payloads (README "The I/O path"). A blob's id is
+// registered (FUSE_DEV_IOC_BACKING_OPEN) at its first passthrough open and kept while
+// its arena file is its payload, so every later open replies with the same id: no
+// openat, no ioctl. One id per blob, as the kernel refuses two different backings for
+// one inode. It is closed when the store lets the file go (Drop, from the store's drop
+// hook: the blob deleted or evicted), or at its last release when more than kMaxIdle
+// unused ids are held. Thread-safe (mu_); Drop runs under the Store's lock, so nothing
+// here calls the Store.
 class BlobBackings {
  public:
-  // The backing id for `id` (registering `fd` if there is none yet); 0 if refused.
-  int Acquire(Passthrough* pt, ObjectID id, int fd);
-  void Release(Passthrough* pt, ObjectID id);
+  static constexpr size_t kMaxIdle = 4096;
+  // The backing id for `id` (registering the file at `path` if there is none yet),
+  // counted as one user; 0 if refused. The caller has pinned the blob.
+  int Acquire(Passthrough* pt, ObjectID id, const std::string& path);
+  // One user of `backing` (what Acquire returned for `id`) is gone.
+  void Release(Passthrough* pt, ObjectID id, int backing);
+  // The blob's file is no longer its payload: its id is closed (open files keep theirs).
+  void Drop(Passthrough* pt, ObjectID id);
+  void DropAll(Passthrough* pt);
+  struct Stats {
+    uint64_t held = 0, idle = 0, opened = 0, closed = 0, reused = 0;
+  };
+  Stats stats() const;
 
  private:
-  std::mutex mu_;
-  std::unordered_map<ObjectID, std::pair<int, int>>
-      ids_;  // protected by mu_: id -> (backing, refs)
+  struct Entry {
+    int backing = 0;
+    int refs = 0;
+  };
+  void CloseLocked(Passthrough* pt, std::unordered_map<ObjectID, Entry>::iterator it);
+  mutable std::mutex mu_;
+  std::unordered_map<ObjectID, Entry> ids_;  // protected by mu_
+  Stats stats_;                              // protected by mu_ (held, idle: derived)
 };
 
 // Uploads whose seal waits for the kernel to drop its last writable reference (a

@@ -155,8 +155,11 @@ std::string RenderStatus(FsState* fs) {
                     {"loaded", loaded},
                     {"refused", refused}};
   }
+  const BlobBackings::Stats b = fs->backings.stats();
   j["io_path"] = {{"mode", fs->passthrough.enabled() ? "passthrough" : "fallback"},
-                  {"reason", fs->io_path_reason}};
+                  {"reason", fs->io_path_reason},
+                  {"backing_ids", {{"held", b.held}, {"idle", b.idle}, {"opened", b.opened},
+                                   {"closed", b.closed}, {"reused", b.reused}}}};
   ojson opts = ojson::object();
   for (auto& [k2, v] : fs->opts.shown_options) opts[k2] = v;
   j["options"] = opts;

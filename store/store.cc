@@ -386,6 +386,7 @@ uint64_t Store::Evict(uint64_t bytes) {
       if (!Evictable(b)) continue;
       LruErase(b);
       b.resident = false;
+      if (drop_hook_) drop_hook_(id);
       freed += PageRound(b.size);
       victims.push_back(id);
       ++counters_.evictions;
@@ -401,6 +402,17 @@ uint64_t Store::Evict(uint64_t bytes) {
 }
 
 Result<int> Store::OpenBlob(ObjectID id) {
+  VY_RETURN_IF_ERROR(PinBlob(id));
+  int fd = open(arena_->BlobPath(id).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    CloseBlob(id);
+    return Status::FromErrno("open payload of " + id.ToString(), err);
+  }
+  return fd;
+}
+
+Status Store::PinBlob(ObjectID id) {
   std::unique_lock<std::mutex> lock(mu_);
   auto it = blobs_.find(id);
   while (it == blobs_.end()) {
@@ -459,13 +471,7 @@ Result<int> Store::OpenBlob(ObjectID id) {
     ++counters_.reloads;
     QueueCollapse(id, size);
   }
-  int fd = open(arena_->BlobPath(id).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    --b.pins;
-    return Status::FromErrno("open payload of " + id.ToString(), err);
-  }
-  return fd;
+  return Status::OK();
 }
 
 void Store::CloseBlob(ObjectID id) {
@@ -500,6 +506,7 @@ void Store::DeleteBlob(ObjectID id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = blobs_.find(id);
     if (it != blobs_.end()) {
+      if (drop_hook_) drop_hook_(id);
       LruErase(it->second);
       blobs_.erase(it);
     }

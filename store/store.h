@@ -120,6 +120,17 @@ class Store {
   // successful call with CloseBlob.
   Result<int> OpenBlob(ObjectID id);
   void CloseBlob(ObjectID id);
+  // OpenBlob without the descriptor: pins the blob (loading or fetching it as
+  // OpenBlob does) for a caller that holds the file some other way, e.g. a
+  // passthrough backing id. Pair every successful call with CloseBlob.
+  Status PinBlob(ObjectID id);
+  // Called with mu_ held whenever a blob's arena file stops being its payload
+  // (evicted, deleted), before the file is unlinked: whoever holds the file past
+  // an open (passthrough backing ids) lets go of it there. Must not call the Store.
+  void SetDropHook(std::function<void(ObjectID)> hook) {
+    std::lock_guard<std::mutex> lock(mu_);
+    drop_hook_ = std::move(hook);
+  }
   // Returns once the payload is durable (at once under durability=none).
   Status SyncBlob(ObjectID id);
   // Frees the payload in the arena and in RocksDB.
@@ -188,6 +199,7 @@ class Store {
   const StoreOptions opts_;
   InstanceId instance_ = 0;
   Remote remote_;  // set before the mount serves requests
+  std::function<void(ObjectID)> drop_hook_;  // protected by mu_ (SetDropHook)
   std::unique_ptr<Arena> arena_;
   std::unique_ptr<StateDb> db_;            // null when state=none
   std::unique_ptr<Journal> null_journal_;  // used when state=none

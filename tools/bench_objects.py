@@ -811,6 +811,28 @@ def traced_requests(d, work, name, n, fn):
     return {k: v / n for k, v in sorted(ops.items(), key=lambda kv: -kv[1])}
 
 
+def traced_syscalls(d, work, name, n, fn):
+    """{syscall: calls per operation} of the daemon (all threads) while fn() does n
+    operations, from `strace -c -f`; "total" is their sum."""
+    summary = os.path.join(work, f"strace-c-{name}.txt")
+    p = strace_attach(["-c", "-f", "-o", summary, "-p", str(d.pid)])
+    try:
+        strace_wait_attached(d.pid)
+        fn()
+        time.sleep(0.5)
+    finally:
+        strace_stop(p)
+    calls = {}
+    with open(summary) as f:
+        for line in f:
+            m = STRACE_SUMMARY.match(line)
+            if m and m.group(3) != "total":
+                calls[m.group(3)] = int(m.group(1)) / n
+    calls = dict(sorted(calls.items(), key=lambda kv: -kv[1]))
+    calls["total"] = sum(calls.values())
+    return calls
+
+
 def group_strace(args, work, shm, res):
     if not shutil.which("strace"):
         res["notes"].append("no strace (tools/setup.sh installs it): no syscall counts")
@@ -863,6 +885,10 @@ def group_strace(args, work, shm, res):
             g.writelines(f"{d.mnt}/objects/{line.strip()}\n" for line in f)
         big = client.put(b"m" * (1 << 20))
         data = f"{d.mnt}/objects/{big}/data"
+        # Above passthrough_min (1 MiB): the passthrough path a 1 GiB payload takes.
+        large = client.put(b"g" * (2 << 20))
+        ldata = f"{d.mnt}/objects/{large}/data"
+        run_json([VYBENCH, "openmap", ldata, 10])
         small = client.put(b"x" * 1024)
         spair = client.put((1, 2.5))
         for fn in (lambda: client.get_meta(small), lambda: client.get(small),
@@ -874,13 +900,21 @@ def group_strace(args, work, shm, res):
             "create_pair": lambda: writers(f"{d.mnt}/new", k, 1, pair_json, "tp", ".meta.json"),
             "rmdir": lambda: run_json([VYBENCH, "rmdirs", rm_list]),
             "openmap_1m": lambda: run_json([VYBENCH, "openmap", data, k]),
+            "openmap_passthrough": lambda: run_json([VYBENCH, "openmap", ldata, k]),
             "get_meta": lambda: [client.get_meta(small) for _ in range(k)],
             "get_blob": lambda: [client.get(small) for _ in range(k)],
             "get_pair": lambda: [client.get(spair) for _ in range(k)],
         }
         out["fuse_requests_per_op"] = {}
+        out["daemon_syscalls_per_op"] = {}
         for name, fn in other.items():
             out["fuse_requests_per_op"][name] = traced_requests(d, work, name, k, fn)
+            if name not in ("create_pair", "rmdir"):  # (the rmdirs are spent)
+                out["daemon_syscalls_per_op"][name] = traced_syscalls(d, work, name, k, fn)
+            print(f"  {name}: requests {sum(out['fuse_requests_per_op'][name].values()):.2f} "
+                  + ", ".join(f"{o} {v:.2f}" for o, v in out["fuse_requests_per_op"][name].items())
+                  + (f"; daemon syscalls {out['daemon_syscalls_per_op'][name]['total']:.1f}"
+                     if name in out["daemon_syscalls_per_op"] else ""), flush=True)
     finally:
         d.stop()
     res["strace"] = out

@@ -30,6 +30,7 @@ import time
 
 from . import batch as _batch
 from . import context
+from . import local_blob
 from .blob_builder import BlobBuilder
 from .errors import (ConnectionFailed, InvalidMetadata, NameNotExists,
                      ObjectNotExists, VineyardError, error_from_os)
@@ -164,7 +165,14 @@ class Client:
     def _read_file(path):
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            chunks = []
+            # A short first read is the whole file here (meta.json and status.json
+            # are served whole): it spares the read of the end. The first buffer is
+            # small: a 1 MiB one, shrunk and kept while parsed, was measured to make
+            # malloc move its heap top at every call (get_meta at 400 us, not 40).
+            chunk = os.read(fd, 1 << 16)
+            if len(chunk) < 1 << 16:
+                return chunk
+            chunks = [chunk]
             while True:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
@@ -321,6 +329,9 @@ class Client:
     def get_object(self, object_id, sync_remote=False, fetch=False):
         """The Object; fetch=True first copies every payload it reaches from the
         nodes that hold them (opening a payload fetches it)."""
+        object_id = _id_of(object_id)
+        if local_blob.is_local_blob(self, object_id):
+            return local_blob.open_local_blob(self, object_id)  # one open, no meta.json
         meta = self.get_meta(object_id)
         if fetch:
             self._fetch_tree(meta)

@@ -301,5 +301,99 @@ TEST_F(MetaJson, ADeletedObjectsCachedMetaJsonNoLongerOpens) {
   close(fd);
 }
 
+// ---- Backing ids that live as long as the blob (README "The I/O path") ----
+
+int64_t Backing(const json& st, const char* key) {
+  return st["io_path"]["backing_ids"][key].get<int64_t>();
+}
+
+TEST_F(PassthroughOn, EveryOpenOfABlobReusesItsOneBackingId) {
+  const std::string bytes = RandomBytes((2u << 20) + 7, 21);
+  const std::string id = WriteNew("big", bytes);
+  ASSERT_TRUE(IsBlobId(id));
+  const std::string data = ObjPath(id, "data");
+  json before = ReadStatus();
+  OpenMapClose(data, 10);
+  // Two opens at once, and a child's read and mapping: the same id for all of them.
+  int fd1 = open(data.c_str(), O_RDONLY), fd2 = open(data.c_str(), O_RDONLY);
+  ASSERT_GE(fd1, 0);
+  ASSERT_GE(fd2, 0);
+  EXPECT_TRUE(ChildRead(data) == bytes);
+  EXPECT_TRUE(ChildMmap(data) == bytes);
+  close(fd1);
+  close(fd2);
+  json after = ReadStatus();
+  EXPECT_EQ(Backing(after, "opened") - Backing(before, "opened"), 1)
+      << "more than one backing id was registered for one blob: " << after["io_path"].dump();
+  EXPECT_GE(Backing(after, "reused") - Backing(before, "reused"), 13) << after["io_path"].dump();
+  EXPECT_EQ(Backing(after, "closed"), Backing(before, "closed")) << "the id went with an open";
+  EXPECT_EQ(Backing(after, "held"), 1);
+  EXPECT_EQ(CachedKiB(data), 0) << "passthrough kept no copy in the page cache";
+}
+
+TEST_F(PassthroughOn, ADeletedBlobClosesItsBackingIdAndANewBlobGetsItsOwnBytes) {
+  const std::string a_bytes = RandomBytes((2u << 20) + 1, 22);
+  const std::string a = WriteNew("a", a_bytes);
+  ASSERT_TRUE(IsBlobId(a));
+  OpenMapClose(ObjPath(a, "data"), 3);
+  // A descriptor kept open across the delete keeps reading the old bytes.
+  int fd = open(ObjPath(a, "data").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  json before = ReadStatus();
+  ASSERT_EQ(Backing(before, "held"), 1);
+  ASSERT_EQ(rmdir(ObjPath(a).c_str()), 0) << strerror(errno);
+  json after = ReadStatus();
+  EXPECT_EQ(Backing(after, "closed") - Backing(before, "closed"), 1) << after["io_path"].dump();
+  EXPECT_EQ(Backing(after, "held"), 0);
+  std::string old(a_bytes.size(), '\0');
+  EXPECT_EQ(pread(fd, old.data(), old.size(), 0), static_cast<ssize_t>(old.size()));
+  EXPECT_TRUE(old == a_bytes) << "an open descriptor of a deleted blob changed";
+  close(fd);
+  // New blobs of the same size (their files may take the freed inode numbers) each
+  // read as their own bytes, through a new id each.
+  for (int i = 0; i < 3; ++i) {
+    const std::string bytes = RandomBytes((2u << 20) + 1, 23 + i);
+    const std::string b = WriteNew("b" + std::to_string(i), bytes);
+    ASSERT_TRUE(IsBlobId(b));
+    EXPECT_TRUE(ChildRead(ObjPath(b, "data")) == bytes) << "blob " << i << " read()";
+    EXPECT_TRUE(ChildMmap(ObjPath(b, "data")) == bytes) << "blob " << i << " mmap";
+  }
+  EXPECT_EQ(Backing(ReadStatus(), "opened") - Backing(after, "opened"), 3);
+  struct stat st;
+  EXPECT_NE(stat(ObjPath(a, "data").c_str(), &st), 0) << "the deleted blob is still there";
+}
+
+class PassthroughEviction : public MountTest {
+ protected:
+  std::string DefaultOptions() const override { return "size=4M,durability=sync,passthrough=on"; }
+};
+
+TEST_F(PassthroughEviction, AnEvictedBlobClosesItsBackingIdAndReloadsWithANewOne) {
+  // An id kept past an eviction would keep the evicted file's memory (and a reload
+  // would need a second id for the inode, which the kernel refuses).
+  std::map<std::string, std::string> blobs;
+  json before = ReadStatus();
+  for (int i = 0; i < 3; ++i) {
+    const std::string bytes = RandomBytes(2u << 20, 30 + i);
+    const std::string id = WriteNew("e" + std::to_string(i), bytes);
+    ASSERT_TRUE(IsBlobId(id)) << "blob " << i << " did not fit: nothing was evicted?";
+    blobs[id] = bytes;
+    OpenMapClose(ObjPath(id, "data"), 2);  // registers its id
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (auto& [id, bytes] : blobs) {
+      EXPECT_TRUE(ChildMmap(ObjPath(id, "data")) == bytes) << id << " round " << round;
+    }
+  }
+  json after = ReadStatus();
+  ASSERT_GT(after["arena"]["evictions"].get<int64_t>(), 0) << after.dump(2);
+  // Every id still held is of a resident blob: at most two of 2 MiB fit in 4 MiB.
+  EXPECT_LE(Backing(after, "held"), 2) << after["io_path"].dump();
+  EXPECT_GE(Backing(after, "closed") - Backing(before, "closed"),
+            after["arena"]["evictions"].get<int64_t>())
+      << "an evicted blob kept its backing id: " << after.dump(2);
+  EXPECT_LE(after["arena"]["used"].get<int64_t>(), 4 << 20);
+}
+
 }  // namespace
 }  // namespace vyit
