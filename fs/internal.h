@@ -33,6 +33,7 @@
 #include "fs/fs.h"
 #include "fs/plugin_host.h"
 #include "meta/object_table.h"
+#include "store/objects.h"
 #include "store/store.h"
 
 namespace vineyard {
@@ -299,9 +300,11 @@ class SealWaiter {
 class FsState {
  public:
   FsState(Store* s, ObjectTable* t, FsOptions o)
-      : store(s), table(t), opts(std::move(o)), passthrough(opts.passthrough) {}
+      : store(s), table(t), objects(s, t), opts(std::move(o)), passthrough(opts.passthrough) {}
   Store* const store;
   ObjectTable* const table;
+  // Every change that touches both the table and the store goes through this facade.
+  ObjectStore objects;
   FsOptions opts;
   InodeTable inodes;
   NewDir uploads;

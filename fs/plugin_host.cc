@@ -135,9 +135,8 @@ bool PluginHost::IsPluginFile(const std::string& name) {
          ValidateName(name).ok();
 }
 
-PluginHost::PluginHost(ObjectTable* table, Store* store, PluginHostOptions opts)
-    : table_(table),
-      store_(store),
+PluginHost::PluginHost(ObjectStore* objects, PluginHostOptions opts)
+    : objects_(objects),
       opts_(std::move(opts)),
       registry_(std::make_shared<Registry>()) {}
 
