@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "fs/plugin_host.h"
+#include "host/plugin_host.h"
 #include "meta/typename.h"
 #include "vineyardfs/plugin.h"
 

@@ -12,8 +12,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "fs/internal.h"
-#include "fs/plugin_internal.h"
+#include "host/errno.h"
+#include "host/plugin_internal.h"
 #include "meta/log.h"
 
 vy_call::~vy_call() {
