@@ -68,45 +68,13 @@ Result<ObjectID> SealBatch(FsState* fs, Upload* up, uint64_t size) {
   std::string manifest;
   uint64_t payload_at = 0;
   VY_RETURN_IF_ERROR(ReadManifest(up, size, &manifest, &payload_at));
-  auto batch = ParseBatch(manifest, size - payload_at,
-                          [fs](const std::vector<bool>& blob) -> Result<std::vector<ObjectID>> {
-                            std::vector<ObjectID> ids;
-                            ids.reserve(blob.size());
-                            for (bool b : blob) {
-                              auto id = fs->table->NewId(b);
-                              if (!id.ok()) return id.status();
-                              ids.push_back(*id);
-                            }
-                            return ids;
-                          });
+  auto batch = ParseBatch(manifest, size - payload_at, [fs](const std::vector<bool>& blob) {
+    return fs->objects.NewIds(blob);
+  });
   if (!batch.ok()) return batch.status();
-  std::vector<ObjectID> made;
-  auto undo = [&] {
-    for (ObjectID id : made) fs->store->DeleteBlob(id);
-  };
-  long blobs = 0;
-  for (size_t i = 0; i < batch->entries.size(); ++i) {
-    const BatchEntry& e = batch->entries[i];
-    if (!e.blob) continue;
-    // The durable writer is woken once, after the last blob: not a thread switch per blob.
-    Status s = fs->store->CopyBlob(up->fd, payload_at + e.offset, e.size, batch->ids[i],
-                                   /*wake_writer=*/false);
-    if (!s.ok()) {
-      fs->store->WakeWriter();
-      undo();
-      return s;
-    }
-    made.push_back(batch->ids[i]);
-    if (++blobs == TestKillAfterBlobs()) kill(getpid(), SIGKILL);
-  }
-  fs->store->WakeWriter();
-  auto root = fs->table->CreateBatch(*batch, up->owner);
-  if (!root.ok()) {
-    undo();
-    return root.status();
-  }
-  fs->store->DropUpload(up->key);  // the bytes live on in the blobs; the fd stays valid
-  return root->id;
+  return fs->objects.SealBatch(up->key, up->fd, payload_at, *batch, up->owner, [](long blobs) {
+    if (blobs == TestKillAfterBlobs()) kill(getpid(), SIGKILL);
+  });
 }
 
 }  // namespace vineyard

@@ -214,13 +214,12 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (pkey->kind != Kind::kObjects) return (void)fuse_reply_err(req, EPERM);
   auto id = ObjectID::Parse(name);
   if (!id.ok()) return (void)fuse_reply_err(req, ENOENT);
-  auto gone = fs->table->Delete(*id);
+  auto gone = fs->objects.Delete(*id);  // the records, then the blobs' payloads
   if (!gone.ok()) return ReplyStatus(req, gone.status());
   ++fs->counters.deletes;
   const fuse_ino_t objects = InodeTable::FixedIno(Kind::kObjects);
   for (size_t i = 0; i < gone->objects.size(); ++i) {
     const ObjectRecord& r = gone->objects[i];
-    if (r.is_blob()) fs->store->DeleteBlob(r.id);
     // The kernel drops the entry it removed itself; members that went with it are
     // invalidated here.
     if (i > 0) fs->notifier.InvalEntry(objects, r.id.ToString());

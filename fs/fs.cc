@@ -112,7 +112,7 @@ void VineyardFs::Attach(fuse_session* se) {
   // answer). The lock costs ~12% of the create rate (README "Per-object cost").
   fs->passthrough.SetOrderedReads(true);
   PluginHostOptions popts{fs->opts.plugins, fs->opts.builtin_plugins};
-  fs->plugins = std::make_unique<PluginHost>(fs->table, fs->store, popts);
+  fs->plugins = std::make_unique<PluginHost>(&fs->objects, popts);
   // Views and resolvers/ entries the kernel caches may have changed: drop them.
   fs->plugins->OnChange([fs] { InvalidatePluginNodes(fs); });
   fs->plugins->Start();
@@ -121,9 +121,8 @@ void VineyardFs::Attach(fuse_session* se) {
     const fuse_ino_t names = InodeTable::FixedIno(Kind::kNames);
     fs->opts.cluster->SetListener([fs, objects, names](const ObjectTable::Applied& a) {
       for (ObjectID id : a.objects) {
-        if (fs->table->Exists(id)) continue;  // created or replaced: nothing cached to drop
-        // Deleted by its owner: drop our cached copy and the kernel's entries.
-        if (id.is_blob()) fs->store->DeleteBlob(id);
+        // Deleted by its owner: our cached copy goes, and the kernel's entries.
+        if (!fs->objects.ForgetIfDeleted(id)) continue;  // created or replaced
         fs->notifier.InvalEntry(objects, id.ToString());
       }
       for (auto& name : a.names) fs->notifier.InvalEntry(names, name);

@@ -8,7 +8,7 @@
 //   special.cc status.json, metrics, instances/<n>.json
 //   notify.cc  kernel cache invalidation, off the request threads
 //   plugins.cc resolvers/ (installing and removing plugins) and views/
-//   plugin_host.cc, plugin_calls.cc: the plugin host itself (plugin_host.h)
+//   The plugin host itself is its own part: host/ (host/plugin_host.h).
 //
 // Lock order (outermost first): Upload::mu, NewDir::mu_, SealWaiter::mu_,
 // InodeTable::mu_, then the ObjectTable's and the Store's own locks. No fs/ lock is
@@ -31,8 +31,10 @@
 #include <vector>
 
 #include "fs/fs.h"
-#include "fs/plugin_host.h"
+#include "host/errno.h"
+#include "host/plugin_host.h"
 #include "meta/object_table.h"
+#include "store/objects.h"
 #include "store/store.h"
 
 namespace vineyard {
@@ -321,9 +323,11 @@ class SealWaiter {
 class FsState {
  public:
   FsState(Store* s, ObjectTable* t, FsOptions o)
-      : store(s), table(t), opts(std::move(o)), passthrough(opts.passthrough) {}
+      : store(s), table(t), objects(s, t), opts(std::move(o)), passthrough(opts.passthrough) {}
   Store* const store;
   ObjectTable* const table;
+  // Every change that touches both the table and the store goes through this facade.
+  ObjectStore objects;
   FsOptions opts;
   InodeTable inodes;
   NewDir uploads;
@@ -347,8 +351,6 @@ inline FsState* State(fuse_req_t req) { return static_cast<FsState*>(fuse_req_us
 
 // ---- Helpers shared by the operation files (reply.cc) ---------------------------
 
-// The errno for a Status: the single place where the two meet.
-int ErrnoFor(const Status& s);
 // Replies with the errno for `s`; logs unexpected failures.
 void ReplyStatus(fuse_req_t req, const Status& s);
 // The longest file name any directory of the mount holds (NAME_MAX). The kernel

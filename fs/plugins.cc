@@ -193,7 +193,7 @@ Status OpenPluginFile(FsState* fs, fuse_req_t req, const NodeKey& key, fuse_file
       fh->size = (*view)->size;
       for (auto& seg : (*view)->segments) {
         if (!seg.blob.valid() || fh->view_maps.count(seg.blob)) continue;
-        auto pinned = PinBlob(fs->store, fs->table, seg.blob);
+        auto pinned = fs->objects.Pin(seg.blob);
         if (!pinned.ok()) {
           ClosePluginFile(fs, fh);
           return pinned.status();
@@ -290,7 +290,7 @@ void ClosePluginFile(FsState* fs, FileHandle* fh) {
   }
   if (fh->fd >= 0) close(fh->fd);
   fh->fd = -1;
-  for (auto& [id, pinned] : fh->view_maps) UnpinBlob(fs->store, pinned);
+  for (auto& [id, pinned] : fh->view_maps) fs->objects.Unpin(pinned);
   fh->view_maps.clear();
 }
 

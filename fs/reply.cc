@@ -1,5 +1,5 @@
-// Status -> errno, the one place where the two meet, and the helpers that every
-// handler uses to reply exactly once.
+// The helpers that every handler uses to reply exactly once (the errno for a Status
+// is host/errno.h's ErrnoFor, shared with the plugin ABI).
 #include <cerrno>
 #include <cstring>
 
@@ -7,41 +7,6 @@
 #include "meta/log.h"
 
 namespace vineyard {
-
-int ErrnoFor(const Status& s) {
-  using C = Status::Code;
-  switch (s.code()) {
-    case C::kOk:
-      return 0;
-    case C::kNotFound:
-      return ENOENT;
-    case C::kInvalidArgument:
-      return EINVAL;
-    case C::kAlreadyExists:
-      return EEXIST;
-    case C::kBusy:
-      return EBUSY;
-    case C::kNoSpace:
-      return ENOSPC;
-    case C::kIOError:
-      return s.sys_errno() == ENOSPC || s.sys_errno() == EACCES ? s.sys_errno() : EIO;
-    case C::kPermissionDenied:
-      return EPERM;
-    case C::kNotSupported:
-      return ENOTSUP;
-    case C::kNoData:
-      return ENODATA;
-    case C::kTooLarge:
-      return EFBIG;
-    case C::kRemote:
-      return EREMOTE;
-    case C::kUnavailable:
-      return EHOSTDOWN;
-    case C::kNotOwner:
-      return EACCES;
-  }
-  return EIO;
-}
 
 bool ReplyIfNameTooLong(fuse_req_t req, const char* name) {
   if (strnlen(name, kMaxFileName + 1) <= kMaxFileName) return false;

@@ -68,22 +68,11 @@ Result<ObjectID> SealMeta(FsState* fs, Upload* up, uint64_t size) {
   VY_RETURN_IF_ERROR(ReadMetaBytes(up, size, &bytes));
   auto spec = ParseCreateMeta(bytes);
   if (!spec.ok()) return spec.status();
-  auto rec = fs->table->Create(*spec, up->owner);
-  if (!rec.ok()) return rec.status();
-  fs->store->DropUpload(up->key);  // the bytes live on as metadata; the fd stays valid
-  return rec->id;
+  return fs->objects.SealMeta(up->key, *spec, up->owner);
 }
 
 Result<ObjectID> SealBlob(FsState* fs, Upload* up, uint64_t size) {
-  auto id = fs->table->NewId(/*blob=*/true);
-  if (!id.ok()) return id.status();
-  VY_RETURN_IF_ERROR(fs->store->SealUpload(up->key, *id, size));
-  auto rec = fs->table->AddBlob(*id, size, up->owner);
-  if (!rec.ok()) {
-    fs->store->DeleteBlob(*id);
-    return rec.status();
-  }
-  return *id;
+  return fs->objects.SealBlob(up->key, size, up->owner);
 }
 
 // Builder plugins (DESIGN.md §8). Returns nullopt when no builder claims the file,
@@ -92,7 +81,7 @@ Result<ObjectID> SealBlob(FsState* fs, Upload* up, uint64_t size) {
 std::optional<Result<ObjectID>> TryBuilders(FsState* fs, Upload* up, uint64_t size) {
   if (!fs->plugins) return std::nullopt;
   auto built = fs->plugins->Build(up->name, up->fd, size, up->owner);
-  if (built && built->ok()) fs->store->DropUpload(up->key);
+  if (built && built->ok()) fs->objects.DropUpload(up->key);
   return built;
 }
 

@@ -28,12 +28,12 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "fs/fs.h"
 #include "meta/log.h"
-#include "meta/object_table.h"
 #include "meta/replicator.h"
-#include "store/store.h"
+#include "store/objects.h"
 #include "tools/mount_options.h"
 #include "tools/mount_safety.h"
 #include "tools/mount_table.h"
@@ -137,162 +137,141 @@ void SetReadAhead(const std::string& device, int kb) {
   if (!out) VY_LOG_INFO("could not set %s (not root?)", path.c_str());
 }
 
-// Runs the daemon; *pipe_fd is the write end of the pipe to a waiting parent (-1 in
-// the foreground), reported to and closed once the mount is ready. Everything Run()
-// made is destroyed when it returns, before main reports a failure to the parent.
-int Run(int argc, char** argv, int* pipe_fd) {
+// What the daemon serves, destroyed in reverse: the filesystem, then the cluster,
+// then the objects (the table, then the Store, which finishes its durable writes),
+// then the state's lock.
+struct Daemon {
+  std::unique_ptr<StateLock> lock;
+  std::unique_ptr<ObjectStore> objects;
+  std::unique_ptr<Replicator> cluster;
+  std::unique_ptr<VineyardFs> fs;
+};
+
+// The FUSE session, undone in reverse by Close() or the destructor: unmount, signal
+// handlers, the session itself.
+class Session {
+ public:
+  ~Session() { Close(); }
+  // Creates the session for `fs` with the mount options of `cfg`.
+  bool Create(const MountConfig& cfg, const char* argv0, VineyardFs* fs) {
+    opts_ = "fsname=" + cfg.source + ",subtype=vineyardfs,default_permissions";
+    if (cfg.allow_other) opts_ += ",allow_other";
+    for (auto& o : cfg.fuse_opts) opts_ += "," + o;
+    argv_ = {argv0, "-o", opts_.c_str()};
+    if (cfg.debug) argv_.push_back("-d");
+    fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv_.size()), const_cast<char**>(argv_.data()));
+    se_ = fuse_session_new(&args, &fs->ops(), sizeof(fuse_lowlevel_ops), fs->userdata());
+    return se_ != nullptr;
+  }
+  bool SetSignalHandlers() { return handlers_ = fuse_set_signal_handlers(se_) == 0; }
+  bool Mount(const std::string& point) {
+    return mounted_ = fuse_session_mount(se_, point.c_str()) == 0;
+  }
+  // Serves requests until unmounted or signalled; returns libfuse's result.
+  int Loop() {
+    fuse_loop_config* loop = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(loop, 0);
+    fuse_loop_cfg_set_max_threads(loop, 16);
+    int rc = fuse_session_loop_mt(se_, loop);
+    fuse_loop_cfg_destroy(loop);
+    return rc;
+  }
+  void Close() {
+    if (mounted_) fuse_session_unmount(se_);
+    if (handlers_) fuse_remove_signal_handlers(se_);
+    if (se_) fuse_session_destroy(se_);
+    se_ = nullptr;
+    mounted_ = handlers_ = false;
+  }
+  fuse_session* get() const { return se_; }
+
+ private:
+  std::string opts_;
+  std::vector<const char*> argv_;
+  fuse_session* se_ = nullptr;
+  bool handlers_ = false, mounted_ = false;
+};
+
+// Parses the command line; exits early for --help, -V and a refused mount point, and
+// forks unless in the foreground. Returns -1 to go on, else the exit status.
+int Parse(int argc, char** argv, MountConfig* cfg, int* pipe_fd) {
   auto parsed = ParseMountArgs(argc, argv);
   if (!parsed.ok()) {
     std::fprintf(stderr, "vineyardfs: %s\n", parsed.status().message().c_str());
     return 2;
   }
-  MountConfig& cfg = *parsed;
-  if (cfg.help) {
+  *cfg = std::move(*parsed);
+  if (cfg->help) {
     std::fputs(MountUsage().c_str(), stdout);
     return 0;
   }
-  if (cfg.version) {
+  if (cfg->version) {
     std::printf("vineyardfs %s (libfuse %s)\n", VINEYARDFS_VERSION, fuse_pkgversion());
     return 0;
   }
-  if (cfg.fake) return 0;
+  if (cfg->fake) return 0;
   // Before anything is created: a missing mount point or one that is a vineyardfs
   // mount already (live, or dead after kill -9) is refused here.
-  Status s = CheckMountPoint(cfg.mountpoint);
+  Status s = CheckMountPoint(cfg->mountpoint);
   if (!s.ok()) {
     std::fprintf(stderr, "vineyardfs: %s\n", s.message().c_str());
     return 1;
   }
-  if (!cfg.foreground) *pipe_fd = ForkAndWait();
-  auto fail = [&](const std::string& what) {
-    VY_LOG_ERROR("%s", what.c_str());
-    return 1;
-  };
-  // libfuse's messages (and its -d trace) become log lines with timestamps and levels.
-  s = CaptureStderr();
-  if (!s.ok()) return fail(s.ToString());
-  if (cfg.debug) SetLogLevel(LogLevel::kDebug);
+  if (!cfg->foreground) *pipe_fd = ForkAndWait();
+  return -1;
+}
 
-  // Declared first, destroyed last: undoes what this attempt made unless it mounts.
-  MountUndo undo;
+// The log, the state's lock, the arena's directory, then the objects (recovered).
+Status OpenState(MountConfig& cfg, MountUndo* undo, Daemon* d, InstanceId* instance) {
+  Status s;
   if (!cfg.store.stateless()) {  // first: the default log file lives there, and it is 0700
-    s = undo.MakeDirs(cfg.store.state, 0700);
-    if (!s.ok()) return fail("state: " + s.ToString());
+    s = undo->MakeDirs(cfg.store.state, 0700);
+    if (!s.ok()) return Status::IOError("state: " + s.ToString());
   }
-  s = OpenLog(cfg.log, &undo);
-  if (!s.ok()) return fail("log=" + cfg.log + ": " + s.ToString());
+  s = OpenLog(cfg.log, undo);
+  if (!s.ok()) return Status::IOError("log=" + cfg.log + ": " + s.ToString());
   VY_LOG_INFO("vineyardfs %s (libfuse %s) mounting %s on %s, log: %s", VINEYARDFS_VERSION,
               fuse_pkgversion(), cfg.source.c_str(), cfg.mountpoint.c_str(), cfg.log.c_str());
-
   // The state is one daemon's: a second one is refused at once, naming the first.
-  std::unique_ptr<StateLock> lock;
   if (!cfg.store.stateless()) {
     auto locked = StateLock::Acquire(cfg.store.state, cfg.mountpoint);
-    if (!locked.ok()) return fail(locked.status().message());
-    lock = std::move(*locked);
+    if (!locked.ok()) return Status::IOError(locked.status().message());
+    d->lock = std::move(*locked);
   }
-  s = undo.MakeDirs(cfg.store.arena, 0700);
-  if (!s.ok()) return fail("arena: " + s.ToString());
-  undo.NoteArena(cfg.store.arena);
+  s = undo->MakeDirs(cfg.store.arena, 0700);
+  if (!s.ok()) return Status::IOError("arena: " + s.ToString());
+  undo->NoteArena(cfg.store.arena);
+  *instance = cfg.instance;
+  auto objects = ObjectStore::Open(cfg.store, instance);
+  if (!objects.ok()) return Status::IOError(objects.status().ToString());
+  d->objects = std::move(*objects);
+  return Status::OK();
+}
 
-  InstanceId instance = cfg.instance;
-  // How long each step of loading the state takes (logged with the counts below).
-  auto t_open = std::chrono::steady_clock::now();
-  auto secs_since = [](std::chrono::steady_clock::time_point& t) {
-    auto now = std::chrono::steady_clock::now();
-    double d = std::chrono::duration<double>(now - t).count();
-    t = now;
-    return d;
+// Joins the cluster when one is configured: peers read this node's payloads, and
+// its store fetches theirs.
+Status StartCluster(MountConfig& cfg, InstanceId instance, Daemon* d) {
+  if (cfg.cluster.listen.empty() && cfg.cluster.peers.empty()) return Status::OK();
+  cfg.cluster.instance = instance;
+  ObjectStore* objects = d->objects.get();
+  auto reader = [objects](ObjectID id, uint64_t offset, char* buf, uint32_t* len) {
+    return objects->ServePayload(id, offset, buf, len);
   };
-  auto store = Store::Open(cfg.store, &instance);
-  if (!store.ok()) return fail(store.status().ToString());
-  const double open_s = secs_since(t_open);
-  (*store)->StartRecoveryScan();  // overlaps the table's load
-  ObjectTable table(instance, (*store)->journal());
-  std::vector<std::string> warnings;
-  s = table.Load(&warnings);
-  const double load_s = secs_since(t_open);
-  if (!s.ok()) return fail("loading the object table: " + s.ToString());
-  for (auto& w : warnings) VY_LOG_WARN("recovery: %s", w.c_str());
-  std::vector<std::pair<ObjectID, uint64_t>> blobs;
-  blobs.reserve(table.counts().blobs);
-  table.ForEach([&](const ObjectRecord& r) {
-    // Other nodes' blobs have no payload here to recover (cached copies are not kept).
-    if (r.is_blob() && r.id.instance() == instance) blobs.emplace_back(r.id, r.size);
-  });
-  std::vector<ObjectID> lost = (*store)->Recover(blobs);
-  if (!lost.empty()) {
-    VY_LOG_WARN("recovery: %zu blob(s) had no durable payload and are gone", lost.size());
-    s = table.DropLost(lost);
-    if (!s.ok()) return fail("recovery: " + s.ToString());
-  }
-  const double recover_s = secs_since(t_open);
-  ObjectTable::Counts counts = table.counts();
-  VY_LOG_INFO("instance %u: %llu objects, %llu names recovered (RocksDB open %.3f s, table %.3f s, "
-              "payloads %.3f s)",
-              instance, static_cast<unsigned long long>(counts.objects),
-              static_cast<unsigned long long>(counts.names), open_s, load_s, recover_s);
+  auto started = Replicator::Start(cfg.cluster, objects->table(), reader);
+  if (!started.ok()) return Status::IOError("cluster: " + started.status().ToString());
+  d->cluster = std::move(*started);
+  Replicator* rep = d->cluster.get();
+  objects->SetRemote(cfg.remote == "fetch",
+                     [rep](ObjectID id, uint64_t size, const Store::Remote::Sink& append) {
+                       return rep->Fetch(id, size, append);
+                     });
+  return Status::OK();
+}
 
-  std::unique_ptr<Replicator> cluster;
-  if (!cfg.cluster.listen.empty() || !cfg.cluster.peers.empty()) {
-    cfg.cluster.instance = instance;
-    Store* st = store->get();
-    auto reader = [st, &table](ObjectID id, uint64_t offset, char* buf,
-                               uint32_t* len) -> Result<uint64_t> {
-      // Only persisted payloads leave the node: a transient blob is nobody else's business
-      // (and ids are easy to guess).
-      bool persisted = false;
-      table.With(id, [&](const ObjectRecord& r) { persisted = !r.transient; });
-      if (id.instance() != st->instance() || !persisted) {
-        return Status::NotFound(id.ToString() + " is not a persisted blob of this node");
-      }
-      auto fd = st->OpenBlob(id);
-      if (!fd.ok()) return fd.status();
-      struct stat sb;
-      Status s = fstat(*fd, &sb) == 0 ? Status::OK() : Status::FromErrno("stat payload", errno);
-      uint64_t total = static_cast<uint64_t>(sb.st_size), want = *len;
-      *len = 0;
-      if (s.ok() && offset > total) {
-        s = Status::InvalidArgument("offset " + std::to_string(offset) + " is past the end of " +
-                                    id.ToString() + " (" + std::to_string(total) + " bytes)");
-      }
-      while (s.ok() && offset + *len < total && *len < want) {
-        ssize_t n = pread(*fd, buf + *len, want - *len, static_cast<off_t>(offset + *len));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-          s = n < 0 ? Status::FromErrno("read payload", errno) : Status::IOError("short payload");
-          break;
-        }
-        *len += static_cast<uint32_t>(n);
-      }
-      close(*fd);
-      st->CloseBlob(id);
-      if (!s.ok()) return s;
-      return total;
-    };
-    auto started = Replicator::Start(cfg.cluster, &table, reader);
-    if (!started.ok()) return fail("cluster: " + started.status().ToString());
-    cluster = std::move(*started);
-    Replicator* rep = cluster.get();
-    const bool fetch = cfg.remote == "fetch";
-    Store::Remote remote;
-    remote.size = [&table, fetch](ObjectID id) -> Result<uint64_t> {
-      auto r = table.Get(id);
-      if (!r || !r->is_blob()) return Status::NotFound("no blob " + id.ToString());
-      if (!fetch) {
-        return Status::Remote("the payload of " + id.ToString() + " is on instance " +
-                              std::to_string(r->instance) + " and remote=error");
-      }
-      return r->size;
-    };
-    remote.fetch = [rep](ObjectID id, uint64_t size, const Store::Remote::Sink& append) {
-      return rep->Fetch(id, size, append);
-    };
-    (*store)->SetRemote(std::move(remote));
-  }
-
+// The filesystem over the objects, with the options tools/ knows.
+Status MakeFs(const MountConfig& cfg, InstanceId instance, MountUndo* undo, Daemon* d) {
   FsOptions fs_opts;
-  fs_opts.cluster = cluster.get();
+  fs_opts.cluster = d->cluster.get();
   fs_opts.shown_options = cfg.shown;
   fs_opts.shown_options["instance"] = std::to_string(instance);
   char real[PATH_MAX];
@@ -304,49 +283,67 @@ int Run(int argc, char** argv, int* pipe_fd) {
   fs_opts.new_ttl = cfg.new_ttl;
   fs_opts.passthrough_min = cfg.passthrough_min;
   fs_opts.builtin_plugins = cfg.builtin_plugins;
-  s = undo.MakeDirs(cfg.plugins, 0755);
-  if (!s.ok()) return fail("the plugin directory: " + s.ToString());
-  VineyardFs fs(store->get(), &table, fs_opts);
+  Status s = undo->MakeDirs(cfg.plugins, 0755);
+  if (!s.ok()) return Status::IOError("the plugin directory: " + s.ToString());
+  d->fs = std::make_unique<VineyardFs>(d->objects->store(), d->objects->table(), fs_opts);
+  return Status::OK();
+}
 
-  std::string opts = "fsname=" + cfg.source + ",subtype=vineyardfs,default_permissions";
-  if (cfg.allow_other) opts += ",allow_other";
-  for (auto& o : cfg.fuse_opts) opts += "," + o;
-  std::vector<const char*> fargv = {argv[0], "-o", opts.c_str()};
-  if (cfg.debug) fargv.push_back("-d");
-  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(fargv.size()), const_cast<char**>(fargv.data()));
-  fuse_session* se = fuse_session_new(&args, &fs.ops(), sizeof(fuse_lowlevel_ops), fs.userdata());
-  if (!se) return fail("could not create the FUSE session (bad mount options?)");
-  if (fuse_set_signal_handlers(se) != 0) {
-    fuse_session_destroy(se);
-    return fail("could not install signal handlers");
-  }
-  if (fuse_session_mount(se, cfg.mountpoint.c_str()) != 0) {
-    fuse_remove_signal_handlers(se);
-    fuse_session_destroy(se);
-    return fail("could not mount on " + cfg.mountpoint);
-  }
-  fs.options().device = MountDevice(fs.options().mountpoint);
-  // INIT is handled here, before the loop, so that the passthrough probe (which needs
-  // the kernel to have accepted INIT) decides the I/O path before the mount is
-  // reported ready.
+// After fuse_session_mount: INIT is handled here, before the loop, so that the
+// passthrough probe (which needs the kernel to have accepted INIT) decides the I/O
+// path before the mount is reported ready. Then the filesystem starts its threads.
+Status FinishMount(const MountConfig& cfg, VineyardFs* fs, fuse_session* se) {
+  fs->options().device = MountDevice(fs->options().mountpoint);
   std::string why;
-  s = fs.InstallPassthrough(se);
+  Status s = fs->InstallPassthrough(se);
   if (s.ok() && !ProcessInit(se)) s = Status::IOError("no INIT request from the kernel");
-  if (s.ok() && !fs.ProbePassthrough(cfg.store.arena, &why)) {
+  if (s.ok() && !fs->ProbePassthrough(cfg.store.arena, &why)) {
     s = Status::NotSupported("passthrough=on but " + why);
   }
-  if (!s.ok()) {
-    fuse_session_unmount(se);
-    fuse_remove_signal_handlers(se);
-    fuse_session_destroy(se);
-    return fail(s.ToString());
-  }
+  if (!s.ok()) return Status::IOError(s.ToString());
   VY_LOG_INFO("I/O path: %s", why.c_str());
-  SetReadAhead(fs.options().device, 1024);
-  fs.Attach(se);
+  SetReadAhead(fs->options().device, 1024);
+  fs->Attach(se);
   VY_LOG_INFO("mounted %s on %s (arena %s, state %s, log %s)", cfg.source.c_str(),
               cfg.mountpoint.c_str(), cfg.store.arena.c_str(), cfg.store.state.c_str(),
               cfg.log.c_str());
+  return Status::OK();
+}
+
+// Runs the daemon in hello_ll.c's order: parse, (open the state and build the
+// filesystem), create the session, install signal handlers, mount, daemonize, loop,
+// unmount. *pipe_fd is the write end of the pipe to a waiting parent (-1 in the
+// foreground), reported to and closed once the mount is ready. Everything Run() made
+// is destroyed when it returns, before main reports a failure to the parent.
+int Run(int argc, char** argv, int* pipe_fd) {
+  MountConfig cfg;
+  if (int rc = Parse(argc, argv, &cfg, pipe_fd); rc >= 0) return rc;
+  auto fail = [&](const std::string& what) {
+    VY_LOG_ERROR("%s", what.c_str());
+    return 1;
+  };
+  // libfuse's messages (and its -d trace) become log lines with timestamps and levels.
+  Status s = CaptureStderr();
+  if (!s.ok()) return fail(s.ToString());
+  if (cfg.debug) SetLogLevel(LogLevel::kDebug);
+
+  MountUndo undo;  // declared first, destroyed last: undoes this attempt unless it mounts
+  Daemon d;
+  InstanceId instance = 0;
+  s = OpenState(cfg, &undo, &d, &instance);
+  if (s.ok()) s = StartCluster(cfg, instance, &d);
+  if (s.ok()) s = MakeFs(cfg, instance, &undo, &d);
+  if (!s.ok()) return fail(s.message());
+
+  Session se;  // destroyed before `d`: unmounted before the filesystem goes
+  if (!se.Create(cfg, argv[0], d.fs.get())) {
+    return fail("could not create the FUSE session (bad mount options?)");
+  }
+  if (!se.SetSignalHandlers()) return fail("could not install signal handlers");
+  if (!se.Mount(cfg.mountpoint)) return fail("could not mount on " + cfg.mountpoint);
+  s = FinishMount(cfg, d.fs.get(), se.get());
+  if (!s.ok()) return fail(s.message());
+
   undo.Commit();
   if (*pipe_fd >= 0) {
     // The starter learns where the log is (the daemon's own lines go there).
@@ -355,20 +352,14 @@ int Run(int argc, char** argv, int* pipe_fd) {
   }
   sd_notifyf(0, "READY=1\nSTATUS=serving %s", cfg.mountpoint.c_str());
 
-  fuse_loop_config* loop = fuse_loop_cfg_create();
-  fuse_loop_cfg_set_clone_fd(loop, 0);
-  fuse_loop_cfg_set_max_threads(loop, 16);
-  int rc = fuse_session_loop_mt(se, loop);
-  fuse_loop_cfg_destroy(loop);
+  int rc = se.Loop();
 
   sd_notify(0, "STOPPING=1");
-  fs.Detach();
-  fuse_session_unmount(se);
-  fuse_remove_signal_handlers(se);
-  fuse_session_destroy(se);
+  d.fs->Detach();
+  se.Close();
   // The next daemon on this state may start now; it waits (a bounded time) for
   // RocksDB's lock while this one finishes its durable writes.
-  lock.reset();
+  d.lock.reset();
   VY_LOG_INFO("unmounted %s", cfg.mountpoint.c_str());
   // libfuse reports the signal that ended the loop (SIGTERM, SIGINT, SIGHUP): a clean
   // stop, not a failure.

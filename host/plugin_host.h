@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "meta/object_table.h"
-#include "store/store.h"
+#include "store/objects.h"
 
 namespace vineyard {
 
@@ -49,16 +49,6 @@ struct ResolvedView {
   std::vector<ViewSegment> segments;
 };
 
-// A blob pinned in the arena and mapped read-only: what views and plugin calls read.
-struct PinnedBlob {
-  ObjectID id;
-  const char* data = nullptr;  // null for an empty blob
-  uint64_t size = 0;
-};
-// NotFound if `id` is not a blob; the store's error if it cannot be loaded.
-Result<PinnedBlob> PinBlob(Store* store, ObjectTable* table, ObjectID id);
-void UnpinBlob(Store* store, const PinnedBlob& blob);
-
 struct PluginHostOptions {
   // The user directory: loaded at start, watched, and shown as resolvers/.
   std::string dir;
@@ -68,8 +58,8 @@ struct PluginHostOptions {
 
 class PluginHost {
  public:
-  // `table` and `store` must outlive the host.
-  PluginHost(ObjectTable* table, Store* store, PluginHostOptions opts);
+  // `objects` must outlive the host.
+  PluginHost(ObjectStore* objects, PluginHostOptions opts);
   ~PluginHost();  // stops the watcher; unloads everything
 
   // Loads every plugin in both directories and starts watching the user one.
@@ -122,8 +112,7 @@ class PluginHost {
   void WatchLoop();
   std::shared_ptr<const Registry> registry() const;
 
-  ObjectTable* const table_;
-  Store* const store_;
+  ObjectStore* const objects_;
   const PluginHostOptions opts_;
 
   std::mutex load_mu_;  // serialises LoadFile/Unload

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "fs/plugin_host.h"
+#include "host/plugin_host.h"
 #include "meta/typename.h"
 #include "vineyardfs/plugin.h"
 
@@ -87,8 +87,7 @@ struct vy_registry {
 
 // One resolve or build call: what the host handed out lives here until it returns.
 struct vy_call {
-  vineyard::ObjectTable* table = nullptr;
-  vineyard::Store* store = nullptr;
+  vineyard::ObjectStore* objects = nullptr;
   std::string error;                       // set_error
   std::deque<std::string> strings;         // returned char pointers
   std::map<vy_id, nlohmann::json> metas;   // parsed meta.json by id

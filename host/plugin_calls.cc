@@ -12,40 +12,15 @@
 #include <cstdio>
 #include <cstring>
 
-#include "fs/internal.h"
-#include "fs/plugin_internal.h"
+#include "host/errno.h"
+#include "host/plugin_internal.h"
 #include "meta/log.h"
-#include "store/arena.h"
 
 vy_call::~vy_call() {
-  for (auto& b : maps) vineyard::UnpinBlob(store, b);
+  for (auto& b : maps) objects->Unpin(b);
 }
 
 namespace vineyard {
-
-Result<PinnedBlob> PinBlob(Store* store, ObjectTable* table, ObjectID id) {
-  PinnedBlob b;
-  b.id = id;
-  if (!table->With(id, [&](const ObjectRecord& r) { b.size = r.size; }) || !id.is_blob()) {
-    return Status::NotFound("no blob " + id.ToString());
-  }
-  auto fd = store->OpenBlob(id);
-  if (!fd.ok()) return fd.status();
-  void* p = b.size ? mmap(nullptr, b.size, PROT_READ, MAP_SHARED, *fd, 0) : nullptr;
-  const int err = errno;
-  close(*fd);  // the mapping holds the file
-  if (p == MAP_FAILED) {
-    store->CloseBlob(id);
-    return Status::FromErrno("map " + id.ToString(), err);
-  }
-  b.data = static_cast<const char*>(p);
-  return b;
-}
-
-void UnpinBlob(Store* store, const PinnedBlob& b) {
-  if (b.data) munmap(const_cast<char*>(b.data), b.size);
-  store->CloseBlob(b.id);
-}
 namespace {
 
 std::string VFormat(const char* fmt, va_list ap) {
@@ -128,9 +103,9 @@ int Fail(vy_call* call, int err, std::string why) {
 // ---- metadata ----
 
 int FillObject(vy_call* call, ObjectID id, vy_object* out) {
-  auto rec = call->table->Get(id);
+  auto rec = call->objects->table()->Get(id);
   if (!rec) return -ENOENT;
-  auto text = call->table->RenderMeta(id);
+  auto text = call->objects->table()->RenderMeta(id);
   if (!text.ok()) return -ENOENT;
   std::memset(out, 0, sizeof *out);
   out->id = id.raw();
@@ -217,7 +192,7 @@ int GetInt(vy_call* call, const vy_object* obj, const char* key, int64_t* out) {
 
 int MapBlob(vy_call* call, vy_id raw, const uint8_t** data, uint64_t* size) {
   if (!call || !data || !size) return -EINVAL;
-  auto b = PinBlob(call->store, call->table, ObjectID(raw));
+  auto b = call->objects->Pin(ObjectID(raw));
   if (!b.ok()) return Fail(call, ErrnoFor(b.status()), b.status().message());
   call->maps.push_back(*b);
   *data = reinterpret_cast<const uint8_t*>(b->data);
@@ -242,7 +217,7 @@ int AddBytes(vy_call* call, const void* bytes, size_t len) {
 int AddBlobRange(vy_call* call, vy_id raw, uint64_t offset, uint64_t len) {
   if (!call || !call->view) return -EINVAL;
   ObjectID id(raw);
-  auto rec = call->table->Get(id);
+  auto rec = call->objects->table()->Get(id);
   if (!rec || !rec->is_blob()) return Fail(call, ENOENT, "no blob " + id.ToString());
   if (offset > rec->size || len > rec->size - offset) {
     return Fail(call, EINVAL,
@@ -275,49 +250,10 @@ int Created(vy_call* call, Result<ObjectRecord> rec, vy_id* out) {
 
 namespace {
 
-// A blob from an upload that `fill` writes (fd, len) -> Status.
-template <typename Fill>
-int MakeBlob(vy_call* call, uint64_t len, Fill fill, vy_id* out) {
-  if (!call || !call->building) return -EINVAL;
-  auto up = call->store->CreateFill(len);
-  if (!up.ok()) {
-    if (up.status().code() == Status::Code::kNoSpace) call->no_space = true;
-    return Fail(call, ErrnoFor(up.status()), up.status().message());
-  }
-  Status s = fill(*up, len);
-  Result<ObjectID> id = Status::OK();
-  if (s.ok()) {
-    id = call->table->NewId(/*blob=*/true);
-    if (!id.ok()) s = id.status();
-  }
-  if (s.ok()) s = call->store->SealUpload(up->key, *id, len);
-  close(up->fd);
-  if (!s.ok()) {
-    call->store->DropUpload(up->key);
-    if (s.code() == Status::Code::kNoSpace) call->no_space = true;
-    return Fail(call, ErrnoFor(s), s.message());
-  }
-  auto rec = call->table->AddBlob(*id, len, call->owner);
-  if (!rec.ok()) call->store->DeleteBlob(*id);
-  return Created(call, std::move(rec), out);
-}
-
 int CreateBlob(vy_call* call, const void* bytes, uint64_t len, vy_id* out) {
+  if (!call || !call->building) return -EINVAL;
   if (len && !bytes) return -EINVAL;
-  return MakeBlob(
-      call, len,
-      [&](const Store::Upload& up, uint64_t n) -> Status {
-        uint64_t done = 0;
-        while (done < n) {
-          ssize_t w = pwrite(up.fd, static_cast<const char*>(bytes) + done, n - done,
-                             static_cast<off_t>(done));
-          if (w < 0 && errno == EINTR) continue;
-          if (w <= 0) return Status::FromErrno("write blob", w < 0 ? errno : EIO);
-          done += static_cast<uint64_t>(w);
-        }
-        return Status::OK();
-      },
-      out);
+  return Created(call, call->objects->CreateBlob(bytes, len, call->owner), out);
 }
 
 int CreateBlobFromUpload(vy_call* call, uint64_t offset, uint64_t len, vy_id* out) {
@@ -327,19 +263,15 @@ int CreateBlobFromUpload(vy_call* call, uint64_t offset, uint64_t len, vy_id* ou
                 "range [" + std::to_string(offset) + ", +" + std::to_string(len) +
                     ") is outside the upload (" + std::to_string(call->upload_size) + " bytes)");
   }
-  return MakeBlob(
-      call, len,
-      [&](const Store::Upload& up, uint64_t n) {
-        return CopyIntoFill(call->upload_fd, offset, up.fd, n, up.backed);
-      },
-      out);
+  return Created(call, call->objects->CreateBlobFrom(call->upload_fd, offset, len, call->owner),
+                 out);
 }
 
 int CreateObject(vy_call* call, const char* json, size_t len, vy_id* out) {
   if (!call || !call->building || !json) return -EINVAL;
   auto spec = ParseCreateMeta(std::string_view(json, len));
   if (!spec.ok()) return Fail(call, ErrnoFor(spec.status()), spec.status().message());
-  return Created(call, call->table->Create(*spec, call->owner), out);
+  return Created(call, call->objects->CreateMeta(*spec, call->owner), out);
 }
 
 }  // namespace
@@ -417,8 +349,7 @@ Result<std::shared_ptr<const ResolvedView>> PluginHost::Resolve(ObjectID id,
     gen = generation_;
   }
   vy_call call;
-  call.table = table_;
-  call.store = store_;
+  call.objects = objects_;
   vy_object obj;
   if (FillObject(&call, id, &obj) != 0) return Status::NotFound(id.ToString());
   const ResolverReg* r = Winner(*reg, obj.type_name, name);
@@ -483,8 +414,7 @@ std::optional<Result<ObjectID>> PluginHost::Build(const std::string& name, int f
   if (!chosen) return std::nullopt;
 
   vy_call call;
-  call.table = table_;
-  call.store = store_;
+  call.objects = objects_;
   call.building = true;
   call.upload_fd = fd;
   call.upload_size = size;
@@ -509,14 +439,7 @@ std::optional<Result<ObjectID>> PluginHost::Build(const std::string& name, int f
                              ", which it did not create");
   }
   if (!status.ok()) {
-    // Undo: newest first, so that members are no longer referenced when they go.
-    for (auto it = call.created.rbegin(); it != call.created.rend(); ++it) {
-      auto gone = table_->Delete(*it);
-      if (!gone.ok()) continue;
-      for (auto& rec : gone->objects) {
-        if (rec.is_blob()) store_->DeleteBlob(rec.id);
-      }
-    }
+    call.objects->Undo(call.created);  // newest first: members go after their holders
     return Result<ObjectID>(status);
   }
   return Result<ObjectID>(ObjectID(result));

@@ -1,6 +1,6 @@
 // Loading plugins: the directories, dlopen from a memfd, the ABI check, the
 // registration and its conflicts, and the inotify watcher of the user directory.
-#include "fs/plugin_host.h"
+#include "host/plugin_host.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -14,7 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "fs/plugin_internal.h"
+#include "host/plugin_internal.h"
 #include "meta/log.h"
 
 namespace vineyard {
@@ -135,9 +135,8 @@ bool PluginHost::IsPluginFile(const std::string& name) {
          ValidateName(name).ok();
 }
 
-PluginHost::PluginHost(ObjectTable* table, Store* store, PluginHostOptions opts)
-    : table_(table),
-      store_(store),
+PluginHost::PluginHost(ObjectStore* objects, PluginHostOptions opts)
+    : objects_(objects),
       opts_(std::move(opts)),
       registry_(std::make_shared<Registry>()) {}
 
@@ -238,6 +237,48 @@ void PluginHost::Refresh(const std::string& file) {
 }
 
 // Requires load_mu_. Bumps the generation when the registry changes.
+namespace {
+
+// Copies `plugin`'s file into a memfd, dlopens it, checks its ABI version and runs its
+// registration into `reg`. Returns why it was refused ("" when it may be loaded: its
+// registrations do not conflict with `base`).
+std::string OpenPlugin(PluginHost::Plugin* plugin, const PluginHost::Registry& base,
+                       vy_registry* reg) {
+  auto memfd = CopyToMemfd(plugin->file, plugin->path);
+  if (!memfd.ok()) return memfd.status().message();
+  plugin->memfd = *memfd;
+  const std::string fdpath = "/proc/self/fd/" + std::to_string(*memfd);
+  plugin->handle = dlopen(fdpath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!plugin->handle) {
+    const char* e = dlerror();
+    return std::string("dlopen: ") + (e ? e : "unknown error");
+  }
+  auto* abi = static_cast<const uint32_t*>(dlsym(plugin->handle, "vy_plugin_abi_version"));
+  auto* entry = reinterpret_cast<int (*)(const vy_host*, vy_registry*)>(
+      dlsym(plugin->handle, "vy_plugin_register"));
+  if (!abi) return "missing symbol vy_plugin_abi_version (build it with VY_PLUGIN_ABI)";
+  if (*abi != VY_PLUGIN_ABI_VERSION) {
+    return "built for plugin ABI version " + std::to_string(*abi) + ", this daemon speaks " +
+           std::to_string(VY_PLUGIN_ABI_VERSION);
+  }
+  if (!entry) return "missing symbol vy_plugin_register";
+  int rc;
+  try {
+    rc = entry(&kVyHost, reg);
+  } catch (...) {
+    rc = -EIO;
+    reg->error = "vy_plugin_register threw an exception";
+  }
+  if (rc != 0) {
+    return "vy_plugin_register returned " + std::to_string(rc) +
+           (reg->error.empty() ? "" : ": " + reg->error);
+  }
+  if (!reg->error.empty()) return reg->error;
+  return Conflict(*reg, base);
+}
+
+}  // namespace
+
 Status PluginHost::LoadFile(const std::string& file, const std::string& path, bool builtin) {
   uint64_t size = 0;
   auto identity = Identify(path, &size);
@@ -264,49 +305,8 @@ Status PluginHost::LoadFile(const std::string& file, const std::string& path, bo
   plugin->identity = *identity;
   plugin->size = size;
   vy_registry reg;
-  std::string error;
   Registry base = Without(*current, file);  // a new version replaces the old one
-  auto memfd = CopyToMemfd(file, path);
-  if (!memfd.ok()) {
-    error = memfd.status().message();
-  } else {
-    plugin->memfd = *memfd;
-    const std::string fdpath = "/proc/self/fd/" + std::to_string(*memfd);
-    plugin->handle = dlopen(fdpath.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!plugin->handle) {
-      const char* e = dlerror();
-      error = std::string("dlopen: ") + (e ? e : "unknown error");
-    }
-  }
-  if (error.empty()) {
-    auto* abi = static_cast<const uint32_t*>(dlsym(plugin->handle, "vy_plugin_abi_version"));
-    auto* entry = reinterpret_cast<int (*)(const vy_host*, vy_registry*)>(
-        dlsym(plugin->handle, "vy_plugin_register"));
-    if (!abi) {
-      error = "missing symbol vy_plugin_abi_version (build it with VY_PLUGIN_ABI)";
-    } else if (*abi != VY_PLUGIN_ABI_VERSION) {
-      error = "built for plugin ABI version " + std::to_string(*abi) + ", this daemon speaks " +
-              std::to_string(VY_PLUGIN_ABI_VERSION);
-    } else if (!entry) {
-      error = "missing symbol vy_plugin_register";
-    } else {
-      int rc;
-      try {
-        rc = entry(&kVyHost, &reg);
-      } catch (...) {
-        rc = -EIO;
-        reg.error = "vy_plugin_register threw an exception";
-      }
-      if (rc != 0) {
-        error = "vy_plugin_register returned " + std::to_string(rc) +
-                (reg.error.empty() ? "" : ": " + reg.error);
-      } else if (!reg.error.empty()) {
-        error = reg.error;
-      } else {
-        error = Conflict(reg, base);
-      }
-    }
-  }
+  std::string error = OpenPlugin(plugin.get(), base, &reg);
 
   auto next = std::make_shared<Registry>(std::move(base));
   if (error.empty()) {
