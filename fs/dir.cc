@@ -205,6 +205,24 @@ void OpLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char* newname) {
   fuse_reply_err(req, EPERM);
 }
 
+// A member deleted with its holder: the kernel may answer stat() of its directory,
+// data or meta.json from cached attributes until the entry invalidation arrives, and
+// that one is asynchronous (it needs objects/'s lock, which this RMDIR holds). Dropping
+// their attributes now, before the reply, needs no directory lock and makes the next
+// stat() ask us, and we say ENOENT.
+void DropCachedAttributes(FsState* fs, ObjectID id) {
+  if (!fs->session) return;
+  for (Kind k : {Kind::kObjectDir, Kind::kMetaFile, Kind::kDataFile}) {
+    if (auto ino = fs->inodes.Find(NodeKey{k, id.raw(), {}})) {
+      int rc = fuse_lowlevel_notify_inval_inode(fs->session, *ino, -1, 0);
+      if (rc != 0 && rc != -ENOENT) {
+        VY_LOG_WARN("invalidate the attributes of %s: %s", id.ToString().c_str(),
+                    std::strerror(-rc));
+      }
+    }
+  }
+}
+
 // Valid replies: fuse_reply_err
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   FsState* fs = State(req);
@@ -222,7 +240,10 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     const ObjectRecord& r = gone->objects[i];
     // The kernel drops the entry it removed itself; members that went with it are
     // invalidated here.
-    if (i > 0) fs->notifier.InvalEntry(objects, r.id.ToString());
+    if (i > 0) {
+      DropCachedAttributes(fs, r.id);
+      fs->notifier.InvalEntry(objects, r.id.ToString());
+    }
   }
   const fuse_ino_t names = InodeTable::FixedIno(Kind::kNames);
   for (auto& n : gone->names) fs->notifier.InvalEntry(names, n);

@@ -123,6 +123,7 @@ void VineyardFs::Attach(fuse_session* se) {
       for (ObjectID id : a.objects) {
         // Deleted by its owner: our cached copy goes, and the kernel's entries.
         if (!fs->objects.ForgetIfDeleted(id)) continue;  // created or replaced
+        DropCachedAttributes(fs, id);  // now; the entry (which needs objects/'s lock) later
         fs->notifier.InvalEntry(objects, id.ToString());
       }
       for (auto& name : a.names) fs->notifier.InvalEntry(names, name);

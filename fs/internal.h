@@ -430,6 +430,10 @@ int WriteFd(FsState* fs, Upload* up);
 // plugins.cc: resolvers/ and views/.
 // Drops the kernel's cached views and resolvers/ entries (the plugin set changed).
 void InvalidatePluginNodes(FsState* fs);
+// dir.cc: drops, synchronously, the kernel's cached attributes of deleted object `id`'s
+// directory, meta.json and data (no directory lock needed, unlike an entry
+// invalidation), so a stat() right after the delete asks the daemon.
+void DropCachedAttributes(FsState* fs, ObjectID id);
 // Attributes of kPluginFile, kPluginError, kViewsDir and kViewFile nodes.
 Status StatPluginNode(FsState* fs, const NodeKey& key, struct stat* st, double* timeout);
 // The child `name` of resolvers/ or of objects/<id>/views/.
