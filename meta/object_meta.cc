@@ -78,11 +78,6 @@ Result<CreateSpec> SpecFromJson(ojson doc) {
 
   CreateSpec spec;
   ojson fields = ojson::object();
-  // Appended, not fields[key] = ...: ordered_json's operator[] searches every key before
-  // it, quadratic in a List or DataFrame of 1,000 members. Keys are unique in `doc`.
-  auto& out = static_cast<std::vector<std::pair<const std::string, ojson>>&>(
-      fields.get_ref<ojson::object_t&>());
-  out.reserve(doc.size());
   for (auto& [key, value] : doc.items()) {
     VY_RETURN_IF_ERROR(ValidateFieldName(key));
     if (key == "typename") {
@@ -104,9 +99,9 @@ Result<CreateSpec> SpecFromJson(ojson doc) {
       auto id = MemberId(key, value);
       if (!id.ok()) return id.status();
       spec.members.emplace_back(key, *id);
-      out.emplace_back(key, ojson{{"id", id->ToString()}});
+      fields[key] = ojson{{"id", id->ToString()}};
     } else {
-      out.emplace_back(key, std::move(value));
+      fields[key] = std::move(value);
     }
   }
   if (spec.type_name.empty()) return Status::InvalidArgument("metadata has no 'typename'");
