@@ -114,11 +114,13 @@ Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
     }
   }
 
-  // nbytes: the sum over the distinct blobs each object reaches.
+  // nbytes: the sum over the distinct blobs each object reaches (one set and stack for
+  // all, emptied per object: not an allocation per record).
+  std::unordered_set<ObjectID> seen;
+  std::vector<ObjectID> stack;
   for (auto& r : recs) {
     if (r.is_blob()) continue;
-    std::unordered_set<ObjectID> seen;
-    std::vector<ObjectID> stack;
+    if (!seen.empty()) seen.clear();
     for (auto& m : r.members) stack.push_back(m.second);
     while (!stack.empty()) {
       VY_RETURN_IF_ERROR(budget());
@@ -147,15 +149,21 @@ Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
   for (auto m = batch.put_objects.rbegin(); m != batch.put_objects.rend(); ++m) {
     changes.push_back(ObjectPut(*m));
   }
+  // The batch's records move into the journal batch and back out after the commit:
+  // no copy of each record's fields.
+  const size_t first = batch.put_objects.size();
+  batch.put_objects.reserve(first + n);
   for (auto& r : recs) {
-    batch.put_objects.push_back(r);
     if (!r.transient) changes.push_back(ObjectPut(r));
+    batch.put_objects.push_back(std::move(r));
   }
   VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   for (ObjectID m : to_persist) objects_.at(m).transient = false;
   counts_.persisted += to_persist.size();
-  ObjectRecord root = recs[b.root];
-  for (auto& r : recs) InsertLocked(std::move(r));
+  ObjectRecord root = batch.put_objects[first + b.root];
+  for (size_t i = first; i < batch.put_objects.size(); ++i) {
+    InsertLocked(std::move(batch.put_objects[i]));
+  }
   return root;
 }
 

@@ -90,7 +90,56 @@ Result<std::unique_ptr<Arena>> Arena::Open(const std::string& dir, uint64_t capa
       return Status::FromErrno("arena: mkdir " + path, errno);
     }
   }
-  return std::unique_ptr<Arena>(new Arena(dir, capacity));
+  const std::string blobs = dir + "/blobs";
+  int fd = open(blobs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("arena: open " + blobs, errno);
+  return std::unique_ptr<Arena>(new Arena(dir, capacity, fd));
+}
+
+Arena::~Arena() { close(blobs_fd_); }
+
+uint64_t Arena::NewKey() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_staging_++;
+}
+
+void Arena::SplitCharge(uint64_t key, const std::vector<std::pair<ObjectID, uint64_t>>& to) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = charge_.find(key);
+  uint64_t left = it == charge_.end() ? 0 : it->second;
+  if (it != charge_.end()) charge_.erase(it);
+  for (auto& [id, bytes] : to) {
+    const uint64_t want = std::min(left, PageRound(bytes));
+    left -= want;
+    uint64_t& dst = charge_[id.raw()];
+    used_ -= dst;
+    dst = want;
+  }
+  used_ -= left;
+}
+
+namespace {
+// "o" + 16 hex digits, the name of a blob's payload file (ObjectID::ToString).
+void BlobName(ObjectID id, char (&name)[18]) {
+  static const char kHex[] = "0123456789abcdef";
+  name[0] = 'o';
+  for (int i = 0; i < 16; ++i) name[1 + i] = kHex[(id.raw() >> (60 - 4 * i)) & 15];
+  name[17] = '\0';
+}
+}  // namespace
+
+Result<int> Arena::CreateBlobFile(ObjectID id) const {
+  char name[18];
+  BlobName(id, name);
+  int fd = openat(blobs_fd_, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+  if (fd < 0) return Status::FromErrno("arena: create blobs/" + std::string(name), errno);
+  return fd;
+}
+
+void Arena::RemoveBlobFile(ObjectID id) const {
+  char name[18];
+  BlobName(id, name);
+  unlinkat(blobs_fd_, name, 0);
 }
 
 uint64_t Arena::used() const {

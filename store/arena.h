@@ -91,14 +91,34 @@ class Arena {
   // Removes every staging file (unsealed uploads of a previous run).
   void ClearStaging();
 
+  // A new staging key without a file (a charge for payloads made under other names).
+  uint64_t NewKey();
+  // Splits the charge of `key` between blob ids, each page-rounded; what is left of
+  // `key`'s charge is released. One lock for a whole batch (CreateBlobs).
+  void SplitCharge(uint64_t key, const std::vector<std::pair<ObjectID, uint64_t>>& to);
+  // Creates the payload file of blob `id` in blobs/ (openat on a held directory fd,
+  // O_EXCL, mode 0400 from the start: no staging name, rename or chmod), open for
+  // writing. EEXIST if it is there.
+  Result<int> CreateBlobFile(ObjectID id) const;
+  // Removes the payload file of blob `id` (unlinkat on the held directory fd).
+  void RemoveBlobFile(ObjectID id) const;
+
   // Blob files present in the arena: id -> size (recovery).
   std::vector<std::pair<ObjectID, uint64_t>> ListBlobs() const;
 
  private:
-  Arena(std::string dir, uint64_t capacity) : dir_(std::move(dir)), capacity_(capacity) {}
+  Arena(std::string dir, uint64_t capacity, int blobs_fd)
+      : dir_(std::move(dir)), capacity_(capacity), blobs_fd_(blobs_fd) {}
 
+ public:
+  ~Arena();
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+ private:
   const std::string dir_;
   const uint64_t capacity_;
+  const int blobs_fd_;  // blobs/, O_PATH: the directory of CreateBlobFile
   Evictor evictor_;
   mutable std::mutex mu_;
   uint64_t used_ = 0;                              // protected by mu_

@@ -23,12 +23,11 @@ import os
 import threading
 
 from .errors import InvalidMetadata
-from .objects import ObjectID
+from .objects import _STORE_FIELDS, ObjectID, ObjectMeta
 
 INLINE_MAX = 1 << 20  # blobs larger than this are uploaded on their own first
 _STANDIN_BASE = 0xFFFF00000000  # counters of stand-in ids (48-bit counter space)
 _BLOB_BIT = 1 << 63
-_FLUSH = 8 << 20  # the batch file is written in pieces of about this size
 
 _local = threading.local()
 
@@ -61,9 +60,11 @@ class Batch:
     def __init__(self, client):
         self.client = client
         self.entries = []  # ("blob", memoryview) or ("meta", create-form dict)
+        self.refs = []  # per entry: the indices of the entries it references
         self.index = {}  # stand-in raw id -> entry index
         self.uploaded = []  # ids of large blobs uploaded on their own
         self.payload_size = 0
+        self._stem = (client._instance_id & 0x7FFF) << 48 | _STANDIN_BASE
 
     def __enter__(self):
         if getattr(_local, "batch", None) is not None:
@@ -78,8 +79,7 @@ class Batch:
 
     def _standin(self, blob):
         n = len(self.entries)
-        raw = ((_BLOB_BIT if blob else 0) | (self.client._instance_id & 0x7FFF) << 48
-               | (_STANDIN_BASE + n))
+        raw = (_BLOB_BIT if blob else 0) | self._stem | n
         self.index[raw] = n
         return ObjectID(raw)
 
@@ -87,20 +87,54 @@ class Batch:
         """Records a blob of `view` (1-D bytes); returns its stand-in id."""
         standin = self._standin(True)
         self.entries.append(("blob", view))
+        self.refs.append(())
         self.payload_size += view.nbytes
         return standin
 
     def add_meta(self, form):
         """Records a metadata object (its create form); returns its stand-in id."""
+        refs = []
         for key, value in form.items():
             if isinstance(value, dict) and "id" in value:
-                if isinstance(value["id"], str) and value["id"].startswith("#"):
-                    raise InvalidMetadata("member %r: %r is not an object id" % (key, value["id"]))
-                k = self._ref(value["id"])
-                if k is not None:
+                form[key] = self._member(key, value, refs)
+        return self._add_form(form, refs)
+
+    def add_fields(self, fields):
+        """Records the metadata object of an ObjectMeta's fields (what its
+        _create_form() would give, built in one pass); returns its stand-in id."""
+        form, refs, index = {}, [], self.index
+        for key, value in fields.items():
+            if key in _STORE_FIELDS:
+                continue
+            if type(value) is ObjectID:  # the common member: no text round trip
+                k = index.get(value._value)
+                if k is None:
+                    form[key] = {"id": str(value)}
+                else:
                     form[key] = {"id": "#%d" % k}
+                    refs.append(k)
+            elif isinstance(value, (ObjectID, ObjectMeta)):
+                form[key] = self._member(key, {"id": str(value if isinstance(value, ObjectID)
+                                                           else value.id)}, refs)
+            elif isinstance(value, dict) and "id" in value:
+                form[key] = self._member(key, value, refs)
+            else:
+                form[key] = value
+        return self._add_form(form, refs)
+
+    def _member(self, key, value, refs):
+        if isinstance(value["id"], str) and value["id"].startswith("#"):
+            raise InvalidMetadata("member %r: %r is not an object id" % (key, value["id"]))
+        k = self._ref(value["id"])
+        if k is None:
+            return value
+        refs.append(k)
+        return {"id": "#%d" % k}
+
+    def _add_form(self, form, refs):
         standin = self._standin(False)
         self.entries.append(("meta", form))
+        self.refs.append(refs)
         return standin
 
     def _ref(self, text):
@@ -125,16 +159,14 @@ class Batch:
             raise
 
     def _all_reached(self, root):
-        seen, stack = {root}, [root]
-        while stack:
-            kind, value = self.entries[stack.pop()]
-            if kind != "meta":
-                continue
-            for j in map(_ref_index, value.values()):
-                if j is not None and j not in seen:
-                    seen.add(j)
-                    stack.append(j)
-        return len(seen) == len(self.entries)
+        # References only go back: one sweep from the root down marks what it reaches.
+        seen = bytearray(len(self.entries))
+        seen[root] = 1
+        for i in range(root, -1, -1):
+            if seen[i]:
+                for j in self.refs[i]:
+                    seen[j] = 1
+        return seen.count(0) == 0
 
     def _per_object(self, root):
         real = []
@@ -157,30 +189,23 @@ class Batch:
                                         "create %s" % value.get("typename"))
 
     def _write(self, root):
-        manifest, offset = [], 0
+        # The manifest in one json.dumps; the payload is the blobs' own buffers, handed
+        # to _create_file as a list that it writes with writev (no join, no copy here).
+        manifest, pieces, offset = [], [None], 0
         for kind, value in self.entries:
             if kind == "blob":
-                manifest.append({"blob": [offset, value.nbytes]})
-                offset += value.nbytes
+                size = value.nbytes
+                manifest.append({"blob": [offset, size]})
+                if size:
+                    pieces.append(value)
+                    offset += size
             else:
                 manifest.append({"meta": value})
         try:
-            head = json.dumps({"entries": manifest, "root": root}, allow_nan=False).encode()
+            head = _dumps({"entries": manifest, "root": root})
         except (TypeError, ValueError) as e:
             raise InvalidMetadata("the metadata is not JSON: %s" % e) from None
-        head += b"\0"
-        # The blobs (each at most INLINE_MAX) joined into pieces of about _FLUSH bytes:
-        # one write() each, not one per blob.
-        pieces, small, size = [], [head], len(head)
-        for kind, value in self.entries:
-            if kind == "blob" and value.nbytes:
-                small.append(value)
-                size += value.nbytes
-                if size >= _FLUSH:
-                    pieces.append(b"".join(small))
-                    small, size = [], 0
-        if small:
-            pieces.append(b"".join(small))
+        pieces[0] = head.encode() + b"\0"
         return self.client._create_file(".batch", pieces, "put of %d objects" % len(self.entries))
 
     def _drop_uploaded(self):
@@ -190,6 +215,9 @@ class Batch:
             except OSError:
                 pass
         self.uploaded = []
+
+
+_dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 
 
 def _ref_index(value):

@@ -92,7 +92,8 @@ def object_ref_builder(client, value, builder=None, **meta):
 
 
 def _make_global_if_remote(client, meta, member_ids):
-    if any(m.instance_id != client.instance_id for m in member_ids):
+    here = client.instance_id
+    if any(m.instance_id != here for m in member_ids):
         meta.set_global(True)
 
 
@@ -121,8 +122,12 @@ def list_builder(client, value, builder, **meta):
 
 def _elements(meta, ids):
     meta["__elements_-size"] = len(ids)
+    fields = meta._fields
     for i, member in enumerate(ids):
-        meta.add_member("__elements_-%d" % i, member)
+        if type(member) is ObjectID:  # what builders return: nothing to check
+            fields["__elements_-%d" % i] = member
+        else:
+            meta.add_member("__elements_-%d" % i, member)
 
 
 def reusable_blob(client, flat):
@@ -159,31 +164,48 @@ def _numeric_view(value):
     return value, None
 
 
+_TENSOR_TYPES = {}  # dtype -> (typename, value_type_, value_type_meta_), at most 256
+
+
+def _tensor_type(dtype):
+    t = _TENSOR_TYPES.get(dtype)
+    if t is None:
+        t = ("vineyard::Tensor<%s>" % utils.vineyard_type_name(dtype), dtype.name,
+             utils.descr(dtype))
+        if len(_TENSOR_TYPES) < 256:
+            _TENSOR_TYPES[dtype] = t
+    return t
+
+
+def _json_ints(values):
+    """json.dumps of a list of ints, without the encoder's per-call setup."""
+    return "[" + ", ".join(["%d" % v for v in values]) + "]"
+
+
 def tensor_builder(client, value, builder=None, partition_index=None, **meta):
     np = utils.numpy()
     if value.dtype.kind not in "biufcSUmM" or value.dtype.fields is not None:
         return pickle_builder(client, value, builder, **meta)
     value, pandas_dtype = _numeric_view(value)
     if value.flags.c_contiguous:
-        order, flat = "C", value
+        order, flat = '"C"', value
     elif value.flags.f_contiguous:
-        order, flat = "F", value.T  # Fortran order kept as is (order_ "F")
+        order, flat = '"F"', value.T  # Fortran order kept as is (order_ "F")
     else:
-        order, flat = "C", np.ascontiguousarray(value)
+        order, flat = '"C"', np.ascontiguousarray(value)
     flat = flat.reshape(-1)
     buffer = reusable_blob(client, flat)
     if buffer is None:
         buffer = client._put_bytes(flat.view(np.uint8))
     m = ObjectMeta(**meta)
-    m["typename"] = "vineyard::Tensor<%s>" % utils.vineyard_type_name(value.dtype)
-    m["value_type_"] = value.dtype.name
-    m["value_type_meta_"] = utils.descr(value.dtype)
-    m["shape_"] = json.dumps(list(value.shape))
-    m["partition_index_"] = json.dumps(list(partition_index or []))
-    m["order_"] = json.dumps(order)
-    m["nbytes"] = value.nbytes
-    if pandas_dtype is not None and "pandas_dtype_" not in m:
-        m["pandas_dtype_"] = pandas_dtype
+    f = m._fields  # the names below are valid field names: no per-field checks
+    f["typename"], f["value_type_"], f["value_type_meta_"] = _tensor_type(value.dtype)
+    f["shape_"] = _json_ints(value.shape)
+    f["partition_index_"] = json.dumps(list(partition_index)) if partition_index else "[]"
+    f["order_"] = order
+    f["nbytes"] = value.nbytes
+    if pandas_dtype is not None and "pandas_dtype_" not in f:
+        f["pandas_dtype_"] = pandas_dtype
     m.add_member("buffer_", buffer)
     _make_global_if_remote(client, m, [buffer])
     return client.create_metadata(m)

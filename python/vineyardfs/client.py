@@ -37,8 +37,27 @@ from .errors import (ConnectionFailed, InvalidMetadata, NameNotExists,
 from .objects import Blob, Object, ObjectID, ObjectMeta, make_object, map_readonly
 
 _WRITE_CHUNK = 1 << 30
+_IOV_MAX = 1024  # Linux's UIO_MAXIOV
 _HOLD_PREFIX = ".vineyardfs-"  # names the client uses internally; hidden from list_names
 _counter = itertools.count(1)
+
+
+def _write_all(fd, pieces):
+    """Writes the byte buffers `pieces` in order: writev of up to _IOV_MAX at a
+    time (one system call for a batch's manifest and all its small blobs)."""
+    for at in range(0, len(pieces), _IOV_MAX):
+        group = [memoryview(p).cast("B") for p in pieces[at:at + _IOV_MAX]]
+        total = sum(v.nbytes for v in group)
+        done = os.writev(fd, group) if total <= _WRITE_CHUNK else 0
+        if done == total:
+            continue
+        for view in group:  # a short write (or a huge piece): finish piece by piece
+            if done >= view.nbytes:
+                done -= view.nbytes
+                continue
+            view, done = view[done:], 0
+            while view.nbytes:
+                view = view[os.write(fd, view[:_WRITE_CHUNK]):]
 
 
 def _id_of(value):
@@ -235,10 +254,7 @@ class Client:
         except OSError as e:
             raise self._error(e, what) from None
         try:
-            for piece in data if isinstance(data, list) else [data]:
-                view, done = memoryview(piece), 0
-                while done < len(view):
-                    done += os.write(fd, view[done:done + _WRITE_CHUNK])
+            _write_all(fd, data if isinstance(data, list) else [data])
         except OSError as e:
             try:
                 os.unlink(path)  # aborts the upload, so the close() below seals nothing
@@ -276,7 +292,7 @@ class Client:
             raise InvalidMetadata("the metadata has no typename")
         batch = _batch.current(self)
         if batch is not None:  # inside put(): recorded, created with the whole value
-            object_id = batch.add_meta(meta._create_form())
+            object_id = batch.add_fields(meta._fields)
         else:
             object_id = self._create_meta_file(meta)
         meta._fields["id"] = str(object_id)

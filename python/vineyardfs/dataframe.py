@@ -42,7 +42,7 @@ pandas is imported when a value is resolved; builders are registered by name
 import json
 
 from . import builtins, utils
-from .objects import ObjectMeta
+from .objects import ObjectID, ObjectMeta
 
 
 def _pd():
@@ -262,10 +262,16 @@ def dataframe_builder(client, value, builder, partition_index=None, row_batch_in
     if columns.nlevels > 1 or any(n is not None for n in columns.names):
         m["columns_names_"] = names
     m.add_member("index_", builder.run(client, value.index))
+    fields = m._fields  # the names below are valid: set directly, not checked per column
     for i, key in enumerate(keys):
-        m["__values_-key-%d" % i] = key
-        m.add_member("__values_-value-%d" % i,
-                     build_column(client, value._mgr.iget_values(i), builder))
+        fields["__values_-key-%d" % i] = key
+        column = build_column(client, value._mgr.iget_values(i), builder)
+        if type(column) is ObjectMeta and column.id is not None:
+            column = column.id  # the batch maps an id to its entry without parsing text
+        if type(column) is ObjectID:
+            fields["__values_-value-%d" % i] = column
+        else:
+            m.add_member("__values_-value-%d" % i, column)
     m["__values_-size"] = len(keys)
     row, column = list(partition_index) if partition_index is not None else (0, 0)
     m["partition_index_row_"] = row
