@@ -12,7 +12,7 @@ build="$1"
 seconds="$2"
 shift 2
 targets=("$@")
-((${#targets[@]})) || targets=(create_meta batch record wire npy csv)
+((${#targets[@]})) || targets=(create_meta batch record wire npy csv arrow)
 mkdir -p "$build/artifacts"
 for t in "${targets[@]}"; do
   bin="$build/${t}_fuzzer"
