@@ -1171,11 +1171,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(bz.ROOT, "bench-results", "objects.json"))
     ap.add_argument("--build", default=bz.BUILD, help="the build dir (vineyardfs, vybench)")
     args = ap.parse_args()
-    global VINEYARDFS, VYBENCH
-    VINEYARDFS = os.path.join(args.build, "vineyardfs")
-    VYBENCH = os.path.join(args.build, "vybench")
-    global VYFILL
-    VYFILL = os.path.join(args.build, "vyfill")
+    global VINEYARDFS, VYBENCH, VYFILL
+    VINEYARDFS, VYBENCH, VYFILL = (os.path.join(args.build, b)
+                                   for b in ("vineyardfs", "vybench", "vyfill"))
     if args.big:
         args.objects = 2_000_000
     if args.quick:
