@@ -13,6 +13,8 @@
 #include <mutex>
 #include <thread>
 
+#include "meta/mutex.h"
+
 namespace vineyard {
 namespace {
 
@@ -24,8 +26,8 @@ std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 std::atomic<int> g_stderr_fd{2};  // "stderr": fd 2, or its copy once fd 2 is captured
 std::atomic<int> g_file_fd{-1};
 std::atomic<bool> g_echo{false};
-std::mutex g_path_mu;
-std::string g_path;  // protected by g_path_mu
+Mutex g_path_mu;
+std::string g_path GUARDED_BY(g_path_mu);
 std::thread g_pump;  // reads the capture pipe; set and joined from main only
 std::atomic<bool> g_pump_done{false};
 
@@ -122,7 +124,7 @@ Status LogToFile(const std::string& path) {
   int old = g_file_fd.exchange(fd);
   g_dest = Dest::kFile;
   if (old >= 0) close(old);
-  std::lock_guard<std::mutex> lock(g_path_mu);
+  MutexLock lock(&g_path_mu);
   g_path = path;
   return Status::OK();
 }
@@ -136,7 +138,7 @@ std::string LogDestination() {
     case Dest::kFile:
       break;
   }
-  std::lock_guard<std::mutex> lock(g_path_mu);
+  MutexLock lock(&g_path_mu);
   return g_path;
 }
 

@@ -39,7 +39,7 @@ IdAllocator::IdAllocator(InstanceId instance, uint64_t stored_limit, SaveLimit s
 }
 
 Result<ObjectID> IdAllocator::Next(bool blob) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (next_ >= limit_) {
     if (next_ + kBlock > ObjectID::kCounterMask) {
       return Status::NoSpace("object id counter of instance " + std::to_string(instance_) +

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "meta/mutex.h"
 #include "meta/status.h"
 
 namespace vineyard {
@@ -71,9 +72,9 @@ class IdAllocator {
  private:
   const InstanceId instance_;
   SaveLimit save_;
-  std::mutex mu_;
-  uint64_t next_;   // protected by mu_
-  uint64_t limit_;  // protected by mu_: ids below this are covered by a saved block
+  Mutex mu_;
+  uint64_t next_ GUARDED_BY(mu_);
+  uint64_t limit_ GUARDED_BY(mu_);  // ids below this are covered by a saved block
 };
 
 }  // namespace vineyard

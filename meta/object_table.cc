@@ -45,10 +45,10 @@ ObjectTable::ObjectTable(InstanceId instance, Journal* journal)
     : instance_(instance), journal_(journal) {}
 
 Status ObjectTable::Load(std::vector<std::string>* warnings) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   Journal::Contents c;
   // Records arrive in id order: each goes in at the end of the map, in constant time.
-  c.on_object = [this](ObjectRecord&& r) {
+  c.on_object = [this](ObjectRecord&& r) EXCLUSIVE_LOCKS_REQUIRED(mu_) {  // within Load's lock
     ObjectID id = r.id;
     objects_.emplace_hint(objects_.end(), id, std::move(r));
   };
@@ -108,7 +108,7 @@ Result<std::vector<ObjectRecord>> ObjectTable::AddBlobs(
     r.owner = owner;
     batch.put_objects.push_back(std::move(r));
   }
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   for (auto& r : batch.put_objects) {
     if (objects_.count(r.id)) return Status::AlreadyExists("object " + r.id.ToString() + " exists");
   }
@@ -161,7 +161,7 @@ Result<ObjectRecord> ObjectTable::Create(const CreateSpec& spec, Owner owner) {
   r.members = spec.members;
   r.fields = spec.fields;
 
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   JournalBatch batch;
   std::vector<ObjectID> to_persist;
   for (auto& [field, mid] : r.members) {
@@ -288,12 +288,12 @@ void ObjectTable::InsertLocked(ObjectRecord r) {
 // ---- Replication ----
 
 void ObjectTable::SetChangeSink(ChangeSink sink) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   sink_ = std::move(sink);
 }
 
 uint64_t ObjectTable::published_seq() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderMutexLock lock(&mu_);
   return seq_;
 }
 
@@ -442,7 +442,7 @@ Result<ObjectTable::Applied> ObjectTable::ApplyRemote(const std::vector<wire::Ch
   // origin's to repeat, and a restart takes the origin's snapshot again.
   // Records are decoded before the lock is taken: lookups wait for none of it.
   std::vector<Result<ObjectRecord>> decoded = DecodeRemote(changes);
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   JournalBatch batch;
   Applied out;
   for (size_t i = 0; i < changes.size(); ++i) {
@@ -500,7 +500,7 @@ Result<ObjectTable::Applied> ObjectTable::ApplySnapshot(InstanceId origin,
                                                         const std::vector<wire::Change>& records) {
   if (origin == instance_) return Status::InvalidArgument("a snapshot of this node itself");
   std::vector<Result<ObjectRecord>> decoded = DecodeRemote(records);  // before the lock
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   JournalBatch batch;
   Applied out;
   std::unordered_set<ObjectID> ids;
@@ -569,7 +569,7 @@ Result<ObjectTable::Applied> ObjectTable::ApplySnapshot(InstanceId origin,
 }
 
 uint64_t ObjectTable::Snapshot(std::vector<wire::Change>* out) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderMutexLock lock(&mu_);
   // Blobs first (they have no members), then the other objects in id order: an
   // object's members were made before it, so they come first.
   for (uint64_t blob : {uint64_t{1} << 63, uint64_t{0}}) {
@@ -593,12 +593,12 @@ uint64_t ObjectTable::Snapshot(std::vector<wire::Change>* out) const {
 }
 
 bool ObjectTable::Exists(ObjectID id) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderMutexLock lock(&mu_);
   return objects_.count(id) > 0;
 }
 
 std::optional<ObjectRecord> ObjectTable::Get(ObjectID id) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderMutexLock lock(&mu_);
   auto it = objects_.find(id);
   if (it == objects_.end()) return std::nullopt;
   return it->second;
@@ -650,7 +650,7 @@ Status ObjectTable::RenderInto(ObjectID id, void* out, int depth, size_t* budget
 }
 
 Result<std::string> ObjectTable::RenderMeta(ObjectID id) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderMutexLock lock(&mu_);
   if (!objects_.count(id)) return Status::NotFound("object " + id.ToString() + " does not exist");
   ojson j;
   size_t budget = kMaxRenderObjects;
@@ -659,7 +659,7 @@ Result<std::string> ObjectTable::RenderMeta(ObjectID id) const {
 }
 
 Status ObjectTable::Persist(ObjectID id, Owner caller, std::vector<ObjectID>* changed) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   if (!objects_.count(id)) return Status::NotFound("object " + id.ToString() + " does not exist");
   JournalBatch batch;
   std::vector<ObjectID> flip;
@@ -703,7 +703,7 @@ Status ObjectTable::Persist(ObjectID id, Owner caller, std::vector<ObjectID>* ch
 }
 
 Result<ObjectTable::Deleted> ObjectTable::Delete(ObjectID id) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   auto it = objects_.find(id);
   if (it == objects_.end()) return Status::NotFound("object " + id.ToString() + " does not exist");
   if (it->second.instance != instance_) {
@@ -782,7 +782,7 @@ std::optional<ObjectRecord> ObjectTable::EraseLocked(ObjectID id) {
 }
 
 Status ObjectTable::DropLost(const std::vector<ObjectID>& ids) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   JournalBatch batch;
   std::unordered_set<ObjectID> lost(ids.begin(), ids.end());
   batch.delete_objects = ids;
@@ -797,7 +797,7 @@ Status ObjectTable::DropLost(const std::vector<ObjectID>& ids) {
 
 Status ObjectTable::PutName(const std::string& name, ObjectID id, Owner owner, bool replace) {
   VY_RETURN_IF_ERROR(ValidateName(name));
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   if (!objects_.count(id)) return Status::NotFound("object " + id.ToString() + " does not exist");
   if (!replace && names_.count(name)) return Status::AlreadyExists("name '" + name + "' exists");
   NameRecord n{id, owner, NextNameStamp(name), instance_};
@@ -813,7 +813,7 @@ Status ObjectTable::PutName(const std::string& name, ObjectID id, Owner owner, b
 }
 
 Status ObjectTable::DropName(const std::string& name) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   auto it = names_.find(name);
   if (it == names_.end()) return Status::NotFound("name '" + name + "' does not exist");
   JournalBatch batch;
@@ -833,7 +833,7 @@ Status ObjectTable::DropName(const std::string& name) {
 
 Status ObjectTable::RenameName(const std::string& from, const std::string& to) {
   VY_RETURN_IF_ERROR(ValidateName(to));
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   auto it = names_.find(from);
   if (it == names_.end()) return Status::NotFound("name '" + from + "' does not exist");
   if (from == to) return Status::OK();
@@ -861,14 +861,14 @@ Status ObjectTable::RenameName(const std::string& from, const std::string& to) {
 }
 
 std::optional<NameRecord> ObjectTable::GetName(const std::string& name) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderMutexLock lock(&mu_);
   auto it = names_.find(name);
   if (it == names_.end()) return std::nullopt;
   return it->second;
 }
 
 std::vector<ObjectID> ObjectTable::ListObjects(uint64_t after, size_t max) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderMutexLock lock(&mu_);
   std::vector<ObjectID> out;
   for (auto it = objects_.upper_bound(ObjectID(after)); it != objects_.end() && out.size() < max;
        ++it) {
@@ -879,7 +879,7 @@ std::vector<ObjectID> ObjectTable::ListObjects(uint64_t after, size_t max) const
 
 std::vector<std::pair<std::string, NameRecord>> ObjectTable::ListNames(const std::string& after,
                                                                        size_t max) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderMutexLock lock(&mu_);
   std::vector<std::pair<std::string, NameRecord>> out;
   auto it = after.empty() ? names_.begin() : names_.upper_bound(after);
   for (; it != names_.end() && out.size() < max; ++it) out.emplace_back(it->first, it->second);
@@ -887,7 +887,7 @@ std::vector<std::pair<std::string, NameRecord>> ObjectTable::ListNames(const std
 }
 
 ObjectTable::Counts ObjectTable::counts() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  ReaderMutexLock lock(&mu_);
   Counts c = counts_;
   c.names = names_.size();
   return c;

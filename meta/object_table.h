@@ -36,6 +36,7 @@
 
 #include "meta/batch.h"
 #include "meta/journal.h"
+#include "meta/mutex.h"
 #include "meta/object_id.h"
 #include "meta/object_meta.h"
 #include "meta/wire.h"
@@ -81,7 +82,7 @@ class ObjectTable {
   // Calls `fn` with the record under the shared lock; false if there is none.
   template <typename Fn>
   bool With(ObjectID id, Fn&& fn) const {
-    std::shared_lock<std::shared_mutex> lock(mu_);
+    ReaderMutexLock lock(&mu_);
     auto it = objects_.find(id);
     if (it == objects_.end()) return false;
     fn(it->second);
@@ -90,7 +91,7 @@ class ObjectTable {
   // Calls `fn` with every record, in id order, under the shared lock.
   template <typename Fn>
   void ForEach(Fn&& fn) const {
-    std::shared_lock<std::shared_mutex> lock(mu_);
+    ReaderMutexLock lock(&mu_);
     for (auto& [id, r] : objects_) fn(r);
   }
   // meta.json: the stored form, members expanded in place (within kMaxRenderDepth and
@@ -170,8 +171,8 @@ class ObjectTable {
   };
   // Adds `delta` referrers owned by `uid` to `id`'s counts (or its pending ones);
   // requires mu_ held exclusively.
-  void AddReferrer(ObjectID id, uint32_t uid, int delta);
-  void LinkMembers(const ObjectRecord& r, int delta);  // requires mu_ held exclusively
+  void AddReferrer(ObjectID id, uint32_t uid, int delta) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LinkMembers(const ObjectRecord& r, int delta) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Decodes and checks a remote object put: its id is the key and was made by the
   // origin, and it is persisted. Requires nothing.
   static Result<ObjectRecord> DecodeRemote(const wire::Change& c);
@@ -179,55 +180,59 @@ class ObjectTable {
   static std::vector<Result<ObjectRecord>> DecodeRemote(const std::vector<wire::Change>& changes);
   // Erases remote object `id` and drops the names on it, into `batch` and `out`;
   // requires mu_ held exclusively.
-  void EraseRemoteLocked(ObjectID id, JournalBatch* batch, Applied* out);
+  void EraseRemoteLocked(ObjectID id, JournalBatch* batch, Applied* out)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes `id` from memory and the counts (already journaled); requires mu_ held
   // exclusively. Returns the record, or nullopt if there was none.
-  std::optional<ObjectRecord> EraseLocked(ObjectID id);
+  std::optional<ObjectRecord> EraseLocked(ObjectID id) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Adds `id` and everything it holds, transitively, to `seen` (iterative); requires mu_.
-  void CollectBlobs(ObjectID id, std::unordered_set<ObjectID>* seen) const;
+  void CollectBlobs(ObjectID id, std::unordered_set<ObjectID>* seen) const
+      SHARED_LOCKS_REQUIRED(mu_);
   // Adds `r` (replacing any record of its id) to memory and the counts; requires mu_
   // held exclusively.
-  void InsertLocked(ObjectRecord r);
+  void InsertLocked(ObjectRecord r) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Adds (+1) or removes (-1) `r` in the counts; requires mu_ held exclusively.
-  void Count(const ObjectRecord& r, int delta);
+  void Count(const ObjectRecord& r, int delta) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Numbers `changes`, puts the last number into `batch`, commits, and hands them to
   // the sink; requires mu_ held exclusively.
-  Status CommitAndPublish(JournalBatch* batch, std::vector<wire::Change> changes);
+  Status CommitAndPublish(JournalBatch* batch, std::vector<wire::Change> changes)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_);
   wire::Change ObjectPut(const ObjectRecord& r) const;
   wire::Change NamePut(const std::string& name, const NameRecord& n) const;
   wire::Change NameDrop(const std::string& name, int64_t ts_ms) const;
   // The (timestamp, writer) a new local write of `name` must carry to win; requires mu_.
-  int64_t NextNameStamp(const std::string& name) const;
+  int64_t NextNameStamp(const std::string& name) const SHARED_LOCKS_REQUIRED(mu_);
   // Applies one remote name put or drop under last-writer-wins; requires mu_ held
   // exclusively. True if the table changed.
-  bool ApplyNameLocked(const wire::Change& c, JournalBatch* batch);
+  bool ApplyNameLocked(const wire::Change& c, JournalBatch* batch) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether names on `id` are cluster-wide (the object is persisted); requires mu_.
-  bool Replicated(ObjectID id) const;
+  bool Replicated(ObjectID id) const SHARED_LOCKS_REQUIRED(mu_);
   // Whether `target` is reachable from `members` through the table's member links
   // (iterative: a peer controls the depth); requires mu_.
-  bool ReachesLocked(const Members& members, ObjectID target) const;
+  bool ReachesLocked(const Members& members, ObjectID target) const SHARED_LOCKS_REQUIRED(mu_);
   // Renders `id` into *json with members expanded up to kMaxRenderDepth levels and
   // while *budget (objects still to expand) lasts; requires mu_.
-  Status RenderInto(ObjectID id, void* json, int depth, size_t* budget) const;
+  Status RenderInto(ObjectID id, void* json, int depth, size_t* budget) const
+      SHARED_LOCKS_REQUIRED(mu_);
 
   const InstanceId instance_;
   Journal* const journal_;
   std::unique_ptr<IdAllocator> ids_;  // set by Load()
 
-  mutable std::shared_mutex mu_;
-  std::map<ObjectID, ObjectRecord> objects_;  // protected by mu_
-  std::map<std::string, NameRecord> names_;   // protected by mu_
-  Counts counts_;                             // protected by mu_ (names taken from names_)
+  mutable SharedMutex mu_;
+  std::map<ObjectID, ObjectRecord> objects_ GUARDED_BY(mu_);
+  std::map<std::string, NameRecord> names_ GUARDED_BY(mu_);
+  Counts counts_ GUARDED_BY(mu_);  // names taken from names_
   // Dropped names: (timestamp ms, writer) of the drop, so that an older put arriving
   // later from another node does not bring the name back. Journaled with the drop (a
   // restart must not forget them: a peer that missed the drop still holds the put),
-  // and kept until the name is put again. Protected by mu_.
-  std::map<std::string, NameStamp> tombstones_;
+  // and kept until the name is put again.
+  std::map<std::string, NameStamp> tombstones_ GUARDED_BY(mu_);
   // Objects held as members but not here: not arrived yet (replication order across
-  // origins), or deleted while weakly held. Protected by mu_.
-  std::map<ObjectID, PendingRefs> pending_refs_;
-  uint64_t seq_ = 0;  // protected by mu_: the last sequence number published
-  ChangeSink sink_;   // protected by mu_
+  // origins), or deleted while weakly held.
+  std::map<ObjectID, PendingRefs> pending_refs_ GUARDED_BY(mu_);
+  uint64_t seq_ GUARDED_BY(mu_) = 0;  // the last sequence number published
+  ChangeSink sink_ GUARDED_BY(mu_);
 };
 
 int64_t NowMs();

@@ -47,9 +47,9 @@ Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
     local.emplace(r.id, i);
   }
 
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  WriterMutexLock lock(&mu_);
   // The record of `id`, in the batch or in the table (null if neither has it).
-  auto find = [&](ObjectID id) -> const ObjectRecord* {
+  auto find = [&](ObjectID id) SHARED_LOCKS_REQUIRED(mu_) -> const ObjectRecord* {
     if (auto l = local.find(id); l != local.end()) return &recs[l->second];
     auto it = objects_.find(id);
     return it == objects_.end() ? nullptr : &it->second;
