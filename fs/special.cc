@@ -63,7 +63,8 @@ ojson ClusterStatus(FsState* fs) {
                {"fetch_bytes", k.fetch_bytes.load()},
                {"fetch_errors", k.fetch_errors.load()},
                {"router_queued_bytes", k.router_queued_bytes.load()},
-               {"router_refused", k.router_refused.load()}};
+               {"router_refused", k.router_refused.load()},
+               {"peer_overflows", k.peer_overflows.load()}};
 }
 
 // Uploads in new/: how many, the arena memory they hold, and the failed ones.

@@ -7,11 +7,13 @@
 #include <string_view>
 
 #include "meta/object_meta.h"
+#include "meta/ordered_map.h"
 #include "meta/status.h"
 
 namespace vineyard {
 
-using ojson = nlohmann::ordered_json;
+// Objects keep their keys in order, looked up through a hash index (meta/ordered_map.h).
+using ojson = nlohmann::basic_json<IndexedOrderedMap>;
 
 // Checks JSON text before it is parsed: no NUL byte (JSON never holds one raw, and
 // the parser takes it for the end of the input, so `{"a":1}` NUL garbage would

@@ -1,5 +1,7 @@
 #include "meta/object_table.h"
 
+#include "meta/json.h"
+
 #include <algorithm>
 #include <chrono>
 #include <mutex>
@@ -8,7 +10,7 @@
 
 namespace vineyard {
 
-using ojson = nlohmann::ordered_json;
+
 
 int64_t NowMs() {
   using namespace std::chrono;

@@ -75,6 +75,10 @@ struct ClusterOptions {
   int down_after = 5;               // heartbeats missed before a peer is down
   int fetch_timeout_ms = 3000;      // per chunk
   int snapshot_timeout_ms = 10000;  // without progress, then the request is repeated
+  // Bytes of records held per peer while syncing with it: the snapshot being received
+  // plus the updates that arrive meanwhile (mount option peer_buffer=). Past it they
+  // are dropped (cluster.peer_overflows) and the snapshot is asked again later.
+  uint64_t peer_buffer = uint64_t{1} << 30;
 };
 
 struct PeerInfo {
@@ -95,6 +99,8 @@ struct ClusterCounters {
   // Bytes of ROUTER replies (snapshots, chunks, errors) queued and not yet written to
   // their client's connection; requests refused or dropped because of it.
   std::atomic<uint64_t> router_queued_bytes{0}, router_error_bytes{0}, router_refused{0};
+  // Snapshots or buffered updates of a peer dropped at ClusterOptions::peer_buffer.
+  std::atomic<uint64_t> peer_overflows{0};
 };
 
 class Replicator {

@@ -68,6 +68,8 @@ struct Replicator::Peer {
   int64_t sync_progress = 0;                   // steady ms of the last snapshot message
   std::vector<wire::Change> snap;              // the snapshot being received
   std::deque<wire::Change> buffered;           // updates received meanwhile
+  uint64_t held_bytes = 0;                     // of snap and buffered (<= peer_buffer)
+  bool snap_dropped = false;                   // over peer_buffer: ignored until asked again
 };
 
 struct Replicator::Sockets {
@@ -104,6 +106,9 @@ class Replicator::Reactor {
   bool Identify(Peer& p, InstanceId origin);
   void Heard(Peer& p);
   void RequestSnapshot(Peer& p);
+  // Whether `bytes` more may be held for p (snapshot records, buffered updates) within
+  // peer_buffer; if not, counts and logs the overflow.
+  bool MayHold(Peer& p, uint64_t bytes, const char* what);
   void Refuse(Peer& p, const std::string& why);
   // Records a peer sent that the table refused: logged and answered with an Error
   // frame on the DEALER to that peer's ROUTER, so its operator sees why.

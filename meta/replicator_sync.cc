@@ -11,7 +11,13 @@ namespace vineyard {
 namespace {
 
 constexpr int kMaxMessagesPerEvent = 10000;  // then the other sockets get their turn
+constexpr uint64_t kMaxEventBytes = 64u << 20;  // of updates read in one event, about
 constexpr size_t kBatch = 4096;              // updates applied per journal commit, at most
+
+// What a change held in memory costs, roughly: its strings and the struct.
+uint64_t ChangeBytes(const wire::Change& c) {
+  return sizeof(wire::Change) + c.record.size() + c.name.size();
+}
 
 }  // namespace
 
@@ -19,13 +25,23 @@ using namespace replication;
 
 void Replicator::Reactor::OnSub(Peer& p) {
   std::deque<wire::Change> updates;
-  for (int n = 0; n < kMaxMessagesPerEvent && p.sub && RecvParts(*p.sub, &parts_); ++n) {
+  uint64_t bytes = 0;
+  for (int n = 0; n < kMaxMessagesPerEvent && bytes < kMaxEventBytes && p.sub &&
+                  RecvParts(*p.sub, &parts_);
+       ++n) {
+    for (const zmq::message_t& part : parts_) bytes += part.size();
     auto m = Decoded(p.ep.pub);
     if (!m) continue;
     OnStreamMessage(p, *m, &updates);
   }
   if (p.st.refused || updates.empty()) return;
   if (p.st.syncing) {
+    // Updates dropped here leave a gap that the next update or heartbeat after the
+    // snapshot turns into another snapshot.
+    uint64_t bytes = 0;
+    for (const wire::Change& c : updates) bytes += ChangeBytes(c);
+    if (!MayHold(p, bytes, "updates received during a snapshot")) return;
+    p.held_bytes += bytes;
     p.buffered.insert(p.buffered.end(), std::make_move_iterator(updates.begin()),
                       std::make_move_iterator(updates.end()));
   } else {
@@ -63,6 +79,8 @@ void Replicator::Reactor::OnDealer(Peer& p) {
     auto m = Decoded(p.ep.router);
     if (!m) continue;
     if (!p.st.syncing) continue;  // a late answer to a request already given up
+    // A dropped snapshot makes no progress: the timer asks again (OnTimer).
+    if (p.snap_dropped) continue;
     p.sync_progress = SteadyMs();
     if (m->kind == wire::Kind::kSnapshotRecord) {
       auto& c = std::get<wire::Change>(m->body);
@@ -71,6 +89,15 @@ void Replicator::Reactor::OnDealer(Peer& p) {
         Complain(p.ep.router, "a snapshot record of instance " + std::to_string(c.origin));
         continue;
       }
+      if (!MayHold(p, ChangeBytes(c), "a snapshot")) {
+        p.snap_dropped = true;
+        p.snap.clear();
+        p.snap.shrink_to_fit();
+        p.held_bytes = 0;
+        for (const wire::Change& b : p.buffered) p.held_bytes += ChangeBytes(b);
+        continue;
+      }
+      p.held_bytes += ChangeBytes(c);
       p.snap.push_back(std::move(c));
     } else if (m->kind == wire::Kind::kSnapshotEnd) {
       OnSnapshotEnd(p, std::get<wire::SnapshotEnd>(m->body));
@@ -102,6 +129,7 @@ void Replicator::Reactor::OnSnapshotEnd(Peer& p, const wire::SnapshotEnd& e) {
     Notify(p, *applied);
   }
   ++counters_.snapshots_taken;
+  p.held_bytes = 0;
   p.st.syncing = false;
   p.st.applied = e.seq;
   ++p.st.snapshots;
@@ -158,8 +186,21 @@ void Replicator::Reactor::RequestSnapshot(Peer& p) {
   Show(p);
   p.sync_progress = SteadyMs();
   p.snap.clear();
+  p.snap_dropped = false;
+  p.held_bytes = 0;
+  for (const wire::Change& b : p.buffered) p.held_bytes += ChangeBytes(b);
   wire::SnapshotRequest req{p.st.instance, self_};
   SendFrames(*p.dealer, wire::Encode(wire::Kind::kSnapshotRequest, req));
+}
+
+bool Replicator::Reactor::MayHold(Peer& p, uint64_t bytes, const char* what) {
+  const uint64_t limit = r_.opts_.peer_buffer;
+  if (bytes <= limit && p.held_bytes <= limit - bytes) return true;
+  ++counters_.peer_overflows;
+  Complain(p.ep.pub, std::string(what) + " of instance " + std::to_string(p.st.instance) +
+                         " holds more than peer_buffer (" + std::to_string(limit) +
+                         " bytes): dropped; the snapshot is asked again");
+  return false;
 }
 
 void Replicator::Reactor::Refuse(Peer& p, const std::string& why) {
@@ -217,6 +258,7 @@ void Replicator::Reactor::ApplyUpdates(Peer& p, std::deque<wire::Change>& pendin
           p.st.instance, static_cast<unsigned long long>(next),
           static_cast<unsigned long long>(c.seq));
       RequestSnapshot(p);
+      for (const wire::Change& b : pending) p.held_bytes += ChangeBytes(b);  // < kMaxEventBytes
       p.buffered.insert(p.buffered.end(), std::make_move_iterator(pending.begin()),
                         std::make_move_iterator(pending.end()));
       pending.clear();

@@ -202,6 +202,19 @@ const std::vector<MountOption> kTable = {
      if (InCluster(c)) (*o)["heartbeat_ms"] = std::to_string(c.cluster.heartbeat_ms);
    },
    "200", "heartbeat period; a peer silent for 5 is down"},
+  {"peer_buffer", "SIZE",
+   [](MountConfig* c, const std::string& v, bool has) {
+     VY_RETURN_IF_ERROR(NeedValue("peer_buffer", v, has));
+     auto size = ParseSize(v);
+     if (!size.ok()) return size.status();
+     if (*size < (64u << 10)) return Status::InvalidArgument("peer_buffer must be at least 64K");
+     c->cluster.peer_buffer = *size;
+     return Status::OK();
+   },
+   [](const MountConfig& c, ShownOptions* o) {
+     if (InCluster(c)) (*o)["peer_buffer"] = std::to_string(c.cluster.peer_buffer);
+   },
+   "1G", "records held per peer while syncing with it; past it they are dropped"},
   {"plugins", "DIR",
    [](MountConfig* c, const std::string& v, bool has) {
      return SetText(&c->plugins, "plugins", v, has);

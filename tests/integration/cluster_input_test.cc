@@ -10,6 +10,7 @@
 #include <chrono>
 #include <set>
 #include <string>
+#include <vector>
 #include <zmq.hpp>
 
 #include "cluster_fixture.h"
@@ -149,6 +150,64 @@ TEST_F(ClusterInput, HostileRecordsAreRefusedLoggedAndAnsweredAndTheNodeKeepsSer
   const std::string after = node(1).WritePersisted("after", "still serving");
   ASSERT_TRUE(IsBlobId(after));
   EXPECT_EQ(ReadFileOr(node(1).ObjPath(after, "data")), "still serving");
+}
+
+// The same fake peer, and node 1 holds at most 64 KiB of its records while syncing.
+class ClusterInputBuffer : public ClusterInput {
+ protected:
+  std::string NodeOptions(int i) const override {
+    return ClusterInput::NodeOptions(i) + ",peer_buffer=64K";
+  }
+};
+
+// Waits for node 1's snapshot request (heartbeating, so that instance 9 stays up) and
+// answers it with `records` and the end marker.
+bool AnswerSnapshot(FakePeer& peer, const std::vector<wire::Change>& records, uint64_t seq) {
+  zmq::socket_t& router = peer.router;
+  wire::Frames req;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  bool asked = false;
+  while (!asked && std::chrono::steady_clock::now() < deadline) {
+    Send(peer.pub, wire::Encode(wire::Kind::kHeartbeat, wire::Heartbeat{9, seq, NowNs()}));
+    asked = Recv(router, &req, 50);
+  }
+  if (!asked || req.size() != 3) return false;
+  for (const wire::Change& c : records) {
+    router.send(zmq::buffer(req[0]), zmq::send_flags::sndmore);
+    Send(router, wire::Encode(wire::Kind::kSnapshotRecord, c));
+  }
+  router.send(zmq::buffer(req[0]), zmq::send_flags::sndmore);
+  Send(router, wire::Encode(wire::Kind::kSnapshotEnd, wire::SnapshotEnd{9, seq, records.size()}));
+  return true;
+}
+
+// A peer whose snapshot is larger than peer_buffer cannot make the node hold it: the
+// node drops it (cluster.peer_overflows), applies none of it, keeps serving, and asks
+// again; a snapshot that fits is then taken.
+TEST_F(ClusterInputBuffer, ASnapshotOverPeerBufferIsDroppedAndAskedAgain) {
+  zmq::context_t ctx;
+  FakePeer peer(ctx, SparePort(0));
+  ASSERT_EQ(peer.AwaitSubscriptions(2, 5000).size(), 2u)
+      << "node 1 did not subscribe to the fake peer";
+  EXPECT_EQ(node(1).ReadStatus()["options"].value("peer_buffer", ""), "65536");
+  std::vector<wire::Change> big;  // 200 records of 1 KiB: over 64 KiB
+  for (uint64_t i = 1; i <= 200; ++i) {
+    big.push_back(Put(i, i, R"({"pad":")" + std::string(1024, 'x') + "\"}"));
+  }
+  ASSERT_TRUE(AnswerSnapshot(peer, big, 200)) << "node 1 did not ask for a snapshot";
+  EXPECT_GE(WaitCounterAbove(1, "peer_overflows", 0, 10000), 1u);
+  // The node is alive and serves; nothing of the dropped snapshot is there.
+  const std::string own = node(1).WritePersisted("own", "node 1's own");
+  ASSERT_TRUE(IsBlobId(own));
+  for (const std::string& id : node(1).ListObjects()) {
+    EXPECT_NE(ObjectID(std::strtoull(id.c_str() + 1, nullptr, 16)).instance(), 9u) << id;
+  }
+  // It asks again (after the snapshot timeout); a snapshot within the bound is taken.
+  std::vector<wire::Change> small;
+  for (uint64_t i = 1; i <= 3; ++i) small.push_back(Put(i, 1000 + i, R"({"note":"fits"})"));
+  ASSERT_TRUE(AnswerSnapshot(peer, small, 3)) << "node 1 did not ask again";
+  EXPECT_TRUE(WaitListed(1, ObjectID::Make(false, 9, 1003).ToString(), 10000));
+  EXPECT_EQ(waitpid(node(1).pid(), nullptr, WNOHANG), 0) << "node 1 died";
 }
 
 }  // namespace
