@@ -274,6 +274,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
       UploadReleaseAnswered(fs, up);
     }
   }
+  ExpireOldLinks(fs);  // after the reply: leftover links cost the writer no wait
 }
 
 // Valid replies: fuse_reply_open, fuse_reply_err

@@ -18,10 +18,12 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   // Uploads are written through to the arena so the seal sees every byte at close();
   // a writeback cache would hold them back.
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-  // `ls -l` of a large objects/ is one READDIRPLUS stream instead of a LOOKUP each.
+  // READDIRPLUS where the reader stats the entries (`ls -l`: the kernel asks for it
+  // once it sees lookups of the listed names), plain READDIR where it does not
+  // (`os.listdir`, `ls`): a listing of 2M objects then makes no inode per entry in the
+  // kernel or here (README "Millions of objects").
   if (conn->capable & FUSE_CAP_READDIRPLUS) {
-    conn->want |= FUSE_CAP_READDIRPLUS;
-    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+    conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
   }
   // RELEASE is a background request: beyond max_background of them in flight the
   // kernel holds the rest back, and a later LOOKUP could overtake one (see Attach).

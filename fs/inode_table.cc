@@ -133,6 +133,7 @@ Result<std::shared_ptr<Upload>> NewDir::Add(const std::string& name, Owner owner
   up->mode = mode & 07777;
   entries_[name] = up;
   by_serial_[up->serial] = up;
+  order_.push_back(up->serial);
   return up;
 }
 
@@ -168,6 +169,35 @@ void NewDir::Retire(uint64_t serial) {
 std::vector<std::pair<std::string, std::shared_ptr<Upload>>> NewDir::List() const {
   std::lock_guard<std::mutex> lock(mu_);
   return {entries_.begin(), entries_.end()};
+}
+
+std::vector<std::shared_ptr<Upload>> NewDir::TakeOldest(size_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Upload>> out;
+  size_t dropped = 0;
+  while (!order_.empty() && out.size() < n && dropped < kMaxDropped) {
+    const uint64_t serial = order_.front();
+    order_.pop_front();
+    auto s = by_serial_.find(serial);
+    // Named still? (up->name is guarded by mu_ too.) Else it left new/: drop it.
+    auto e = s == by_serial_.end() ? entries_.end() : entries_.find(s->second->name);
+    if (e == entries_.end() || e->second != s->second) {
+      ++dropped;
+      continue;
+    }
+    out.push_back(e->second);
+  }
+  return out;
+}
+
+void NewDir::PutBack(const std::vector<uint64_t>& serials) {
+  std::lock_guard<std::mutex> lock(mu_);
+  order_.insert(order_.end(), serials.begin(), serials.end());
+}
+
+NewDir::Sizes NewDir::sizes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Sizes{entries_.size(), order_.size(), by_serial_.size()};
 }
 
 // ---- Notifier ----

@@ -188,11 +188,25 @@ class NewDir {
   void Retire(uint64_t serial);
   std::vector<std::pair<std::string, std::shared_ptr<Upload>>> List() const;
 
+  // A queue of every entry's serial, for expiring links without a listing
+  // (ExpireOldLinks): takes up to `n` uploads that new/ still names off the front,
+  // dropping on the way (at most kMaxDropped per call) the serials that no longer name
+  // an entry (unlinked, renamed away, expired).
+  std::vector<std::shared_ptr<Upload>> TakeOldest(size_t n);
+  // Puts serials of entries that stay back at the end of the queue.
+  void PutBack(const std::vector<uint64_t>& serials);
+  static constexpr size_t kMaxDropped = 64;
+  struct Sizes {
+    size_t entries = 0, order = 0, serials = 0;
+  };
+  Sizes sizes() const;
+
  private:
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Upload>> entries_;           // protected by mu_
   std::unordered_map<uint64_t, std::shared_ptr<Upload>> by_serial_;  // protected by mu_
-  uint64_t next_serial_ = 1;                                         // protected by mu_
+  std::deque<uint64_t> order_;  // protected by mu_: serials, a cycle (some stale)
+  uint64_t next_serial_ = 1;    // protected by mu_
 };
 
 // ---- Open files -----------------------------------------------------------------
@@ -250,6 +264,9 @@ struct Counters {
   std::atomic<uint64_t> lookups{0}, getattrs{0}, opens{0}, reads{0}, writes{0}, read_bytes{0},
       write_bytes{0}, seals{0}, seal_errors{0}, deletes{0}, readdirs{0}, readdirplus{0}, xattrs{0},
       flushes{0}, releases{0};
+  // new/: links expired after new_ttl, and entries ExpireOldLinks looked at (bounded
+  // per create: the test of "leftover links cost nothing per create").
+  std::atomic<uint64_t> links_expired{0}, expiry_steps{0};
 };
 
 // Passthrough backing ids of payloads (README "The I/O path"). A blob's id is
@@ -387,6 +404,10 @@ double LinkCacheSeconds(FsState* fs, const Upload& up);
 // True (and the link dropped from new/) if `up` is a sealed link older than new_ttl.
 // Requires up->mu.
 bool ExpireLink(FsState* fs, const std::shared_ptr<Upload>& up);
+// After each create in new/: looks at the next few entries of new/ (a cycle through
+// all of them) and expires the links older than new_ttl, so that links nobody lists
+// or looks up again do not stay; bounded work whatever new/ holds. Takes no lock.
+void ExpireOldLinks(FsState* fs);
 // Resolves an inode number or replies ENOENT/ESTALE and returns nullopt.
 std::optional<NodeKey> NodeOrReply(fuse_req_t req, fuse_ino_t ino);
 

@@ -37,7 +37,23 @@ bool ExpireLink(FsState* fs, const std::shared_ptr<Upload>& up) {
   up->removed = true;
   RetireIfDone(fs, up.get());
   fs->notifier.InvalEntry(InodeTable::FixedIno(Kind::kNew), up->name);
+  ++fs->counters.links_expired;
   return true;
+}
+
+void ExpireOldLinks(FsState* fs) {
+  // Per create, up to 8 live entries (and NewDir::kMaxDropped gone ones) looked at:
+  // more than the one it adds, so the order cycles through new/ and keeps up with it.
+  constexpr size_t kStep = 8;
+  auto oldest = fs->uploads.TakeOldest(kStep);
+  fs->counters.expiry_steps += oldest.size();
+  std::vector<uint64_t> back;
+  for (auto& up : oldest) {
+    std::lock_guard<std::mutex> lock(up->mu);
+    // Not expired (within new_ttl, open, still written, failed): to the back.
+    if (!ExpireLink(fs, up)) back.push_back(up->serial);
+  }
+  fs->uploads.PutBack(back);
 }
 
 std::vector<std::string> ListNew(FsState* fs) {

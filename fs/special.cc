@@ -127,6 +127,15 @@ std::string RenderStatus(FsState* fs) {
                   {"remote", c.remote},         {"cached_payloads", st.cached}};
   if (fs->opts.cluster) j["cluster"] = ClusterStatus(fs);
   const Counters& k = fs->counters;
+  // What new/ holds (uploads and links, its creation order, its serial index) and how
+  // links left it after new_ttl (README "Millions of objects"); the inodes the kernel holds.
+  const NewDir::Sizes nd = fs->uploads.sizes();
+  j["new"] = {{"entries", nd.entries},
+              {"order", nd.order},
+              {"serials", nd.serials},
+              {"links_expired", k.links_expired.load()},
+              {"expiry_steps", k.expiry_steps.load()}};
+  j["inodes"] = fs->inodes.size();
   j["requests"] = {{"lookup", k.lookups.load()},
                    {"getattr", k.getattrs.load()},
                    {"open", k.opens.load()},

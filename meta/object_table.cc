@@ -90,21 +90,33 @@ Status ObjectTable::Load(std::vector<std::string>* warnings) {
 Result<ObjectID> ObjectTable::NewId(bool blob) { return ids_->Next(blob); }
 
 Result<ObjectRecord> ObjectTable::AddBlob(ObjectID id, uint64_t size, Owner owner) {
-  ObjectRecord r;
-  r.id = id;
-  r.type_name = kBlobTypename;
-  r.size = r.nbytes = size;
-  r.instance = id.instance();
-  r.timestamp_ms = NowMs();
-  r.signature = MakeSignature(id, r.timestamp_ms);
-  r.owner = owner;
+  auto added = AddBlobs({{id, size}}, owner);
+  if (!added.ok()) return added.status();
+  return std::move(added->front());
+}
+
+Result<std::vector<ObjectRecord>> ObjectTable::AddBlobs(
+    const std::vector<std::pair<ObjectID, uint64_t>>& blobs, Owner owner) {
   JournalBatch batch;
-  batch.put_objects.push_back(r);
+  batch.put_objects.reserve(blobs.size());
+  for (auto& [id, size] : blobs) {
+    ObjectRecord r;
+    r.id = id;
+    r.type_name = kBlobTypename;
+    r.size = r.nbytes = size;
+    r.instance = id.instance();
+    r.timestamp_ms = NowMs();
+    r.signature = MakeSignature(id, r.timestamp_ms);
+    r.owner = owner;
+    batch.put_objects.push_back(std::move(r));
+  }
   WriterMutexLock lock(&mu_);
-  if (objects_.count(id)) return Status::AlreadyExists("object " + id.ToString() + " exists");
+  for (auto& r : batch.put_objects) {
+    if (objects_.count(r.id)) return Status::AlreadyExists("object " + r.id.ToString() + " exists");
+  }
   VY_RETURN_IF_ERROR(journal_->Commit(batch));
-  InsertLocked(r);
-  return r;
+  for (auto& r : batch.put_objects) InsertLocked(r);
+  return std::move(batch.put_objects);
 }
 
 void ObjectTable::CollectBlobs(ObjectID id, std::unordered_set<ObjectID>* seen) const {

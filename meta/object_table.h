@@ -63,6 +63,9 @@ class ObjectTable {
 
   // Adds a blob whose payload the store already holds under `id` (from NewId(true)).
   Result<ObjectRecord> AddBlob(ObjectID id, uint64_t size, Owner owner);
+  // AddBlob of many (id, size) in one journal commit, all or none (tools/vyfill).
+  Result<std::vector<ObjectRecord>> AddBlobs(
+      const std::vector<std::pair<ObjectID, uint64_t>>& blobs, Owner owner);
   // Creates a metadata object. Members must exist (NotFound); members of another
   // instance need "global": true and must be persisted (InvalidArgument); a persisted
   // or global object may hold only members `owner` may persist: its own or persisted

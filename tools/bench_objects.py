@@ -39,11 +39,18 @@ Groups (--only, comma-separated):
            its entries), ids made up.
   scale    fills a store with 1 KiB blobs (1 writer, chunks of 10,000) up to --objects
            (200,000; --big: 2,000,000): creation rate per chunk, first and last window
-           (100,000, or half of N), daemon CPU per object, daemon RSS per object; at
+           (100,000, or half of N), daemon CPU per object, daemon RSS per object. Above
+           200,000 (or --fill direct) only the first window (from empty) and the last
+           (up to N) go through new/; the rest is build/vyfill into the unmounted store
+           (10,000 records per journal commit; a window is then at most N/10). At
            N/10 and N: remount --runs times (unmount, start the daemon, until
            status.json answers = mount; then os.listdir(objects/) has every object =
            listed), per-object time. /dev/shm: the same fill of kept files (capped at
            200,000 files) and os.listdir of them (context only: tmpfs has no remount).
+           First, the leftover group's row on an empty store.
+  leftover create rate through new/ (--creates, at most 5,000, client pattern) with
+           --leftover (10,000) links left in new/ against an empty new/, alternating;
+           both after the same --leftover creates (links removed before the empty case).
   strace   `strace -c -f -p <daemon>` over 1,000 creates (1 writer, after 200 unmeasured):
            daemon syscalls per created object; then `strace -f -e trace=read` of the
            daemon over another 1,000, decoding the opcode of every request read from
@@ -54,7 +61,7 @@ error; only processes this script started are ended, by pid.
 
 Usage: sudo tools/bench_objects.py [--runs 5] [--quick] [--only create,pair,...]
            [--creates 5000] [--gets 1000] [--gib 1] [--objects 200000 | --big]
-           [--durability async] [--out bench-results/objects.json] [--build build]
+           [--fill new|direct] [--leftover 10000] [--durability async] [--out bench-results/objects.json] [--build build]
 
 A smoke run: --quick --only create,pair,openmap,meta (no figure checked).
 """
@@ -83,7 +90,9 @@ from vineyardfs.objects import ObjectID  # noqa: E402
 
 VINEYARDFS = os.path.join(bz.BUILD, "vineyardfs")
 VYBENCH = os.path.join(bz.BUILD, "vybench")
-GROUPS = ("create", "pair", "rmdir", "openmap", "meta", "get", "put", "scale", "strace")
+VYFILL = os.path.join(bz.BUILD, "vyfill")
+GROUPS = ("create", "pair", "rmdir", "openmap", "meta", "get", "put", "scale", "leftover",
+          "strace")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -642,16 +651,138 @@ def window_rate(chunks, lo, hi):
     return total / secs if secs else None
 
 
+def unlink_all(dirpath):
+    for name in os.listdir(dirpath):
+        os.unlink(f"{dirpath}/{name}")
+
+
+def leftover_links(args, d, payload, out):
+    """Create rate through new/ (client pattern, links unlinked) with --leftover links
+    left in new/ against an empty new/, alternating, --runs times. Both follow the same
+    history: --leftover creates that keep their links, removed before the empty case
+    and after the held one, then a quiet daemon."""
+    n, left = max(1000, min(args.creates, 5000)), args.leftover
+    empty, held, ratios = [], [], []
+    entries = None
+    for r in range(args.runs):
+        rates = {}
+        for case in (("empty", "held") if r % 2 == 0 else ("held", "empty")):
+            _, links = writers(f"{d.mnt}/new", left, 1, payload, f"left{r}{case}-", ".blob", "keep")
+            if links != left:
+                raise RuntimeError("leftover uploads did not become links")
+            if case == "empty":
+                unlink_all(f"{d.mnt}/new")
+            d.quiet()  # their payload copies done: only the links differ
+            if case == "held":
+                entries = d.status()["new"]["entries"]
+            rates[case] = writers(f"{d.mnt}/new", n, 1, payload, f"o{r}{case}-", ".blob")[0]
+            if case == "held":
+                unlink_all(f"{d.mnt}/new")
+        empty.append(rates["empty"])
+        held.append(rates["held"])
+        ratios.append(rates["held"] / rates["empty"])
+    out["leftover"] = {"links": left, "creates": n, "entries_held": entries,
+                       "empty_per_s": summarize(empty), "held_per_s": summarize(held),
+                       "ratio": summarize(ratios)}
+    print(f"  create with {left:,} links left in new/: {statistics.median(held):,.0f}/s, "
+          f"empty new/: {statistics.median(empty):,.0f}/s "
+          f"(ratio {statistics.median(ratios):.2f})", flush=True)
+
+
+def group_leftover(args, work, shm, res):
+    """The leftover-links row alone (also part of scale)."""
+    d = Daemon(work, "leftover", args.daemon_opts)
+    d.start()
+    try:
+        d.quiet()
+        out = {}
+        leftover_links(args, d, payload_file(work, "p1k", b"v" * 1024), out)
+        res["leftover"] = out["leftover"]
+    finally:
+        d.stop()
+
+
+def vyfill(args, d, upto, have, arena_bytes):
+    """Fills the unmounted store from `have` to `upto` objects with build/vyfill
+    (10,000 records per journal commit); the daemon is stopped and started again."""
+    d.stop(keep_arena=True)
+    t0 = time.perf_counter()
+    r = run_json([VYFILL, d.arena, d.state, str(upto - have), "1024", str(arena_bytes),
+                  args.durability, "10000"])
+    print(f"  vyfill {have:,} -> {upto:,}: {r['per_s']:,.0f}/s "
+          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    d.start()
+    return r
+
+
+def scale_window(args):
+    """The creation-rate window: 100,000, or half of --objects (a tenth with vyfill)."""
+    return min(100_000, args.objects // (10 if args.fill == "direct" else 2))
+
+
+def fill_to(args, d, size, have, n_total, arena_bytes, payload, out):
+    """Fills to `size`: all through new/, or (direct) new/ for the first window from
+    empty and the last window before n_total, vyfill for the rest."""
+    win = scale_window(args)
+    plan = [("new", size)]
+    if args.fill == "direct":
+        bulk_end = size - win if size == n_total else size
+        plan = [("new", min(win, size)), ("vyfill", bulk_end), ("new", size)]
+    for how, upto in plan:
+        if upto <= have:
+            continue
+        if how == "vyfill":
+            out.setdefault("vyfill", []).append(vyfill(args, d, upto, have, arena_bytes))
+        else:
+            t = time.perf_counter()
+            chunks = fill(f"{d.mnt}/new", upto, have, args.chunk, payload, "s", "unlink", d)
+            print(f"  new/ {have:,} -> {upto:,} in {time.perf_counter() - t:.0f} s "
+                  f"(last chunk {chunks[-1][1]:,.0f}/s)", flush=True)
+            out["chunks"] += [{"objects": n, "per_s": r, "daemon_cpu_us": c}
+                              for n, r, c in chunks]
+        have = upto
+    return have
+
+
+def remounts(args, d, count):
+    """--runs remounts of a store of `count` objects: mount, then mount + listed."""
+    mounts, listed, rss_after = [], [], []
+    for r in range(args.runs):
+        d.stop(keep_arena=True)
+        mount_s = d.start()
+        t0 = time.perf_counter()
+        seen = len(os.listdir(f"{d.mnt}/objects"))
+        list_s = time.perf_counter() - t0
+        if seen != count:
+            raise RuntimeError(f"remount listed {seen} of {count} objects")
+        mounts.append(mount_s)
+        listed.append(mount_s + list_s)
+        rss_after.append(d.rss_bytes())
+    st = d.status()
+    return {"remount_mount_s": summarize(mounts), "remount_listed_s": summarize(listed),
+            "remount_us_per_object": summarize([s / count * 1e6 for s in listed]),
+            "rss_after_remount_and_list_bytes": statistics.median(rss_after),
+            "inodes_after_list": st.get("inodes")}
+
+
 def group_scale(args, work, shm, res):
     n_total = args.objects
+    if args.fill is None:
+        args.fill = "direct" if n_total > 200_000 else "new"
     sizes = sorted({max(args.chunk, n_total // 10), n_total})
     arena = max(4 << 30, int(n_total * 4096 * 1.25) + (1 << 30))
     opts = args.daemon_opts.replace("size=4G", f"size={arena}")
     d = Daemon(work, "scale", opts)
     d.start()
     payload = payload_file(work, "p1k", b"v" * 1024)
-    out = {"objects": n_total, "chunk": args.chunk, "sizes": {}, "chunks": []}
+    out = {"objects": n_total, "chunk": args.chunk, "fill": args.fill, "sizes": {}, "chunks": []}
     try:
+        d.quiet()
+        leftover_links(args, d, payload, out)
+        d.stop()  # a fresh store for the fill
+        shutil.rmtree(d.dir)
+        d = Daemon(work, "scale", opts)
+        d.start()
         d.quiet()
         rss_empty = d.rss_bytes()
         out["rss_empty_bytes"] = rss_empty
@@ -663,38 +794,23 @@ def group_scale(args, work, shm, res):
         have = 0
         for size in sizes:
             t_fill = time.perf_counter()
-            chunks = fill(f"{d.mnt}/new", size, have, args.chunk, payload, "s", "unlink", d)
-            print(f"  filled to {size:,} in {time.perf_counter() - t_fill:.0f} s "
-                  f"(last chunk {chunks[-1][1]:,.0f}/s)", flush=True)
-            out["chunks"] += [{"objects": n, "per_s": r, "daemon_cpu_us": c} for n, r, c in chunks]
-            have = size
+            have = fill_to(args, d, size, have, n_total, arena, payload, out)
+            print(f"  filled to {size:,} in {time.perf_counter() - t_fill:.0f} s", flush=True)
             d.quiet()
             count = d.status()["objects"]["total"]
             rss = d.rss_bytes()
             at = {"objects": count, "rss_bytes": rss,
                   "rss_per_object_bytes": (rss - rss_empty) / count,
                   "rss_total_per_object_bytes": rss / count}
-            mounts, listed, rss_after = [], [], []
-            for r in range(args.runs):
-                d.stop(keep_arena=True)
-                mount_s = d.start()
-                t0 = time.perf_counter()
-                seen = len(os.listdir(f"{d.mnt}/objects"))
-                list_s = time.perf_counter() - t0
-                if seen != count:
-                    raise RuntimeError(f"remount listed {seen} of {count} objects")
-                mounts.append(mount_s)
-                listed.append(mount_s + list_s)
-                rss_after.append(d.rss_bytes())
-            at["remount_mount_s"] = summarize(mounts)
-            at["remount_listed_s"] = summarize(listed)
-            at["remount_us_per_object"] = summarize([s / count * 1e6 for s in listed])
-            at["rss_after_remount_and_list_bytes"] = statistics.median(rss_after)
+            at.update(remounts(args, d, count))
             out["sizes"][str(size)] = at
             print(f"  {count:,} objects: remount + listed {at['remount_listed_s']['median']:.2f} s"
-                  f" ({at['remount_us_per_object']['median']:.1f} us/object), RSS "
-                  f"{at['rss_per_object_bytes']:.0f} B/object added", flush=True)
-        win = min(100_000, n_total // 2)
+                  f" (mount {at['remount_mount_s']['median']:.2f} s, "
+                  f"{at['remount_us_per_object']['median']:.1f} us/object), RSS "
+                  f"{at['rss_per_object_bytes']:.0f} B/object added, "
+                  f"{at['rss_after_remount_and_list_bytes'] / count:.0f} B/object total "
+                  f"after a remount and a listing", flush=True)
+        win = scale_window(args)
         cs = [(c["objects"], c["per_s"], c["daemon_cpu_us"]) for c in out["chunks"]]
         out["window"] = win
         out["first_window_per_s"] = window_rate(cs, 0, win)
@@ -1004,7 +1120,14 @@ def print_table(res):
         big = s["sizes"][str(max(map(int, s["sizes"])))]
         print(f"| daemon RSS per object at {big['objects']:,} | "
               f"{big['rss_per_object_bytes']:,.0f} B added ({big['rss_total_per_object_bytes']:,.0f}"
-              f" B total RSS / objects) | | | | | ≤ 1 KiB |")
+              f" B total RSS / objects; {big['rss_after_remount_and_list_bytes'] / big['objects']:,.0f}"
+              f" B total after a remount and a listing) | | | | | ≤ 1 KiB |")
+    lo = res.get("leftover") or (s or {}).get("leftover")
+    if lo:
+        print(f"| create with {lo['links']:,} links left in new/ vs an empty new/ | "
+              f"{spread(lo['held_per_s'])} /s against {spread(lo['empty_per_s'])} /s | | "
+              f"{lo['ratio']['median']:.2f} ({lo['ratio']['min']:.2f}–{lo['ratio']['max']:.2f}) "
+              f"| | | ≈ 1 |")
     st = res.get("strace")
     if st:
         print(f"\ndaemon syscalls per created object (strace -c -f, {st['creates']:,} creates): "
@@ -1074,15 +1197,21 @@ def main():
     ap.add_argument("--objects", type=int, default=200_000, help="scale: objects")
     ap.add_argument("--big", action="store_true", help="scale: 2,000,000 objects")
     ap.add_argument("--chunk", type=int, default=10_000, help="scale: objects per timed chunk")
+    ap.add_argument("--fill", choices=("new", "direct"), default=None,
+                    help="scale: every object through new/, or (direct; the default above "
+                         "200,000) the first and last window through new/ and the rest by "
+                         "build/vyfill into the unmounted store")
+    ap.add_argument("--leftover", type=int, default=10_000,
+                    help="scale: links left in new/ for the leftover-links row")
     ap.add_argument("--durability", default="async", help="the daemons' durability=")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 2 runs, 300 creates, 100 gets, 64 MiB, 4,000 objects")
     ap.add_argument("--out", default=os.path.join(bz.ROOT, "bench-results", "objects.json"))
     ap.add_argument("--build", default=bz.BUILD, help="the build dir (vineyardfs, vybench)")
     args = ap.parse_args()
-    global VINEYARDFS, VYBENCH
-    VINEYARDFS = os.path.join(args.build, "vineyardfs")
-    VYBENCH = os.path.join(args.build, "vybench")
+    global VINEYARDFS, VYBENCH, VYFILL
+    VINEYARDFS, VYBENCH, VYFILL = (os.path.join(args.build, b)
+                                   for b in ("vineyardfs", "vybench", "vyfill"))
     if args.big:
         args.objects = 2_000_000
     if args.quick:
@@ -1107,6 +1236,7 @@ def main():
     fns = {"create": group_create, "pair": group_pair, "rmdir": group_rmdir,
            "openmap": group_openmap, "meta": lambda *a: python_cases(*a, "meta"),
            "get": lambda *a: python_cases(*a, "get"), "put": group_put, "scale": group_scale,
+           "leftover": group_leftover,
            "strace": group_strace}
     t0 = time.perf_counter()
     work = tempfile.mkdtemp(prefix="vyfs-objects-")

@@ -3,10 +3,11 @@
 // daemon's seal does (store/ and meta/, no FUSE): an upload file in the arena's
 // staging/, the payload written into it, Store::SealUpload (rename into blobs/,
 // queued for the durable copy under durability=async), ObjectTable::AddBlob (one
-// journal commit). So the state a remount loads is the one objects created through
+// journal commit; with BATCH > 1, ObjectTable::AddBlobs commits BATCH records at once,
+// the same records). So the state a remount loads is the one objects created through
 // new/ leave; only the FUSE round trips of the create are skipped.
 //
-//   vyfill ARENA STATE N BYTES SIZE [DURABILITY]
+//   vyfill ARENA STATE N BYTES SIZE [DURABILITY [BATCH]]
 //       adds N blobs of BYTES bytes ('v') to the store in ARENA (an existing directory,
 //       e.g. the arena tmpfs a daemon left mounted; as root a tmpfs of SIZE bytes is
 //       mounted there if none is) and STATE (RocksDB), as uid/gid 0,
@@ -33,11 +34,29 @@ int Fail(const std::string& what) {
   return 1;
 }
 
+// One blob the way the seal makes it: staging file, payload, Store::SealUpload.
+Result<ObjectID> SealOne(Store* store, ObjectTable* table, const std::string& payload) {
+  const uint64_t bytes = payload.size();
+  auto up = store->CreateUpload();
+  if (!up.ok()) return up.status();
+  Status s = store->ReserveUpload(up->key, bytes);
+  if (s.ok() && pwrite(up->fd, payload.data(), bytes, 0) != static_cast<ssize_t>(bytes))
+    s = Status::FromErrno("write upload", errno);
+  close(up->fd);
+  auto id = s.ok() ? table->NewId(/*blob=*/true) : Result<ObjectID>(s);
+  if (id.ok()) s = store->SealUpload(up->key, *id, bytes);
+  if (!id.ok() || !s.ok()) {
+    store->DropUpload(up->key);
+    return id.ok() ? s : id.status();
+  }
+  return *id;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 6 || argc > 7) {
-    std::fprintf(stderr, "usage: vyfill ARENA STATE N BYTES SIZE [none|async|sync]\n");
+  if (argc < 6 || argc > 8) {
+    std::fprintf(stderr, "usage: vyfill ARENA STATE N BYTES SIZE [none|async|sync [BATCH]]\n");
     return 2;
   }
   StoreOptions opts;
@@ -46,7 +65,8 @@ int main(int argc, char** argv) {
   const uint64_t n = std::strtoull(argv[3], nullptr, 10);
   const uint64_t bytes = std::strtoull(argv[4], nullptr, 10);
   opts.size = std::strtoull(argv[5], nullptr, 10);
-  const std::string durability = argc == 7 ? argv[6] : "async";
+  const std::string durability = argc >= 7 ? argv[6] : "async";
+  const uint64_t batch = argc == 8 ? std::strtoull(argv[7], nullptr, 10) : 1;
   if (durability == "none") {
     opts.durability = Durability::kNone;
   } else if (durability == "sync") {
@@ -55,6 +75,7 @@ int main(int argc, char** argv) {
     return Fail("durability must be none, async or sync");
   }
   if (bytes == 0 || bytes > (64u << 20)) return Fail("BYTES must be 1..64 MiB");
+  if (batch == 0 || batch > 100000) return Fail("BATCH must be 1..100000");
   InstanceId instance = 0;
   auto store = Store::Open(opts, &instance);
   if (!store.ok()) return Fail(store.status().ToString());
@@ -73,21 +94,16 @@ int main(int argc, char** argv) {
 
   const std::string payload(bytes, 'v');
   auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::pair<ObjectID, uint64_t>> sealed;
   for (uint64_t i = 0; i < n; ++i) {
-    auto up = (*store)->CreateUpload();
-    if (!up.ok()) return Fail("upload: " + up.status().ToString());
-    s = (*store)->ReserveUpload(up->key, bytes);
-    if (s.ok() && pwrite(up->fd, payload.data(), bytes, 0) != static_cast<ssize_t>(bytes))
-      s = Status::FromErrno("write upload", errno);
-    close(up->fd);
-    auto id = s.ok() ? table.NewId(/*blob=*/true) : Result<ObjectID>(s);
-    if (id.ok()) s = (*store)->SealUpload(up->key, *id, bytes);
-    if (!id.ok() || !s.ok()) {
-      (*store)->DropUpload(up->key);
-      return Fail("seal: " + (id.ok() ? s : id.status()).ToString());
+    auto id = SealOne(store->get(), &table, payload);
+    if (!id.ok()) return Fail(id.status().ToString());
+    sealed.emplace_back(*id, bytes);
+    if (sealed.size() == batch || i + 1 == n) {
+      auto added = table.AddBlobs(sealed, Owner{0, 0});
+      if (!added.ok()) return Fail("add: " + added.status().ToString());
+      sealed.clear();
     }
-    auto rec = table.AddBlob(*id, bytes, Owner{0, 0});
-    if (!rec.ok()) return Fail("add: " + rec.status().ToString());
   }
   // The daemon's next mount must find every payload where a quiet daemon leaves it.
   while ((*store)->stats().pending_durable > 0) {

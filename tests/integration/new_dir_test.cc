@@ -135,5 +135,59 @@ TEST_F(NewDir, WritingANameAgainWorksAfterTheLinkExpiresOrWithTheDocumentedIdiom
   EXPECT_FALSE(ListDir(Path("new")).empty());
 }
 
+// Links nobody lists or looks up again (a writer that never unlinks) expire after
+// new_ttl by the creates that follow, a bounded number per create: new/ holds none of
+// them afterwards, its creation order does not grow with them, and no create looks at
+// more than a few entries, however many were left (README "Millions of objects").
+TEST_F(NewDir, LeftoverLinksExpireWithoutAListingInBoundedWorkPerCreate) {
+  constexpr int kLeft = 2000;
+  for (int i = 0; i < kLeft; ++i) {
+    ASSERT_EQ(TryWriteNew("left" + std::to_string(i), "x"), 0) << i;
+  }
+  auto before = ReadStatus();
+  EXPECT_GE(before["new"]["order"].get<uint64_t>(), before["new"]["entries"].get<uint64_t>());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // every link is past new_ttl
+  // The client's pattern: create, write, close, readlink, unlink.
+  constexpr int kCreates = kLeft / 4;  // each create expires up to 8 (fs/new_dir.cc)
+  for (int i = 0; i < kCreates; ++i) {
+    const std::string name = "c" + std::to_string(i);
+    ASSERT_EQ(TryWriteNew(name, "y"), 0) << i;
+    ASSERT_EQ(unlink(Path("new/" + name).c_str()), 0) << i;
+  }
+  auto after = ReadStatus();
+  EXPECT_EQ(after["new"]["entries"], 0) << "leftover links stayed in new/: " << after["new"];
+  EXPECT_GE(after["new"]["links_expired"].get<uint64_t>(), uint64_t{kLeft});
+  // What remains of the creation order and the serial index is a bounded few.
+  EXPECT_LE(after["new"]["order"].get<uint64_t>(), 64u) << after["new"];
+  EXPECT_LE(after["new"]["serials"].get<uint64_t>(), 64u) << after["new"];
+  // Per create, at most 8 entries looked at, whatever new/ held.
+  EXPECT_LE(after["new"]["expiry_steps"].get<uint64_t>(), uint64_t{8} * (kLeft + kCreates));
+  // ...and none of it came from a listing.
+  EXPECT_EQ(after["requests"]["readdir"], 0);
+  EXPECT_EQ(after["requests"]["readdirplus"], 0);
+  EXPECT_EQ(ListDir(Path("new")), std::vector<std::string>{});
+}
+
+// With new_ttl long, the sweep leaves a link within it, and the creation order still
+// does not grow with the creates that pass it.
+class NewDirLongTtl : public MountTest {
+ protected:
+  std::string DefaultOptions() const override { return "new_ttl=3600"; }
+};
+
+TEST_F(NewDirLongTtl, TheSweepLeavesLinksWithinNewTtlAndDropsTheRest) {
+  ASSERT_TRUE(IsBlobId(WriteNew("young", "x")));
+  for (int i = 0; i < 1000; ++i) {
+    const std::string name = "c" + std::to_string(i);
+    ASSERT_EQ(TryWriteNew(name, "y"), 0);
+    ASSERT_EQ(unlink(Path("new/" + name).c_str()), 0);
+  }
+  auto st = ReadStatus();
+  EXPECT_EQ(st["new"]["entries"], 1) << st["new"];
+  EXPECT_EQ(st["new"]["links_expired"], 0) << st["new"];
+  EXPECT_LE(st["new"]["order"].get<uint64_t>(), 64u) << st["new"];
+  EXPECT_TRUE(IsBlobId(LinkedId("new/young")));
+}
+
 }  // namespace
 }  // namespace vyit

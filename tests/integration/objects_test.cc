@@ -377,5 +377,32 @@ TEST_F(Objects, RemovingNewLinkKeepsObject) {
   EXPECT_NE(id2, id);
 }
 
+// Listing objects/ without stat (os.listdir, ls) is plain READDIR: the kernel asks for
+// READDIRPLUS (FUSE_CAP_READDIRPLUS_AUTO) only where the reader looks the entries up,
+// so listing a big store makes no inode per object, here or in the kernel (README
+// "Millions of objects"); `ls -l` still sees every entry's attributes.
+TEST_F(Objects, ListingObjectsMakesNoInodePerEntryAndLsLSeesEveryAttribute) {
+  constexpr size_t kObjects = 3000;
+  for (size_t i = 0; i < kObjects; ++i) {
+    ASSERT_EQ(TryWriteNew("b" + std::to_string(i), "x"), 0) << i;
+    ASSERT_EQ(unlink(Path("new/b" + std::to_string(i)).c_str()), 0);
+  }
+  Unmount();
+  ASSERT_TRUE(Remount());  // nothing cached in the kernel
+  const uint64_t before = ReadStatus()["inodes"].get<uint64_t>();
+  auto listed = ListDir(Path("objects"));
+  ASSERT_EQ(listed.size(), kObjects);
+  auto st = ReadStatus();
+  const uint64_t made = st["inodes"].get<uint64_t>() - before;
+  EXPECT_LT(made, kObjects / 2) << "the listing made an inode per object";
+  EXPECT_GT(st["requests"]["readdir"].get<uint64_t>(), 0u) << st["requests"];
+  // `ls -l`: every entry a directory, as READDIRPLUS or LOOKUP answers.
+  CommandResult ls = RunCommand({"/bin/ls", "-l", Path("objects")});
+  ASSERT_EQ(ls.exit_code, 0) << ls.output;
+  size_t dirs = 0;
+  for (size_t p = 0; (p = ls.output.find("\nd", p)) != std::string::npos; ++p) ++dirs;
+  EXPECT_EQ(dirs, kObjects) << ls.output.substr(0, 400);
+}
+
 }  // namespace
 }  // namespace vyit
