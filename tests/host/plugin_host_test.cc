@@ -17,27 +17,14 @@
 
 #include "meta/object_meta.h"
 #include "store/objects.h"
+#include "tests/npy_bytes.h"
 
 namespace vineyard {
 namespace {
 
-// A .npy file: v1 header for `descr` and `shape` ("(4,)"), then `data`.
-std::string Npy(const std::string& descr, const std::string& shape, const std::string& data) {
-  std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
-  while ((10 + dict.size() + 1) % 64) dict += ' ';
-  dict += '\n';
-  std::string out = "\x93NUMPY\x01";
-  out += '\0';
-  out += static_cast<char>(dict.size() & 0xff);
-  out += static_cast<char>(dict.size() >> 8);
-  return out + dict + data;
-}
-
-std::string Int64s(std::initializer_list<int64_t> v) {
-  std::string s;
-  for (int64_t d : v) s.append(reinterpret_cast<const char*>(&d), sizeof d);
-  return s;
-}
+using vytest::Doubles;
+using vytest::Int64s;
+using vytest::Npy;
 
 class PluginHostTest : public ::testing::Test {
  protected:
