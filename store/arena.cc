@@ -99,12 +99,12 @@ Result<std::unique_ptr<Arena>> Arena::Open(const std::string& dir, uint64_t capa
 Arena::~Arena() { close(blobs_fd_); }
 
 uint64_t Arena::NewKey() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return next_staging_++;
 }
 
 void Arena::SplitCharge(uint64_t key, const std::vector<std::pair<ObjectID, uint64_t>>& to) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = charge_.find(key);
   uint64_t left = it == charge_.end() ? 0 : it->second;
   if (it != charge_.end()) charge_.erase(it);
@@ -143,7 +143,7 @@ void Arena::RemoveBlobFile(ObjectID id) const {
 }
 
 uint64_t Arena::used() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return used_;
 }
 
@@ -161,7 +161,7 @@ Status Arena::Charge(uint64_t key, uint64_t bytes, bool evict) {
   for (;;) {
     uint64_t shortfall;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       auto it = charge_.find(key);
       const uint64_t cur = it == charge_.end() ? 0 : it->second;
       if (want <= cur || used_ - cur + want <= capacity_) {
@@ -186,19 +186,19 @@ Status Arena::Charge(uint64_t key, uint64_t bytes, bool evict) {
 }
 
 void Arena::ChargeExisting(uint64_t key, uint64_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   uint64_t& cur = charge_[key];
   used_ = used_ - cur + PageRound(bytes);
   cur = PageRound(bytes);
 }
 
 void Arena::ReserveCharges(size_t n) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   charge_.reserve(charge_.size() + n);
 }
 
 void Arena::Uncharge(uint64_t key) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = charge_.find(key);
   if (it == charge_.end()) return;
   used_ -= it->second;
@@ -206,12 +206,12 @@ void Arena::Uncharge(uint64_t key) {
 }
 
 bool Arena::Charged(uint64_t key) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return charge_.count(key) > 0;
 }
 
 void Arena::MoveCharge(uint64_t from, uint64_t to) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = charge_.find(from);
   uint64_t bytes = it == charge_.end() ? 0 : it->second;
   if (it != charge_.end()) charge_.erase(it);
@@ -223,7 +223,7 @@ void Arena::MoveCharge(uint64_t from, uint64_t to) {
 Result<std::pair<uint64_t, int>> Arena::CreateStaging() {
   uint64_t key;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     key = next_staging_++;
   }
   std::string path = StagingPath(key);
@@ -235,7 +235,7 @@ Result<std::pair<uint64_t, int>> Arena::CreateStaging() {
 Result<std::pair<uint64_t, int>> Arena::AdoptStaging(const std::string& from) {
   uint64_t key;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     key = next_staging_++;
   }
   std::string path = StagingPath(key);

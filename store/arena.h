@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "meta/mutex.h"
 #include "meta/object_id.h"
 #include "meta/status.h"
 
@@ -120,10 +121,10 @@ class Arena {
   const uint64_t capacity_;
   const int blobs_fd_;  // blobs/, O_PATH: the directory of CreateBlobFile
   Evictor evictor_;
-  mutable std::mutex mu_;
-  uint64_t used_ = 0;                              // protected by mu_
-  std::unordered_map<uint64_t, uint64_t> charge_;  // protected by mu_: key -> rounded bytes
-  uint64_t next_staging_ = 1;                      // protected by mu_
+  mutable Mutex mu_;
+  uint64_t used_ GUARDED_BY(mu_) = 0;
+  std::unordered_map<uint64_t, uint64_t> charge_ GUARDED_BY(mu_);  // key -> rounded bytes
+  uint64_t next_staging_ GUARDED_BY(mu_) = 1;
 };
 
 // Mounts a tmpfs of `size` bytes on `dir` unless `dir` is already a tmpfs mount
