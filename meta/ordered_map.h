@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
@@ -147,7 +148,14 @@ struct IndexedOrderedMap : nlohmann::ordered_map<Key, T, IgnoredLess, Allocator>
       for (size_type i = 0; i < this->size(); ++i) index_.emplace((this->begin() + i)->first, i);
       indexed_ = true;
     }
-    auto it = index_.find(key_type(key));
+    // A key of another type (a string_view, a char array) becomes a key_type once.
+    auto it = [&] {
+      if constexpr (std::is_same_v<K, key_type>) {
+        return index_.find(key);
+      } else {
+        return index_.find(key_type(key));
+      }
+    }();
     return it == index_.end() ? this->size() : it->second;
   }
   // The element just appended, entered in the index if there is one.
