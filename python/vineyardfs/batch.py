@@ -91,6 +91,19 @@ class Batch:
         self.payload_size += view.nbytes
         return standin
 
+    def add_tensor(self, view, form):
+        """Records the blob of `view` (1-D bytes, at most INLINE_MAX) and the Tensor
+        `form` (its create form without buffer_, which becomes that blob): what
+        _put_bytes and create_metadata would record for tensor_builder, without an
+        ObjectMeta. Returns the Tensor's stand-in id."""
+        k = len(self.entries)
+        self.index[_BLOB_BIT | self._stem | k] = k
+        self.entries.append(("blob", view))
+        self.refs.append(())
+        self.payload_size += view.nbytes
+        form["buffer_"] = {"id": "#%d" % k}
+        return self._add_form(form, [k])
+
     def add_meta(self, form):
         """Records a metadata object (its create form); returns its stand-in id."""
         refs = []
