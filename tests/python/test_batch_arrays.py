@@ -88,3 +88,31 @@ def test_short_lists_of_arrays(client, n):
     value = [np.full(3, i, dtype=np.int16) for i in range(n)]
     got = client.get(client.put(value))
     assert [list(a) for a in got] == [list(a) for a in value]
+
+
+def test_the_manifest_is_the_one_dumps_of_the_recorded_entries(client, monkeypatch):
+    """Tensors are encoded from templates as they are recorded (batch._tensor_text);
+    the manifest must be byte for byte the json.dumps of every entry at once."""
+    real = vineyardfs.Client._create_file
+    seen = []
+
+    def spy(self, suffix, data, what):
+        batch = vbatch.current(self)
+        if suffix == ".batch":
+            manifest, offset = [], 0
+            for kind, value in batch.entries:
+                if kind == "blob":
+                    manifest.append({"blob": [offset, value.nbytes]})
+                    offset += value.nbytes
+                else:
+                    manifest.append({"meta": value})
+            root = len(batch.entries) - 1
+            seen.append((bytes(data[0]), vbatch._dumps({"entries": manifest, "root": root})))
+        return real(self, suffix, data, what)
+
+    monkeypatch.setattr(vineyardfs.Client, "_create_file", spy)
+    value = [np.arange(8.0), (1, "é", np.zeros((2, 3), order="F")), np.arange(8.0),
+             np.array(["2024-01-01"], dtype="M8[s]"), [np.ones(2, dtype=np.int8), None]]
+    got = client.get(client.put(value))
+    assert len(seen) == 1 and seen[0][0] == seen[0][1].encode() + b"\0"
+    assert (got[2] == np.arange(8.0)).all() and got[1][1] == "é"
