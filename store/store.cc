@@ -144,9 +144,11 @@ Status Store::FetchRemote(ObjectID id, uint64_t size) {
   fetching_.erase(id);
   if (s.ok()) {
     Blob& b = blobs_[id];
+    Tally(b, -1);
     b.size = size;
     b.resident = true;
     b.cached = true;
+    Tally(b, +1);
     LruInsert(id, b);
     ++counters_.fetched;
     QueueCollapse(id, size);
@@ -250,6 +252,7 @@ std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint6
     // found). If the arena shrank, later reservations evict until it fits again.
     if (b.resident) arena_->ChargeExisting(id.raw(), size);
     auto [it, fresh] = blobs_.emplace(id, b);
+    if (fresh) Tally(it->second, +1);
     if (b.resident && b.durable) LruInsert(id, it->second);
     if (b.resident && !b.durable && db_ && opts_.durability != Durability::kNone) {
       queue_.push_back(id);
@@ -335,9 +338,11 @@ Status Store::Seal(uint64_t key, ObjectID id, uint64_t size, bool wake_writer) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   Blob& b = blobs_[id];
+  Tally(b, -1);
   b.size = size;
   b.resident = true;
   b.durable = durable;
+  Tally(b, +1);
   QueueCollapse(id, size);
   if (durable) {
     LruInsert(id, b);

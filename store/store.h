@@ -207,6 +207,10 @@ class Store {
   void UnpinLocked(ObjectID id);                   // requires mu_
   void LruInsert(ObjectID id, Blob& b);            // requires mu_
   void LruErase(Blob& b);                          // requires mu_
+  // Adds (+1) or removes (-1) `b`'s flags in counters_' resident/durable/cached, which
+  // stats() reports without walking blobs_: every change of a flag, insert or erase of
+  // a blob is bracketed by Tally(b, -1) and Tally(b, +1). Requires mu_.
+  void Tally(const Blob& b, int sign);
 
   const StoreOptions opts_;
   InstanceId instance_ = 0;

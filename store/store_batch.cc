@@ -117,8 +117,10 @@ Status Store::CreateBlobs(int src, const std::vector<BlobRange>& blobs,
     const bool queue = db_ && opts_.durability == Durability::kAsync;
     for (auto& [id, size] : charged) {
       Blob& b = blobs_[id];
+      Tally(b, -1);
       b.size = size;
       b.resident = true;
+      Tally(b, +1);
       if (queue) queue_.push_back(id);
       made->push_back(id);
     }

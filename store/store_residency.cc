@@ -16,6 +16,14 @@ void Store::LruInsert(ObjectID id, Blob& b) {
   b.in_lru = true;
 }
 
+void Store::Tally(const Blob& b, int sign) {
+  // Unsigned arithmetic: adding 2^64 - 1 is subtracting one.
+  const uint64_t one = sign > 0 ? 1 : ~uint64_t{0};
+  if (b.resident) counters_.resident += one;
+  if (b.durable) counters_.durable += one;
+  if (b.cached) counters_.cached += one;
+}
+
 void Store::LruErase(Blob& b) {
   if (!b.in_lru) return;
   lru_.erase(b.lru);
@@ -33,12 +41,17 @@ uint64_t Store::Evict(uint64_t bytes) {
       Blob& b = blobs_.at(id);
       if (!Evictable(b)) continue;
       LruErase(b);
+      Tally(b, -1);
       b.resident = false;
       if (drop_hook_) drop_hook_(id);
       freed += PageRound(b.size);
       victims.push_back(id);
       ++counters_.evictions;
-      if (b.cached) blobs_.erase(id);  // fetched again on the next open
+      if (b.cached) {
+        blobs_.erase(id);  // fetched again on the next open
+      } else {
+        Tally(b, +1);
+      }
     }
   }
   for (ObjectID id : victims) {
@@ -115,7 +128,9 @@ Status Store::PinBlob(ObjectID id) {
       if (Evictable(b)) LruInsert(id, b);
       return s;
     }
+    Tally(b, -1);
     b.resident = true;
+    Tally(b, +1);
     ++counters_.reloads;
     QueueCollapse(id, size);
   }
@@ -156,6 +171,7 @@ void Store::DeleteBlob(ObjectID id) {
     if (it != blobs_.end()) {
       if (drop_hook_) drop_hook_(id);
       LruErase(it->second);
+      Tally(it->second, -1);
       blobs_.erase(it);
     }
   }

@@ -100,7 +100,9 @@ void Store::FinishDurable(ObjectID id, const Status& s, std::unique_lock<std::mu
   }
   --it->second.pins;
   if (s.ok()) {
+    Tally(it->second, -1);
     it->second.durable = true;
+    Tally(it->second, +1);
     if (it->second.pins == 0 && it->second.resident) LruInsert(id, it->second);
   } else {
     it->second.failed = true;
@@ -118,11 +120,6 @@ Store::Stats Store::stats() const {
   // failed one keeps its memory until removed) are charged only when sealed.
   const uint64_t free = ArenaFree();
   if (s.capacity > free && s.capacity - free > s.used) s.used = s.capacity - free;
-  for (auto& [id, b] : blobs_) {
-    s.resident += b.resident;
-    s.durable += b.durable;
-    s.cached += b.cached;
-  }
   s.pending_durable = queue_.size();
   s.reserve_ready = reserve_ready_ ? opts_.reserve : 0;
   s.pending_collapse = collapse_queue_.size() + (collapsing_ ? 1 : 0);
