@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "fs/node.h"
 #include "fs/ops.h"
 #include "meta/log.h"
 
@@ -13,93 +14,15 @@ namespace vineyard {
 
 namespace {
 
-// A snapshot of a directory taken at opendir; offsets are indexes + 1. POSIX lets a
+// A snapshot of a directory taken at opendir (DirListing, node.h). POSIX lets a
 // listing miss or show entries changed after opendir, and a snapshot keeps offsets
 // stable while the directory changes under a long `ls`.
-// objects/ keeps its ids (8 bytes each, named when listed) rather than 2M strings.
-struct DirHandle {
-  std::vector<std::string> names;
-  std::vector<ObjectID> ids;  // after `names`
-  size_t size() const { return names.size() + ids.size(); }
-  std::string Name(size_t i) const {
-    return i < names.size() ? names[i] : ids[i - names.size()].ToString();
-  }
-};
+using DirHandle = DirListing;
 
 void Snapshot(FsState* fs, const NodeKey& dir, DirHandle* dh) {
-  std::vector<std::string>* out = &dh->names;
-  out->push_back(".");
-  out->push_back("..");
-  switch (dir.kind) {
-    case Kind::kRoot:
-      for (const char* n :
-           {"objects", "names", "new", "resolvers", "instances", "status.json", "metrics"}) {
-        out->push_back(n);
-      }
-      break;
-    case Kind::kObjects: {
-      dh->ids.reserve(fs->table->counts().objects);
-      uint64_t after = 0;
-      for (;;) {
-        auto ids = fs->table->ListObjects(after, 4096);
-        if (ids.empty()) break;
-        dh->ids.insert(dh->ids.end(), ids.begin(), ids.end());
-        after = ids.back().raw();
-      }
-      break;
-    }
-    case Kind::kObjectDir:
-      fs->table->With(ObjectID(dir.num), [&](const ObjectRecord& r) {
-        out->push_back("meta.json");
-        out->push_back(r.is_blob() ? "data" : "members");
-        out->push_back("views");
-      });
-      break;
-    case Kind::kResolvers:
-    case Kind::kViewsDir:
-      ListPluginDir(fs, dir, out);
-      break;
-    case Kind::kMembersDir:
-      fs->table->With(ObjectID(dir.num), [&](const ObjectRecord& r) {
-        for (auto& m : r.members) out->push_back(m.first);
-      });
-      break;
-    case Kind::kNames: {
-      std::string after;
-      for (;;) {
-        auto names = fs->table->ListNames(after, 4096);
-        if (names.empty()) break;
-        for (auto& n : names) out->push_back(n.first);
-        after = names.back().first;
-      }
-      break;
-    }
-    case Kind::kNew:
-      *out = ListNew(fs);
-      break;
-    case Kind::kInstances:
-      for (InstanceId n : KnownInstances(fs)) out->push_back(std::to_string(n) + ".json");
-      break;
-    default:
-      break;
-  }
-}
-
-bool IsDir(Kind k) {
-  switch (k) {
-    case Kind::kRoot:
-    case Kind::kObjects:
-    case Kind::kNames:
-    case Kind::kNew:
-    case Kind::kResolvers:
-    case Kind::kInstances:
-    case Kind::kObjectDir:
-    case Kind::kMembersDir:
-    case Kind::kViewsDir:
-      return true;
-    default:
-      return false;
-  }
+  dh->names.push_back(".");
+  dh->names.push_back("..");
+  OpsOf(dir.kind).list(fs, dir, dh);
 }
 
 void ReplyDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
@@ -163,7 +86,7 @@ void DiscardUpload(FsState* fs, const std::shared_ptr<Upload>& up) {
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto key = NodeOrReply(req, ino);
   if (!key) return;
-  if (!IsDir(key->kind)) return (void)fuse_reply_err(req, ENOTDIR);
+  if (!OpsOf(key->kind).is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
   auto dh = std::make_unique<DirHandle>();
   Snapshot(State(req), *key, dh.get());
   fi->fh = reinterpret_cast<uint64_t>(dh.release());

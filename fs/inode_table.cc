@@ -1,28 +1,20 @@
 #include "fs/internal.h"
+#include "fs/node.h"
 
 namespace vineyard {
 
-namespace {
-constexpr struct {
-  Kind kind;
-  fuse_ino_t ino;
-} kFixed[] = {{Kind::kRoot, 1},   {Kind::kObjects, 2},   {Kind::kNames, 3},
-              {Kind::kNew, 4},    {Kind::kResolvers, 5}, {Kind::kInstances, 6},
-              {Kind::kStatus, 7}, {Kind::kMetrics, 8}};
-}  // namespace
-
+// The fixed nodes' numbers are the node table's (node.h).
 fuse_ino_t InodeTable::FixedIno(Kind k) {
-  for (auto& f : kFixed) {
-    if (f.kind == k) return f.ino;
-  }
-  return 0;
+  return static_cast<size_t>(k) < kKindCount ? OpsOf(k).fixed_ino : 0;
 }
 
 InodeTable::InodeTable() {
-  for (auto& f : kFixed) {
-    NodeKey key{f.kind, 0, {}};
-    nodes_[f.ino] = Node{key, 1, {}};
-    by_key_[key] = f.ino;
+  for (size_t i = 0; i < kKindCount; ++i) {
+    const NodeOps& ops = OpsOf(static_cast<Kind>(i));
+    if (ops.fixed_ino == 0) continue;
+    NodeKey key{ops.kind, 0, {}};
+    nodes_[ops.fixed_ino] = Node{key, 1, {}};
+    by_key_[key] = ops.fixed_ino;
   }
 }
 

@@ -1,8 +1,11 @@
 // Shared internals of fs/: the inode model, open-file handles, uploads in new/ and
 // the reply helpers. Each operation group lives in its own file:
+//   node.h     the node kinds as a table (what stat, lookup, list, readlink, open and
+//              read do on each kind; node_table.cc and nodes_*.cc)
 //   lookup.cc  lookup, getattr, forget, readlink, statfs
 //   dir.cc     opendir, readdir(plus), rmdir, symlink, unlink, rename, mkdir
-//   file.cc    create, open, read, write, setattr, flush, release, fsync
+//   file.cc    create, open, read, write, setattr, flush, release, fsync (opening and
+//              reading: data_file.cc, generated_file.cc, upload_file.cc)
 //   seal.cc    turning an upload into an object (the builder hook lives there)
 //   xattr.cc   user.vineyard.* attributes
 //   special.cc status.json, metrics, instances/<n>.json
@@ -387,7 +390,8 @@ inline bool EndsWith(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Attributes and timeouts of a node, from memory only. NotFound if it vanished.
+// node_table.cc: attributes and timeouts of a node, from memory only (its kind's row
+// of the node table, node.h). NotFound if it vanished.
 Status StatNode(FsState* fs, const NodeKey& key, fuse_ino_t ino, struct stat* st, double* timeout);
 // Looks `name` up under `parent` and fills `e` (ino 0 for a negative entry).
 Status LookupChild(FsState* fs, const NodeKey& parent, const std::string& name,
@@ -455,17 +459,6 @@ void InvalidatePluginNodes(FsState* fs);
 // directory, meta.json and data (no directory lock needed, unlike an entry
 // invalidation), so a stat() right after the delete asks the daemon.
 void DropCachedAttributes(FsState* fs, ObjectID id);
-// Attributes of kPluginFile, kPluginError, kViewsDir and kViewFile nodes.
-Status StatPluginNode(FsState* fs, const NodeKey& key, struct stat* st, double* timeout);
-// The child `name` of resolvers/ or of objects/<id>/views/.
-Status PluginChild(FsState* fs, const NodeKey& parent, const std::string& name, NodeKey* child);
-// The entries of resolvers/ or of a views/ directory.
-void ListPluginDir(FsState* fs, const NodeKey& dir, std::vector<std::string>* out);
-// open() of a view or a resolvers/ file; fills fh (and fi's cache flags).
-Status OpenPluginFile(FsState* fs, fuse_req_t req, const NodeKey& key, fuse_file_info* fi,
-                      FileHandle* fh);
-// read() of an open view or plugin file.
-void ReadPluginFile(fuse_req_t req, FileHandle* fh, size_t size, off_t off);
 // create() in resolvers/: starts installing a plugin.
 Status CreatePlugin(FsState* fs, fuse_req_t req, const std::string& name, FileHandle* fh);
 // The last close of an installing handle: moves the file into place and loads it.

@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "fs/nodes.h"
 #include "fs/ops.h"
 #include "meta/log.h"
 
@@ -46,69 +47,83 @@ bool MayWritePlugins(fuse_req_t req) {
 }
 
 void InvalidatePluginNodes(FsState* fs) {
-  // Entries of views/ and resolvers/ are never cached (LookupChild, StatPluginNode):
+  // Entries of views/ and resolvers/ are never cached (node table: entry_uncached; StatPluginFile):
   // only the attributes and pages of views already looked up need dropping.
   for (auto& [ino, key] : fs->inodes.OfKind(Kind::kViewFile)) fs->notifier.InvalInode(ino);
 }
 
-Status StatPluginNode(FsState* fs, const NodeKey& key, struct stat* st, double* timeout) {
+namespace {
+
+// What every plugin node's attributes start from: views carry their object's time
+// (a resolvers/ entry has none); the stat functions check that things exist.
+Status StartPluginStat(FsState* fs, const NodeKey& key, struct stat* st, double* timeout) {
+  fs->table->With(ObjectID(key.num), [&](const ObjectRecord& r) { SetNodeTime(st, r.timestamp_ms); });
   *timeout = kPluginTimeout;
   if (!fs->plugins) return Status::NotFound("no plugin host");
-  switch (key.kind) {
-    case Kind::kPluginFile: {
-      std::string path;
-      bool builtin = false;
-      {
-        std::lock_guard<std::mutex> lock(fs->installs_mu);
-        auto it = fs->installs.find(key.name);
-        if (it != fs->installs.end()) path = it->second;
-      }
-      if (path.empty()) {
-        auto e = fs->plugins->Find(key.name);
-        if (!e) return Status::NotFound("resolvers/" + key.name);
-        path = e->path;
-        builtin = e->builtin;
-      }
-      struct stat real;
-      if (stat(path.c_str(), &real) != 0) return Status::NotFound("resolvers/" + key.name);
-      FillFile(st, (builtin ? 0444 : 0644), static_cast<uint64_t>(real.st_size), MountOwner());
-      st->st_mtim = real.st_mtim;
-      st->st_ctim = real.st_ctim;
-      *timeout = 0;
-      return Status::OK();
-    }
-    case Kind::kPluginError: {
-      auto e = fs->plugins->Find(key.name);
-      if (!e || e->loaded) return Status::NotFound("resolvers/" + key.name);
-      FillFile(st, 0444, e->error.size() + 1, MountOwner());
-      *timeout = 0;
-      return Status::OK();
-    }
-    case Kind::kViewsDir: {
-      auto rec = fs->table->Get(ObjectID(key.num));
-      if (!rec) return Status::NotFound(ObjectID(key.num).ToString());
-      FillDir(st, 0555, rec->owner);
-      return Status::OK();
-    }
-    case Kind::kViewFile: {
-      auto rec = fs->table->Get(ObjectID(key.num));
-      if (!rec) return Status::NotFound(ObjectID(key.num).ToString());
-      auto view = fs->plugins->Resolve(rec->id, key.name);
-      if (!view.ok()) return view.status();
-      FillFile(st, 0444, (*view)->size, rec->owner);
-      return Status::OK();
-    }
-    default:
-      return Status::NotFound("not a plugin node");
-  }
+  return Status::OK();
 }
 
-Status PluginChild(FsState* fs, const NodeKey& parent, const std::string& name, NodeKey* child) {
-  if (!fs->plugins) return Status::NotFound(name);
-  if (parent.kind == Kind::kViewsDir) {
-    *child = NodeKey{Kind::kViewFile, parent.num, name};
-    return Status::OK();
+}  // namespace
+
+Status StatPluginFile(FsState* fs, const NodeKey& key, struct stat* st, double* timeout) {
+  VY_RETURN_IF_ERROR(StartPluginStat(fs, key, st, timeout));
+  std::string path;
+  bool builtin = false;
+  {
+    std::lock_guard<std::mutex> lock(fs->installs_mu);
+    auto it = fs->installs.find(key.name);
+    if (it != fs->installs.end()) path = it->second;
   }
+  if (path.empty()) {
+    auto e = fs->plugins->Find(key.name);
+    if (!e) return Status::NotFound("resolvers/" + key.name);
+    path = e->path;
+    builtin = e->builtin;
+  }
+  struct stat real;
+  if (stat(path.c_str(), &real) != 0) return Status::NotFound("resolvers/" + key.name);
+  FillFile(st, (builtin ? 0444 : 0644), static_cast<uint64_t>(real.st_size), MountOwner());
+  st->st_mtim = real.st_mtim;
+  st->st_ctim = real.st_ctim;
+  *timeout = 0;
+  return Status::OK();
+}
+
+Status StatPluginError(FsState* fs, const NodeKey& key, struct stat* st, double* timeout) {
+  VY_RETURN_IF_ERROR(StartPluginStat(fs, key, st, timeout));
+  auto e = fs->plugins->Find(key.name);
+  if (!e || e->loaded) return Status::NotFound("resolvers/" + key.name);
+  FillFile(st, 0444, e->error.size() + 1, MountOwner());
+  *timeout = 0;
+  return Status::OK();
+}
+
+Status StatViewsDir(FsState* fs, const NodeKey& key, struct stat* st, double* timeout) {
+  VY_RETURN_IF_ERROR(StartPluginStat(fs, key, st, timeout));
+  auto rec = fs->table->Get(ObjectID(key.num));
+  if (!rec) return Status::NotFound(ObjectID(key.num).ToString());
+  FillDir(st, 0555, rec->owner);
+  return Status::OK();
+}
+
+Status StatViewFile(FsState* fs, const NodeKey& key, struct stat* st, double* timeout) {
+  VY_RETURN_IF_ERROR(StartPluginStat(fs, key, st, timeout));
+  auto rec = fs->table->Get(ObjectID(key.num));
+  if (!rec) return Status::NotFound(ObjectID(key.num).ToString());
+  auto view = fs->plugins->Resolve(rec->id, key.name);
+  if (!view.ok()) return view.status();
+  FillFile(st, 0444, (*view)->size, rec->owner);
+  return Status::OK();
+}
+
+Status LookupInViews(FsState* fs, const NodeKey& dir, const std::string& name, NodeKey* child) {
+  if (!fs->plugins) return Status::NotFound(name);
+  *child = NodeKey{Kind::kViewFile, dir.num, name};
+  return Status::OK();
+}
+
+Status LookupInResolvers(FsState* fs, const NodeKey&, const std::string& name, NodeKey* child) {
+  if (!fs->plugins) return Status::NotFound(name);
   std::string so = ErrorOf(name);
   if (!so.empty()) {
     *child = NodeKey{Kind::kPluginError, 0, so};
@@ -118,14 +133,15 @@ Status PluginChild(FsState* fs, const NodeKey& parent, const std::string& name, 
   return Status::OK();
 }
 
-void ListPluginDir(FsState* fs, const NodeKey& dir, std::vector<std::string>* out) {
+void ListViews(FsState* fs, const NodeKey& dir, DirListing* out) {
   if (!fs->plugins) return;
-  if (dir.kind == Kind::kViewsDir) {
-    auto rec = fs->table->Get(ObjectID(dir.num));
-    if (!rec) return;
-    for (auto& n : fs->plugins->ViewNames(*rec)) out->push_back(n);
-    return;
-  }
+  auto rec = fs->table->Get(ObjectID(dir.num));
+  if (!rec) return;
+  for (auto& n : fs->plugins->ViewNames(*rec)) out->names.push_back(n);
+}
+
+void ListResolvers(FsState* fs, const NodeKey&, DirListing* out) {
+  if (!fs->plugins) return;
   std::vector<std::string> names;
   for (auto& e : fs->plugins->List()) {
     names.push_back(e.file);
@@ -137,7 +153,7 @@ void ListPluginDir(FsState* fs, const NodeKey& dir, std::vector<std::string>* ou
   }
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
-  out->insert(out->end(), names.begin(), names.end());
+  out->names.insert(out->names.end(), names.begin(), names.end());
 }
 
 namespace {
@@ -179,65 +195,94 @@ Status CreatePlugin(FsState* fs, fuse_req_t req, const std::string& name, FileHa
   return StartInstall(fs, name, "", fh);
 }
 
-Status OpenPluginFile(FsState* fs, fuse_req_t req, const NodeKey& key, fuse_file_info* fi,
-                      FileHandle* fh) {
-  const bool write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
-  if (!fs->plugins) return Status::NotFound("no plugin host");
-  switch (key.kind) {
-    case Kind::kViewFile: {
-      if (write) return Status::PermissionDenied("views are read-only");
-      auto view = fs->plugins->Resolve(ObjectID(key.num), key.name);
-      if (!view.ok()) return view.status();
-      fh->kind = Kind::kViewFile;
-      fh->view = *view;
-      fh->size = (*view)->size;
-      for (auto& seg : (*view)->segments) {
-        if (!seg.blob.valid() || fh->view_maps.count(seg.blob)) continue;
-        auto pinned = fs->objects.Pin(seg.blob);
-        if (!pinned.ok()) {
-          ClosePluginFile(fs, fh);
-          return pinned.status();
-        }
-        fh->view_maps[seg.blob] = *pinned;
-      }
-      fi->keep_cache = 1;  // dropped by InvalidatePluginNodes when the plugin set changes
-      return Status::OK();
-    }
-    case Kind::kPluginError: {
-      if (write) return Status::PermissionDenied("resolvers/*.error is read-only");
-      auto e = fs->plugins->Find(key.name);
-      if (!e || e->loaded) return Status::NotFound(key.name);
-      fh->kind = Kind::kPluginError;
-      fh->content = e->error + "\n";
-      fi->direct_io = 1;
-      return Status::OK();
-    }
-    case Kind::kPluginFile: {
-      auto e = fs->plugins->Find(key.name);
-      if (write) {
-        if (!MayWritePlugins(req)) {
-          return Status::FromErrno("only root or the mount owner may install plugins", EACCES);
-        }
-        if (e && e->builtin && fs->plugins->dir().empty()) {
-          return Status::PermissionDenied("builtin plugin");
-        }
-        std::string from = (fi->flags & O_TRUNC) || !e ? "" : e->path;
-        return StartInstall(fs, key.name, from, fh);
-      }
-      if (!e) return Status::NotFound(key.name);
-      int fd = open(e->path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return Status::FromErrno("open " + e->path, errno);
-      fh->kind = Kind::kPluginFile;
-      fh->fd = fd;
-      fi->direct_io = 1;
-      return Status::OK();
-    }
-    default:
-      return Status::NotFound("not a plugin file");
+namespace {
+
+using PluginOpener = Status (*)(FsState* fs, fuse_req_t req, const NodeKey& key,
+                                fuse_file_info* fi, FileHandle* fh);
+
+// Opens a view or a resolvers/ file with `open` and answers the OPEN.
+void OpenAndReply(fuse_req_t req, const NodeKey& key, fuse_file_info* fi, PluginOpener open) {
+  FsState* fs = State(req);
+  auto fh = std::make_unique<FileHandle>();
+  fh->kind = key.kind;
+  Status s = fs->plugins ? open(fs, req, key, fi, fh.get()) : Status::NotFound("no plugin host");
+  if (!s.ok()) return ReplyStatus(req, s);
+  fi->fh = reinterpret_cast<uint64_t>(fh.get());
+  if (fuse_reply_open(req, fi) == 0) {
+    fh.release();
+  } else {
+    ClosePluginFile(fs, fh.get());
   }
 }
 
-void ReadPluginFile(fuse_req_t req, FileHandle* fh, size_t size, off_t off) {
+Status OpenView(FsState* fs, fuse_req_t, const NodeKey& key, fuse_file_info* fi, FileHandle* fh) {
+  if (WantsWrite(fi->flags)) return Status::PermissionDenied("views are read-only");
+  auto view = fs->plugins->Resolve(ObjectID(key.num), key.name);
+  if (!view.ok()) return view.status();
+  fh->kind = Kind::kViewFile;
+  fh->view = *view;
+  fh->size = (*view)->size;
+  for (auto& seg : (*view)->segments) {
+    if (!seg.blob.valid() || fh->view_maps.count(seg.blob)) continue;
+    auto pinned = fs->objects.Pin(seg.blob);
+    if (!pinned.ok()) {
+      ClosePluginFile(fs, fh);
+      return pinned.status();
+    }
+    fh->view_maps[seg.blob] = *pinned;
+  }
+  fi->keep_cache = 1;  // dropped by InvalidatePluginNodes when the plugin set changes
+  return Status::OK();
+}
+
+Status OpenPluginError(FsState* fs, fuse_req_t, const NodeKey& key, fuse_file_info* fi,
+                       FileHandle* fh) {
+  if (WantsWrite(fi->flags)) return Status::PermissionDenied("resolvers/*.error is read-only");
+  auto e = fs->plugins->Find(key.name);
+  if (!e || e->loaded) return Status::NotFound(key.name);
+  fh->kind = Kind::kPluginError;
+  fh->content = e->error + "\n";
+  fi->direct_io = 1;
+  return Status::OK();
+}
+
+Status OpenPlugin(FsState* fs, fuse_req_t req, const NodeKey& key, fuse_file_info* fi,
+                  FileHandle* fh) {
+  auto e = fs->plugins->Find(key.name);
+  if (WantsWrite(fi->flags)) {
+    if (!MayWritePlugins(req)) {
+      return Status::FromErrno("only root or the mount owner may install plugins", EACCES);
+    }
+    if (e && e->builtin && fs->plugins->dir().empty()) {
+      return Status::PermissionDenied("builtin plugin");
+    }
+    std::string from = (fi->flags & O_TRUNC) || !e ? "" : e->path;
+    return StartInstall(fs, key.name, from, fh);
+  }
+  if (!e) return Status::NotFound(key.name);
+  int fd = open(e->path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + e->path, errno);
+  fh->kind = Kind::kPluginFile;
+  fh->fd = fd;
+  fi->direct_io = 1;
+  return Status::OK();
+}
+
+}  // namespace
+
+void OpenViewNode(fuse_req_t req, fuse_ino_t, const NodeKey& key, fuse_file_info* fi) {
+  OpenAndReply(req, key, fi, OpenView);
+}
+
+void OpenPluginErrorNode(fuse_req_t req, fuse_ino_t, const NodeKey& key, fuse_file_info* fi) {
+  OpenAndReply(req, key, fi, OpenPluginError);
+}
+
+void OpenPluginNode(fuse_req_t req, fuse_ino_t, const NodeKey& key, fuse_file_info* fi) {
+  OpenAndReply(req, key, fi, OpenPlugin);
+}
+
+void ReadPluginNode(fuse_req_t req, FsState*, FileHandle* fh, size_t size, off_t off) {
   const uint64_t uoff = static_cast<uint64_t>(off);
   if (fh->kind == Kind::kPluginFile) {
     std::string buf(size, '\0');

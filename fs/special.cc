@@ -88,17 +88,10 @@ UploadCounts CountUploads(FsState* fs) {
   return u;
 }
 
-}  // namespace
-
-std::string RenderStatus(FsState* fs) {
-  Store::Stats st = fs->store->stats();
-  const UploadCounts u = CountUploads(fs);
-  ObjectTable::Counts c = fs->table->counts();
+// The arena's and the state database's part of status.json.
+void ArenaStatus(FsState* fs, const Store::Stats& st, ojson* out) {
+  ojson& j = *out;
   const StoreOptions& so = fs->store->options();
-  ojson j;
-  j["instance"] = fs->table->instance();
-  j["version"] = VINEYARDFS_VERSION;
-  j["uptime_s"] = (NowMs() - fs->start_ms) / 1000;
   j["arena"] = {{"path", so.arena},
                 {"size", st.capacity},
                 {"used", st.used},
@@ -118,6 +111,53 @@ std::string RenderStatus(FsState* fs) {
                 {"durable_blobs", st.durable},
                 {"pending_durable", st.pending_durable},
                 {"durable_errors", st.durable_errors}};
+}
+
+// The FUSE requests served, by operation.
+ojson RequestStatus(const Counters& k) {
+  return ojson{{"lookup", k.lookups.load()},
+               {"getattr", k.getattrs.load()},
+               {"open", k.opens.load()},
+               {"read", k.reads.load()},
+               {"write", k.writes.load()},
+               {"read_bytes", k.read_bytes.load()},
+               {"write_bytes", k.write_bytes.load()},
+               {"readdir", k.readdirs.load()},
+               {"readdirplus", k.readdirplus.load()},
+               {"getxattr", k.xattrs.load()},
+               {"flush", k.flushes.load()},
+               {"release", k.releases.load()},
+               {"seal", k.seals.load()},
+               {"seal_errors", k.seal_errors.load()},
+               {"delete", k.deletes.load()}};
+}
+
+// The plugins loaded and refused.
+ojson PluginStatus(FsState* fs) {
+  ojson loaded = ojson::array(), refused = ojson::object();
+  for (auto& e : fs->plugins->List()) {
+    if (e.loaded)
+      loaded.push_back(e.file);
+    else
+      refused[e.file] = e.error;
+  }
+  return ojson{{"dir", fs->plugins->dir()},
+               {"builtin_dir", fs->opts.builtin_plugins},
+               {"loaded", loaded},
+               {"refused", refused}};
+}
+
+}  // namespace
+
+std::string RenderStatus(FsState* fs) {
+  Store::Stats st = fs->store->stats();
+  const UploadCounts u = CountUploads(fs);
+  ObjectTable::Counts c = fs->table->counts();
+  ojson j;
+  j["instance"] = fs->table->instance();
+  j["version"] = VINEYARDFS_VERSION;
+  j["uptime_s"] = (NowMs() - fs->start_ms) / 1000;
+  ArenaStatus(fs, st, &j);
   j["objects"] = {{"total", c.objects},         {"blobs", c.blobs},
                   {"blob_bytes", c.blob_bytes}, {"persisted", c.persisted},
                   {"names", c.names},           {"uploads", u.uploads},
@@ -136,34 +176,8 @@ std::string RenderStatus(FsState* fs) {
               {"links_expired", k.links_expired.load()},
               {"expiry_steps", k.expiry_steps.load()}};
   j["inodes"] = fs->inodes.size();
-  j["requests"] = {{"lookup", k.lookups.load()},
-                   {"getattr", k.getattrs.load()},
-                   {"open", k.opens.load()},
-                   {"read", k.reads.load()},
-                   {"write", k.writes.load()},
-                   {"read_bytes", k.read_bytes.load()},
-                   {"write_bytes", k.write_bytes.load()},
-                   {"readdir", k.readdirs.load()},
-                   {"readdirplus", k.readdirplus.load()},
-                   {"getxattr", k.xattrs.load()},
-                   {"flush", k.flushes.load()},
-                   {"release", k.releases.load()},
-                   {"seal", k.seals.load()},
-                   {"seal_errors", k.seal_errors.load()},
-                   {"delete", k.deletes.load()}};
-  if (fs->plugins) {
-    ojson loaded = ojson::array(), refused = ojson::object();
-    for (auto& e : fs->plugins->List()) {
-      if (e.loaded)
-        loaded.push_back(e.file);
-      else
-        refused[e.file] = e.error;
-    }
-    j["plugins"] = {{"dir", fs->plugins->dir()},
-                    {"builtin_dir", fs->opts.builtin_plugins},
-                    {"loaded", loaded},
-                    {"refused", refused}};
-  }
+  j["requests"] = RequestStatus(k);
+  if (fs->plugins) j["plugins"] = PluginStatus(fs);
   const BlobBackings::Stats b = fs->backings.stats();
   j["io_path"] = {{"mode", fs->passthrough.enabled() ? "passthrough" : "fallback"},
                   {"reason", fs->io_path_reason},
@@ -175,16 +189,58 @@ std::string RenderStatus(FsState* fs) {
   return j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
 }
 
+namespace {
+
+// The text of metrics, one metric at a time (HELP, TYPE, then its value).
+struct MetricsText {
+  std::string out;
+  void operator()(const char* name, const char* type, const char* help, uint64_t v,
+                  const char* labels = "") {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+           name + labels + " " + std::to_string(v) + "\n";
+  }
+};
+
+// The metrics of a cluster member: replication and remote payloads.
+void ClusterMetrics(Replicator* r, const ObjectTable::Counts& c, const Store::Stats& st,
+                    MetricsText& metric) {
+  const ClusterCounters& q = r->counters();
+  metric("vineyardfs_cluster_remote_objects", "gauge", "Objects replicated from other nodes.",
+         c.remote);
+  metric("vineyardfs_cluster_published_total", "counter", "Changes published to peers.",
+         q.published);
+  metric("vineyardfs_cluster_applied_total", "counter", "Peer updates applied.", q.applied);
+  metric("vineyardfs_cluster_snapshots_taken_total", "counter", "Snapshots taken from peers.",
+         q.snapshots_taken);
+  metric("vineyardfs_cluster_snapshots_served_total", "counter", "Snapshots served to peers.",
+         q.snapshots_served);
+  metric("vineyardfs_cluster_gaps_total", "counter", "Sequence gaps seen (each resynced).",
+         q.gaps);
+  metric("vineyardfs_cluster_malformed_total", "counter",
+         "Messages dropped as malformed or not allowed.", q.malformed);
+  metric("vineyardfs_cluster_rejected_total", "counter",
+         "Changes refused by the object table (bad records).", q.rejected);
+  metric("vineyardfs_cluster_refused_peers_total", "counter",
+         "Peers refused (they claimed a taken instance id).", q.refused_peers);
+  metric("vineyardfs_cluster_auth_refused_total", "counter",
+         "CURVE clients refused (unknown key).", q.auth_refused);
+  metric("vineyardfs_cluster_fetches_total", "counter", "Remote payloads fetched.", q.fetches);
+  metric("vineyardfs_cluster_fetch_bytes_total", "counter", "Bytes fetched.", q.fetch_bytes);
+  metric("vineyardfs_cluster_fetch_errors_total", "counter", "Fetches that failed.",
+         q.fetch_errors);
+  metric("vineyardfs_cluster_served_bytes_total", "counter", "Payload bytes served to peers.",
+         q.bytes_served);
+  metric("vineyardfs_cached_payloads", "gauge", "Cached copies of remote payloads.", st.cached);
+}
+
+}  // namespace
+
 std::string RenderMetrics(FsState* fs) {
   Store::Stats st = fs->store->stats();
   ObjectTable::Counts c = fs->table->counts();
   const Counters& k = fs->counters;
-  std::string out;
-  auto metric = [&](const char* name, const char* type, const char* help, uint64_t v,
-                    const char* labels = "") {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
-           name + labels + " " + std::to_string(v) + "\n";
-  };
+  MetricsText metric;
+  std::string& out = metric.out;
   metric("vineyardfs_arena_capacity_bytes", "gauge", "Arena capacity (size=).", st.capacity);
   metric("vineyardfs_arena_used_bytes", "gauge", "Payload bytes held in the arena.", st.used);
   metric("vineyardfs_objects", "gauge", "Objects visible on this node.", c.objects);
@@ -224,35 +280,7 @@ std::string RenderMetrics(FsState* fs) {
     out += std::string("vineyardfs_fuse_requests_total{op=\"") + op + "\"} " + std::to_string(v) +
            "\n";
   }
-  if (Replicator* r = fs->opts.cluster) {
-    const ClusterCounters& q = r->counters();
-    metric("vineyardfs_cluster_remote_objects", "gauge", "Objects replicated from other nodes.",
-           c.remote);
-    metric("vineyardfs_cluster_published_total", "counter", "Changes published to peers.",
-           q.published);
-    metric("vineyardfs_cluster_applied_total", "counter", "Peer updates applied.", q.applied);
-    metric("vineyardfs_cluster_snapshots_taken_total", "counter", "Snapshots taken from peers.",
-           q.snapshots_taken);
-    metric("vineyardfs_cluster_snapshots_served_total", "counter", "Snapshots served to peers.",
-           q.snapshots_served);
-    metric("vineyardfs_cluster_gaps_total", "counter", "Sequence gaps seen (each resynced).",
-           q.gaps);
-    metric("vineyardfs_cluster_malformed_total", "counter",
-           "Messages dropped as malformed or not allowed.", q.malformed);
-    metric("vineyardfs_cluster_rejected_total", "counter",
-           "Changes refused by the object table (bad records).", q.rejected);
-    metric("vineyardfs_cluster_refused_peers_total", "counter",
-           "Peers refused (they claimed a taken instance id).", q.refused_peers);
-    metric("vineyardfs_cluster_auth_refused_total", "counter",
-           "CURVE clients refused (unknown key).", q.auth_refused);
-    metric("vineyardfs_cluster_fetches_total", "counter", "Remote payloads fetched.", q.fetches);
-    metric("vineyardfs_cluster_fetch_bytes_total", "counter", "Bytes fetched.", q.fetch_bytes);
-    metric("vineyardfs_cluster_fetch_errors_total", "counter", "Fetches that failed.",
-           q.fetch_errors);
-    metric("vineyardfs_cluster_served_bytes_total", "counter", "Payload bytes served to peers.",
-           q.bytes_served);
-    metric("vineyardfs_cached_payloads", "gauge", "Cached copies of remote payloads.", st.cached);
-  }
+  if (Replicator* r = fs->opts.cluster) ClusterMetrics(r, c, st, metric);
   metric("vineyardfs_read_bytes_total", "counter", "Bytes served by READ requests.", k.read_bytes);
   metric("vineyardfs_write_bytes_total", "counter", "Bytes received by WRITE requests.",
          k.write_bytes);

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "fs/node.h"
 #include "fs/ops.h"
 
 namespace vineyard {
@@ -19,10 +20,7 @@ constexpr const char* kErrorKey = "user.vineyard.error";
 // a writer whose close() could not wait for the seal (DESIGN.md §4).
 constexpr const char* kErrnoKey = "user.vineyard.errno";
 
-bool IsObjectNode(Kind k) {
-  return k == Kind::kObjectDir || k == Kind::kMetaFile || k == Kind::kDataFile ||
-         k == Kind::kMembersDir || k == Kind::kViewsDir || k == Kind::kViewFile;
-}
+bool IsObjectNode(Kind k) { return OpsOf(k).object_xattrs; }
 
 // The value of `key` for `key`'s node, or NoData.
 Result<std::string> XattrValue(FsState* fs, const NodeKey& node, const std::string& key) {
