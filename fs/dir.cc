@@ -59,7 +59,9 @@ void ReplyDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_
     } else {
       struct stat st {};
       st.st_ino = 0xffffffffULL + i;  // d_ino only; the real number comes with lookup
-      st.st_mode = S_IFREG;
+      // d_type: objects/'s ids are directories; any other entry is DT_UNKNOWN (0), so
+      // that find, os.walk and ls stat it rather than trust a wrong type.
+      st.st_mode = i >= dh->names.size() ? S_IFDIR : 0;
       n = fuse_add_direntry(req, &buf[used], size - used, name.c_str(), &st,
                             static_cast<off_t>(i + 1));
     }

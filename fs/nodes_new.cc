@@ -23,9 +23,11 @@ Status LookupInNew(FsState* fs, const NodeKey&, const std::string& name, NodeKey
 }
 
 void ListNewDir(FsState* fs, const NodeKey&, DirListing* out) {
-  // new/'s listing has always been its entries alone: this replaces the "." and ".."
-  // the other directories list first.
-  out->names = ListNew(fs);
+  // After the "." and ".." every listing starts with (ReplyDir answers the first two
+  // as directories).
+  std::vector<std::string> names = ListNew(fs);
+  out->names.insert(out->names.end(), std::make_move_iterator(names.begin()),
+                    std::make_move_iterator(names.end()));
 }
 
 Status StatUpload(FsState* fs, const NodeKey& key, struct stat* st, double* timeout) {
