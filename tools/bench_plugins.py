@@ -106,7 +106,12 @@ def main():
             inst.stop()
         subprocess.run(["rm", "-rf", shm, work])
 
-    v = cases
+    npy_report(res, args.out)
+
+
+def npy_report(res, out):
+    """The npy cases' ratios to their baselines: printed, and saved with `res` to `out`."""
+    v = res["cases"]
     res["ratios"] = {
         "view_cold": v["view_cold"]["values"]["view"] / v["view_cold"]["values"]["tmpfs"],
         "view_warm": v["view_warm"]["values"]["view"] / v["view_warm"]["values"]["tmpfs"],
@@ -119,8 +124,8 @@ def main():
         mine = vals["view" if case != "build" else "tensor"]
         print(f"{case:<10} {mine:>8.2f} GiB/s {vals[base]:>6.2f} GiB/s "
               f"{res['ratios'][case]:>7.2f} {targets[case]:>7.2f}")
-    bz.save_results(res, args.out)
-    print("results:", args.out)
+    bz.save_results(res, out)
+    print("results:", out)
 
 
 def runs_of(runs, targets, fn):
@@ -206,6 +211,12 @@ def arrow_main(args):
             inst.stop()
         subprocess.run(["rm", "-rf", shm, work])
 
+    arrow_report(res, out_path)
+
+
+
+def arrow_report(res, out_path):
+    """The arrow cases' ratios to their baselines: printed, and saved with `res`."""
     v = res["cases"]
     res["ratios"] = {
         "arrow_view_cold": v["arrow_view_cold"]["arrow"]["median"] / v["arrow_view_cold"]["npy"]["median"],

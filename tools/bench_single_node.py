@@ -70,6 +70,24 @@ def create_files(d, n, payload):
         os.close(fd)
 
 
+def print_table(res, n):
+    """The results as a Markdown table (n: the number of objects)."""
+    c, l, r, m = res["create_1k"], res["ls_l"], res["remount"], res["rss"]
+    print(f"| case | vineyardfs | tmpfs | ratio |")
+    print(f"| --- | --- | --- | --- |")
+    print(f"| create 1 KiB blobs through new/ ({n}) | {c['vineyardfs_per_s']:,.0f}/s | "
+          f"{c['tmpfs_per_s']:,.0f}/s | {c['ratio']:.3f} |")
+    print(f"| `ls -l objects/` ({n}) | {l['vineyardfs_s']:.2f} s | {l['tmpfs_s']:.2f} s | "
+          f"{l['ratio']:.2f} |")
+    print(f"| `cp` 1 GiB into new/ | {res['cp_1g']['vineyardfs_gib_s']:.2f} GiB/s | "
+          f"{res['cp_1g']['tmpfs_gib_s']:.2f} GiB/s | {res['cp_1g']['ratio']:.2f} |")
+    print(f"| `cmp` 1 GiB from data | {res['cmp_1g']['vineyardfs_gib_s']:.2f} GiB/s | "
+          f"{res['cmp_1g']['tmpfs_gib_s']:.2f} GiB/s | {res['cmp_1g']['ratio']:.2f} |")
+    print(f"| remount with {n} objects | {r['seconds']:.2f} s (then first ls {r['first_ls_s']:.2f} s) | | |")
+    print(f"| daemon RSS per object | {m['per_object_bytes']:.0f} B added "
+          f"({m['total_per_object_bytes']:.0f} B total RSS / objects) | | |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", type=int, default=100_000)
@@ -147,20 +165,7 @@ def main():
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(res, f, indent=2)
-    c, l, r, m = res["create_1k"], res["ls_l"], res["remount"], res["rss"]
-    print(f"| case | vineyardfs | tmpfs | ratio |")
-    print(f"| --- | --- | --- | --- |")
-    print(f"| create 1 KiB blobs through new/ ({n}) | {c['vineyardfs_per_s']:,.0f}/s | "
-          f"{c['tmpfs_per_s']:,.0f}/s | {c['ratio']:.3f} |")
-    print(f"| `ls -l objects/` ({n}) | {l['vineyardfs_s']:.2f} s | {l['tmpfs_s']:.2f} s | "
-          f"{l['ratio']:.2f} |")
-    print(f"| `cp` 1 GiB into new/ | {res['cp_1g']['vineyardfs_gib_s']:.2f} GiB/s | "
-          f"{res['cp_1g']['tmpfs_gib_s']:.2f} GiB/s | {res['cp_1g']['ratio']:.2f} |")
-    print(f"| `cmp` 1 GiB from data | {res['cmp_1g']['vineyardfs_gib_s']:.2f} GiB/s | "
-          f"{res['cmp_1g']['tmpfs_gib_s']:.2f} GiB/s | {res['cmp_1g']['ratio']:.2f} |")
-    print(f"| remount with {n} objects | {r['seconds']:.2f} s (then first ls {r['first_ls_s']:.2f} s) | | |")
-    print(f"| daemon RSS per object | {m['per_object_bytes']:.0f} B added "
-          f"({m['total_per_object_bytes']:.0f} B total RSS / objects) | | |")
+    print_table(res, n)
     print(f"results: {args.out}")
 
 

@@ -119,6 +119,134 @@ def median_runs(runs, targets, fn):
     return {t: statistics.median(v) for t, v in values.items()}
 
 
+def io_cases(args, pt, fb, work, shm, size, res):
+    """The payload cases (read, memmap, cache, write, openmap) of the two instances, the
+    arena tmpfs and /dev/shm, and the huge page policy's memory, into `res`."""
+    src = f"{shm}/src"
+    subprocess.run(f"head -c {size} /dev/urandom > {src}", shell=True, check=True)
+    files = {"passthrough": pt.put(src, "big"), "fallback": fb.put(src, "big"),
+             "arena_tmpfs": f"{pt.arena}/bench-baseline", "dev_shm": f"{shm}/baseline"}
+    shutil.copyfile(src, files["arena_tmpfs"])
+    shutil.copyfile(src, files["dev_shm"])
+    # Sealed payloads are collapsed into huge pages in the background: wait for it.
+    wait_until(lambda: status(pt.mnt)["arena"]["huge_pending"] == 0)
+    res["huge_pages"] = {"passthrough_arena": status(pt.mnt)["arena"]["huge"],
+                         "collapsed": status(pt.mnt)["arena"]["huge_collapsed"]}
+    targets = list(files)
+    cases = res["cases"]
+
+    def cold(t):
+        if t == "fallback":
+            vybench("dropcache", files[t])
+
+    def read(t):
+        cold(t)
+        return size / vybench("read", files[t])["seconds"] / (1 << 30)
+    cases["read"] = {"unit": "GiB/s", "higher": True,
+                     "values": median_runs(args.runs, targets, read)}
+
+    def memmap(t):
+        cold(t)
+        out = subprocess.run([PY, "-c", MEMMAP_SUM, files[t]], check=True,
+                             capture_output=True, text=True).stdout
+        return size / float(out) / (1 << 30)
+    cases["memmap"] = {"unit": "GiB/s", "higher": True,
+                       "values": median_runs(args.runs, targets, memmap)}
+
+    def cache(t):
+        cold(t)
+        before = page_cache_mib()
+        vybench("read", files[t])
+        return max(0.0, page_cache_mib() - before)
+    cases["cache"] = {"unit": "MiB", "higher": False,
+                      "values": median_runs(args.runs, targets, cache)}
+
+    counter = [0]
+
+    def write(t):
+        counter[0] += 1
+        # Start from a quiet machine: the previous run's payload may still be being
+        # collapsed into huge pages in the background (store/collapse.cc).
+        for inst in (pt, fb):
+            wait_until(lambda: status(inst.mnt)["arena"]["huge_pending"] == 0)
+        if t in ("passthrough", "fallback"):
+            inst = pt if t == "passthrough" else fb
+            path = f"{inst.mnt}/new/w{counter[0]}"
+            secs = vybench("write", path, size)["seconds"]
+            oid = os.path.basename(os.readlink(path))
+            os.unlink(path)
+            os.rmdir(f"{inst.mnt}/objects/{oid}")
+        else:
+            path = f"{os.path.dirname(files[t])}/w{counter[0]}"
+            secs = vybench("write", path, size)["seconds"]
+            os.unlink(path)
+        return size / secs / (1 << 30)
+    cases["write"] = {"unit": "GiB/s", "higher": True,
+                      "values": median_runs(args.runs, targets, write)}
+
+    small = {"passthrough": pt.put(_small(shm), "small"),
+             "fallback": fb.put(_small(shm), "small"),
+             "arena_tmpfs": f"{pt.arena}/bench-small", "dev_shm": _small(shm)}
+    shutil.copyfile(_small(shm), small["arena_tmpfs"])
+    for label, paths in (("openmap_1m", small), ("openmap_1g", files)):
+        cases[label] = {"unit": "us", "higher": False, "values": median_runs(
+            args.runs, targets, lambda t: vybench("openmap", paths[t], 2000)["median_us"])}
+
+    res["huge_policy"] = huge_policy_memory(pt.mnt, work)
+
+
+def metadata_cases(args, pt, shm, res):
+    """Metadata at scale: create, stat, ls and readdir+lstat of N objects against N files
+    on /dev/shm, into `res`."""
+    cases = res["cases"]
+    # Metadata at scale: N objects (1 KiB each) in the passthrough instance, N files
+    # on /dev/shm.
+    n = args.objects
+    os.mkdir(f"{shm}/many")
+    cr_fs = vybench("create", f"{pt.mnt}/new", n, 1024, "m")["per_second"]
+    cr_shm = vybench("create", f"{shm}/many", n, 1024, "m")["per_second"]
+    cases["create"] = {"unit": "objects/s", "higher": True,
+                       "values": {"passthrough": cr_fs, "dev_shm": cr_shm}}
+    # The same shape on tmpfs: N directories each holding a `data` file.
+    os.mkdir(f"{shm}/tree")
+    for i in range(n):
+        os.mkdir(f"{shm}/tree/o{i:016x}")
+        open(f"{shm}/tree/o{i:016x}/data", "wb").close()
+    st = median_runs(args.runs, ["passthrough", "dev_shm"], lambda t: vybench(
+        "stat", f"{pt.mnt}/objects" if t == "passthrough" else f"{shm}/tree",
+        "/data")["seconds"])
+    cases["stat"] = {"unit": "s", "higher": False, "values": st}
+
+    def ls(t):
+        d = f"{pt.mnt}/objects" if t == "passthrough" else f"{shm}/many"
+        subprocess.run(f"ls -l {d} > /dev/null", shell=True, check=True)  # warm
+        t0 = time.perf_counter()
+        subprocess.run(f"ls -l {d} > /dev/null", shell=True, check=True)
+        return time.perf_counter() - t0
+    cases["ls"] = {"unit": "s", "higher": False,
+                   "values": median_runs(min(args.runs, 3), ["passthrough", "dev_shm"], ls)}
+
+    def scan(t):
+        d = f"{pt.mnt}/objects" if t == "passthrough" else f"{shm}/many"
+        t0 = time.perf_counter()
+        for e in os.scandir(d):
+            e.stat(follow_symlinks=False)
+        return time.perf_counter() - t0
+    cases["readdir_lstat"] = {"unit": "s", "higher": False,
+                              "values": median_runs(args.runs, ["passthrough", "dev_shm"], scan)}
+
+
+def add_ratios(res):
+    """Each case's ratio to /dev/shm (for times /dev/shm / x: higher is better)."""
+    for case in res["cases"].values():
+        v, base = case["values"], case["values"]["dev_shm"]
+        case["ratio_to_dev_shm"] = {}
+        for t, x in v.items():
+            if case["unit"] == "MiB" or t == "dev_shm":
+                continue
+            case["ratio_to_dev_shm"][t] = (x / base) if case["higher"] else (base / x if x else None)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -138,113 +266,8 @@ def main():
         fb = Instance(work, "fb", f"size={arena_size},durability=none,passthrough=off")
         res["io_path"] = {"passthrough": status(pt.mnt)["io_path"],
                           "fallback": status(fb.mnt)["io_path"]}
-        src = f"{shm}/src"
-        subprocess.run(f"head -c {size} /dev/urandom > {src}", shell=True, check=True)
-        files = {"passthrough": pt.put(src, "big"), "fallback": fb.put(src, "big"),
-                 "arena_tmpfs": f"{pt.arena}/bench-baseline", "dev_shm": f"{shm}/baseline"}
-        shutil.copyfile(src, files["arena_tmpfs"])
-        shutil.copyfile(src, files["dev_shm"])
-        # Sealed payloads are collapsed into huge pages in the background: wait for it.
-        wait_until(lambda: status(pt.mnt)["arena"]["huge_pending"] == 0)
-        res["huge_pages"] = {"passthrough_arena": status(pt.mnt)["arena"]["huge"],
-                             "collapsed": status(pt.mnt)["arena"]["huge_collapsed"]}
-        targets = list(files)
-        cases = res["cases"]
-
-        def cold(t):
-            if t == "fallback":
-                vybench("dropcache", files[t])
-
-        def read(t):
-            cold(t)
-            return size / vybench("read", files[t])["seconds"] / (1 << 30)
-        cases["read"] = {"unit": "GiB/s", "higher": True,
-                         "values": median_runs(args.runs, targets, read)}
-
-        def memmap(t):
-            cold(t)
-            out = subprocess.run([PY, "-c", MEMMAP_SUM, files[t]], check=True,
-                                 capture_output=True, text=True).stdout
-            return size / float(out) / (1 << 30)
-        cases["memmap"] = {"unit": "GiB/s", "higher": True,
-                           "values": median_runs(args.runs, targets, memmap)}
-
-        def cache(t):
-            cold(t)
-            before = page_cache_mib()
-            vybench("read", files[t])
-            return max(0.0, page_cache_mib() - before)
-        cases["cache"] = {"unit": "MiB", "higher": False,
-                          "values": median_runs(args.runs, targets, cache)}
-
-        counter = [0]
-
-        def write(t):
-            counter[0] += 1
-            # Start from a quiet machine: the previous run's payload may still be being
-            # collapsed into huge pages in the background (store/collapse.cc).
-            for inst in (pt, fb):
-                wait_until(lambda: status(inst.mnt)["arena"]["huge_pending"] == 0)
-            if t in ("passthrough", "fallback"):
-                inst = pt if t == "passthrough" else fb
-                path = f"{inst.mnt}/new/w{counter[0]}"
-                secs = vybench("write", path, size)["seconds"]
-                oid = os.path.basename(os.readlink(path))
-                os.unlink(path)
-                os.rmdir(f"{inst.mnt}/objects/{oid}")
-            else:
-                path = f"{os.path.dirname(files[t])}/w{counter[0]}"
-                secs = vybench("write", path, size)["seconds"]
-                os.unlink(path)
-            return size / secs / (1 << 30)
-        cases["write"] = {"unit": "GiB/s", "higher": True,
-                          "values": median_runs(args.runs, targets, write)}
-
-        small = {"passthrough": pt.put(_small(shm), "small"),
-                 "fallback": fb.put(_small(shm), "small"),
-                 "arena_tmpfs": f"{pt.arena}/bench-small", "dev_shm": _small(shm)}
-        shutil.copyfile(_small(shm), small["arena_tmpfs"])
-        for label, paths in (("openmap_1m", small), ("openmap_1g", files)):
-            cases[label] = {"unit": "us", "higher": False, "values": median_runs(
-                args.runs, targets, lambda t: vybench("openmap", paths[t], 2000)["median_us"])}
-
-        res["huge_policy"] = huge_policy_memory(pt.mnt, work)
-
-        # Metadata at scale: N objects (1 KiB each) in the passthrough instance, N files
-        # on /dev/shm.
-        n = args.objects
-        os.mkdir(f"{shm}/many")
-        cr_fs = vybench("create", f"{pt.mnt}/new", n, 1024, "m")["per_second"]
-        cr_shm = vybench("create", f"{shm}/many", n, 1024, "m")["per_second"]
-        cases["create"] = {"unit": "objects/s", "higher": True,
-                           "values": {"passthrough": cr_fs, "dev_shm": cr_shm}}
-        # The same shape on tmpfs: N directories each holding a `data` file.
-        os.mkdir(f"{shm}/tree")
-        for i in range(n):
-            os.mkdir(f"{shm}/tree/o{i:016x}")
-            open(f"{shm}/tree/o{i:016x}/data", "wb").close()
-        st = median_runs(args.runs, ["passthrough", "dev_shm"], lambda t: vybench(
-            "stat", f"{pt.mnt}/objects" if t == "passthrough" else f"{shm}/tree",
-            "/data")["seconds"])
-        cases["stat"] = {"unit": "s", "higher": False, "values": st}
-
-        def ls(t):
-            d = f"{pt.mnt}/objects" if t == "passthrough" else f"{shm}/many"
-            subprocess.run(f"ls -l {d} > /dev/null", shell=True, check=True)  # warm
-            t0 = time.perf_counter()
-            subprocess.run(f"ls -l {d} > /dev/null", shell=True, check=True)
-            return time.perf_counter() - t0
-        cases["ls"] = {"unit": "s", "higher": False,
-                       "values": median_runs(min(args.runs, 3), ["passthrough", "dev_shm"], ls)}
-
-        def scan(t):
-            d = f"{pt.mnt}/objects" if t == "passthrough" else f"{shm}/many"
-            t0 = time.perf_counter()
-            for e in os.scandir(d):
-                e.stat(follow_symlinks=False)
-            return time.perf_counter() - t0
-        cases["readdir_lstat"] = {"unit": "s", "higher": False,
-                                  "values": median_runs(args.runs, ["passthrough", "dev_shm"], scan)}
+        io_cases(args, pt, fb, work, shm, size, res)
+        metadata_cases(args, pt, shm, res)
         res["status"] = {"passthrough": status(pt.mnt)["requests"],
                          "fallback": status(fb.mnt)["requests"]}
     finally:
@@ -254,13 +277,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(shm, ignore_errors=True)
 
-    for case in res["cases"].values():
-        v, base = case["values"], case["values"]["dev_shm"]
-        case["ratio_to_dev_shm"] = {}
-        for t, x in v.items():
-            if case["unit"] == "MiB" or t == "dev_shm":
-                continue
-            case["ratio_to_dev_shm"][t] = (x / base) if case["higher"] else (base / x if x else None)
+    add_ratios(res)
     save_results(res, args.out)
     print_table(res)
     hp = res.get("huge_policy", {})

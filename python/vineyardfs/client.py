@@ -17,64 +17,27 @@ The link left in new/ by a seal is removed once its id is read, and a file whose
 seal failed is removed after its reason (user.vineyard.error) is read: the value
 is still in the caller's hands, so nothing is lost.
 
-A Client holds no file descriptors and may be used from several threads.
+A Client holds no file descriptors and may be used from several threads. Its
+methods are in four files: this one (the connection, creating, reading),
+client_files.py (paths, raw files, the seal), client_delete.py (persist, delete)
+and client_names.py (names/); the helpers they share stay importable from here.
 """
 
 import errno
-import fnmatch
-import itertools
 import json
 import os
-import re
-import time
 
 from . import batch as _batch
 from . import context
 from . import local_blob
 from .blob_builder import BlobBuilder
-from .errors import (ConnectionFailed, InvalidMetadata, NameNotExists,
-                     ObjectNotExists, VineyardError, error_from_os)
-from .objects import Blob, Object, ObjectID, ObjectMeta, make_object, map_readonly
-
-_WRITE_CHUNK = 1 << 30
-_IOV_MAX = 1024  # Linux's UIO_MAXIOV
-_HOLD_PREFIX = ".vineyardfs-"  # names the client uses internally; hidden from list_names
-_counter = itertools.count(1)
-
-
-def _write_all(fd, pieces):
-    """Writes the byte buffers `pieces` in order: writev of up to _IOV_MAX at a
-    time (one system call for a batch's manifest and all its small blobs)."""
-    for at in range(0, len(pieces), _IOV_MAX):
-        group = [memoryview(p).cast("B") for p in pieces[at:at + _IOV_MAX]]
-        total = sum(v.nbytes for v in group)
-        done = os.writev(fd, group) if total <= _WRITE_CHUNK else 0
-        if done == total:
-            continue
-        for view in group:  # a short write (or a huge piece): finish piece by piece
-            if done >= view.nbytes:
-                done -= view.nbytes
-                continue
-            view, done = view[done:], 0
-            while view.nbytes:
-                view = view[os.write(fd, view[:_WRITE_CHUNK]):]
-
-
-def _id_of(value):
-    if isinstance(value, Object):
-        return value.id
-    if isinstance(value, ObjectMeta):
-        if value.id is None:
-            raise InvalidMetadata("this ObjectMeta has not been created yet: it has no id")
-        return value.id
-    return ObjectID(value)
-
-
-def _matcher(pattern, regex):
-    """A predicate: the whole string matches the glob, or the regex with regex=True."""
-    if regex:
-        return re.compile(pattern).fullmatch
-    return lambda text: fnmatch.fnmatchcase(text, pattern)
+from .client_delete import ClientDeletes
+# (_write_all and the constants re-exported: vineyardfs.client.X as before the split)
+from .client_files import (_IOV_MAX, _WRITE_CHUNK, ClientFiles, _counter,  # noqa: F401
+                           _id_of, _write_all)
+from .client_names import _HOLD_PREFIX, ClientNames, _matcher  # noqa: F401
+from .errors import ConnectionFailed, InvalidMetadata, error_from_os
+from .objects import Blob, ObjectID, ObjectMeta, make_object, map_readonly
 
 
 class InstanceStatus(dict):
@@ -99,7 +62,7 @@ class InstanceStatus(dict):
         return self["arena"]["size"]
 
 
-class Client:
+class Client(ClientFiles, ClientDeletes, ClientNames):
     """A connection to a vineyardfs mount: see connect()."""
 
     def __init__(self, mount):
@@ -171,98 +134,6 @@ class Client:
 
     def close(self):
         """Nothing to release (the client holds no descriptors); for symmetry."""
-
-    # --- paths and raw files ---
-
-    def _object_path(self, object_id, *rest):
-        return os.path.join(self._objects, str(object_id), *rest)
-
-    def _new_path(self, suffix):
-        return os.path.join(self._new, "py%d-%d%s" % (os.getpid(), next(_counter), suffix))
-
-    @staticmethod
-    def _read_file(path):
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            # A short first read is the whole file here (meta.json and status.json
-            # are served whole): it spares the read of the end. The first buffer is
-            # small: a 1 MiB one, shrunk and kept while parsed, was measured to make
-            # malloc move its heap top at every call (get_meta at 400 us, not 40).
-            chunk = os.read(fd, 1 << 16)
-            if len(chunk) < 1 << 16:
-                return chunk
-            chunks = [chunk]
-            while True:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    return b"".join(chunks)
-                chunks.append(chunk)
-        finally:
-            os.close(fd)
-
-    def _read_json(self, path):
-        return json.loads(self._read_file(path))
-
-    def _seal(self, path, fd, what):
-        """Closes `fd` (sealing new/<x>), removes the link and returns the id."""
-        try:
-            os.close(fd)
-        except OSError as e:
-            reason = None
-            try:
-                reason = os.getxattr(path, "user.vineyard.error").decode(errors="replace")
-            except OSError:
-                pass
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-            raise self._error(e, what, reason) from None
-        try:
-            target = os.readlink(path)
-            os.unlink(path)
-        except OSError as e:
-            # close() cannot know that it drops the last reference, so a seal that
-            # failed after it says why in the upload's xattrs (DESIGN.md §4).
-            failed = self._seal_failure(path)
-            if failed is not None:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
-                raise self._error(failed[0], what, failed[1]) from None
-            raise self._error(e, what + " (reading the sealed link)") from None
-        return ObjectID(target)
-
-    @staticmethod
-    def _seal_failure(path):
-        """(OSError, reason) of the failed seal of the upload at `path`, or None."""
-        try:
-            name = os.getxattr(path, "user.vineyard.errno", follow_symlinks=False)
-            reason = os.getxattr(path, "user.vineyard.error", follow_symlinks=False)
-        except OSError:
-            return None
-        code = getattr(errno, name.decode(errors="replace"), errno.EIO)
-        return OSError(code, os.strerror(code), path), reason.decode(errors="replace")
-
-    def _create_file(self, suffix, data, what):
-        """Writes `data` (bytes-like, 1-D byte view; or a list of them, written in
-        order) to new/<x><suffix> and seals it."""
-        path = self._new_path(suffix)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        except OSError as e:
-            raise self._error(e, what) from None
-        try:
-            _write_all(fd, data if isinstance(data, list) else [data])
-        except OSError as e:
-            try:
-                os.unlink(path)  # aborts the upload, so the close() below seals nothing
-            except OSError:
-                pass
-            os.close(fd)
-            raise self._error(e, what) from None
-        return self._seal(path, fd, what)
 
     # --- creating ---
 
@@ -508,206 +379,6 @@ class Client:
         except OSError as e:
             raise self._error(e, "instances") from None
         return dict(sorted(out.items()))
-
-    # --- persist, delete ---
-
-    def persist(self, object_id):
-        """Makes the object (and its members) visible to every node."""
-        object_id = _id_of(object_id)
-        try:
-            os.setxattr(self._object_path(object_id), "user.vineyard.persist", b"1")
-        except OSError as e:
-            raise self._error(e, "persist %s" % object_id) from None
-
-    def delete(self, object_ids, force=False, deep=True, memory_trim=False):
-        """Deletes objects (Vineyard's argument order). deep=True (the default)
-        also deletes members no other object references and no name holds;
-        deep=False keeps every member. An object that is still a member of
-        another one is ObjectInUse, unless that one is deleted in the same call,
-        or force=True, which deletes the objects that hold it first (found by
-        reading every object's metadata: a scan). memory_trim=True calls
-        memory_trim() afterwards."""
-        if isinstance(object_ids, (list, tuple, set)):
-            pending = [_id_of(i) for i in object_ids]
-        else:
-            pending = [_id_of(object_ids)]
-        for object_id in pending:
-            if not self.exists(object_id):
-                raise ObjectNotExists("delete %s: no such object" % object_id)
-        if force:
-            pending = self._with_holders(pending) + pending
-        self._delete_all(pending, deep)
-        if memory_trim:
-            self.memory_trim()
-
-    def _with_holders(self, ids):
-        """The objects that hold any of `ids` as a member, directly or not
-        (outermost first), for delete(force=True)."""
-        wanted, holders = set(ids), []
-        changed = True
-        metas = {}
-        for entry in self._list_ids():
-            try:
-                metas[entry] = self.get_meta(entry)
-            except ObjectNotExists:
-                continue
-        while changed:
-            changed = False
-            for object_id, meta in metas.items():
-                if object_id in wanted:
-                    continue
-                if any(m in wanted for m in meta.member_ids()):
-                    wanted.add(object_id)
-                    holders.append(object_id)
-                    changed = True
-        return list(reversed(holders))
-
-    def _list_ids(self):
-        try:
-            return [ObjectID(e) for e in sorted(os.listdir(self._objects))]
-        except OSError as e:
-            raise self._error(e, "list objects") from None
-
-    def clear(self):
-        """Deletes every object this client may delete (Vineyard's clear): those
-        this user owns; objects of other users and nodes' objects it may not
-        delete stay."""
-        pending = self._list_ids()
-        while pending:
-            busy = []
-            for object_id in pending:
-                try:
-                    self._delete_one(object_id, True)
-                except VineyardError as e:
-                    if e.errno == errno.EBUSY:
-                        busy.append(object_id)
-                    elif isinstance(e, ConnectionFailed):
-                        raise
-            if len(busy) == len(pending):
-                break
-            pending = busy
-
-    def memory_trim(self):
-        """Vineyard gives freed memory back to the OS here; vineyardfs already does
-        it on every delete (a blob is a tmpfs file, unlinked with its object), so
-        there is never anything left to trim: True."""
-        self._check_connected("memory_trim")
-        return True
-
-    def _delete_all(self, pending, deep):
-        while pending:
-            busy, error = [], None
-            for object_id in pending:
-                try:
-                    self._delete_one(object_id, deep)
-                except VineyardError as e:
-                    if e.errno == errno.ENOENT:
-                        continue  # went with an object deleted before it (deep)
-                    if e.errno != errno.EBUSY:
-                        raise
-                    busy.append(object_id)
-                    error = e
-            if len(busy) == len(pending):
-                raise error
-            pending = busy
-
-    def _delete_one(self, object_id, deep):
-        holds = []
-        try:
-            if not deep:
-                # The store deletes unreferenced, unnamed members with the object;
-                # a name on each direct member keeps it.
-                for member in self.get_meta(object_id).member_ids():
-                    hold = "%shold-%d-%d" % (_HOLD_PREFIX, os.getpid(), next(_counter))
-                    os.symlink(str(member), os.path.join(self._names, hold))
-                    holds.append(hold)
-            os.rmdir(self._object_path(object_id))
-        except OSError as e:
-            reason = None
-            if e.errno == errno.EBUSY:
-                reason = "it is a member of another object (delete that one first)"
-            elif e.errno == errno.ENOENT:
-                reason = "no such object"
-            raise self._error(e, "delete %s" % object_id, reason) from None
-        finally:
-            for hold in holds:
-                try:
-                    os.unlink(os.path.join(self._names, hold))
-                except OSError:
-                    pass
-
-    # --- names ---
-
-    @staticmethod
-    def _check_name(name):
-        if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
-            raise ValueError("%r is not a valid name (non-empty, no '/')" % (name,))
-        if name.startswith(_HOLD_PREFIX):
-            raise ValueError("names starting with %r are reserved by the client" % _HOLD_PREFIX)
-
-    def put_name(self, object_id, name):
-        """Names the object; an existing name is moved to it (as Vineyard does)."""
-        self._check_name(name)
-        object_id = _id_of(object_id)
-        tmp = os.path.join(self._names, "%stmp-%d-%d" % (_HOLD_PREFIX, os.getpid(),
-                                                         next(_counter)))
-        try:
-            os.symlink("../objects/%s" % object_id, tmp)
-        except OSError as e:
-            raise self._error(e, "put_name %s -> %s" % (name, object_id),
-                                "no such object" if e.errno == errno.ENOENT else None) from None
-        try:
-            os.rename(tmp, os.path.join(self._names, name))
-        except OSError as e:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise self._error(e, "put_name %s -> %s" % (name, object_id)) from None
-
-    def get_name(self, name, wait=False, timeout=None):
-        """The ObjectID named `name`; with wait=True, waits for the name to appear
-        (at most `timeout` seconds when given)."""
-        self._check_name(name)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                return ObjectID(os.readlink(os.path.join(self._names, name)))
-            except OSError as e:
-                if e.errno != errno.ENOENT:
-                    raise self._error(e, "get_name %s" % name) from None
-                if not wait or (deadline is not None and time.monotonic() >= deadline):
-                    raise self._error(e, "get_name %s" % name, "no such name",
-                                        NameNotExists) from None
-            time.sleep(0.01)
-
-    def drop_name(self, name):
-        self._check_name(name)
-        try:
-            os.unlink(os.path.join(self._names, name))
-        except OSError as e:
-            cls = NameNotExists if e.errno == errno.ENOENT else None
-            raise self._error(e, "drop_name %s" % name,
-                                "no such name" if cls else None, cls) from None
-
-    def list_names(self, pattern="*", regex=False, limit=5):
-        """{name: ObjectID} of the names matching `pattern`, at most `limit`."""
-        match = _matcher(pattern, regex)
-        out = {}
-        try:
-            entries = sorted(os.listdir(self._names))
-        except OSError as e:
-            raise self._error(e, "list names") from None
-        for name in entries:
-            if name.startswith(_HOLD_PREFIX) or not match(name):
-                continue
-            try:
-                out[name] = ObjectID(os.readlink(os.path.join(self._names, name)))
-            except (OSError, ValueError):
-                continue
-            if limit is not None and len(out) >= limit:
-                break
-        return out
 
 
 def connect(mount=None):
