@@ -568,7 +568,7 @@ void OpFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t lengt
 }
 
 int BlobBackings::Acquire(Passthrough* pt, ObjectID id, const std::string& path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = ids_.find(id);
   if (it != ids_.end()) {
     if (it->second.refs++ == 0) --stats_.idle;
@@ -594,7 +594,7 @@ int BlobBackings::Acquire(Passthrough* pt, ObjectID id, const std::string& path)
 }
 
 void BlobBackings::Release(Passthrough* pt, ObjectID id, int backing) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = ids_.find(id);
   if (it == ids_.end() || it->second.backing != backing) return;  // dropped meanwhile
   if (--it->second.refs > 0) return;
@@ -603,13 +603,13 @@ void BlobBackings::Release(Passthrough* pt, ObjectID id, int backing) {
 }
 
 void BlobBackings::Drop(Passthrough* pt, ObjectID id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = ids_.find(id);
   if (it != ids_.end()) CloseLocked(pt, it);
 }
 
 void BlobBackings::DropAll(Passthrough* pt) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   while (!ids_.empty()) CloseLocked(pt, ids_.begin());
 }
 
@@ -622,7 +622,7 @@ void BlobBackings::CloseLocked(Passthrough* pt,
 }
 
 BlobBackings::Stats BlobBackings::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Stats s = stats_;
   s.held = ids_.size();
   return s;

@@ -121,9 +121,9 @@ void Store::SetRemote(Remote remote) { remote_ = std::move(remote); }
 
 Status Store::FetchRemote(ObjectID id, uint64_t size) {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (fetching_.count(id)) {
-      cv_.wait(lock, [&] { return !fetching_.count(id); });
+      while (fetching_.count(id)) cv_.Wait(&mu_);
       return Status::OK();  // the caller looks again
     }
     if (blobs_.count(id)) return Status::OK();
@@ -154,7 +154,7 @@ Status Store::FetchRemote(ObjectID id, uint64_t size) {
       arena_->Uncharge(key);
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   fetching_.erase(id);
   if (s.ok()) {
     Blob& b = blobs_[id];
@@ -165,18 +165,18 @@ Status Store::FetchRemote(ObjectID id, uint64_t size) {
     ++counters_.fetched;
     QueueCollapse(id, size);
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   return s;
 }
 
 Store::~Store() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
-  writer_cv_.notify_all();
-  collapse_cv_.notify_all();
+  cv_.SignalAll();
+  writer_cv_.SignalAll();
+  collapse_cv_.SignalAll();
   if (writer_.joinable()) writer_.join();
   if (collapser_.joinable()) collapser_.join();
   if (reserver_.joinable()) reserver_.join();
@@ -236,7 +236,7 @@ std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint6
   };
   std::vector<ObjectID> lost;
   size_t fi = 0, di = 0;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   blobs_.reserve(blobs_.size() + wanted->size());
   arena_->ReserveCharges(wanted->size());
   for (size_t i = 0; i < wanted->size(); ++i) {
@@ -271,8 +271,8 @@ std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint6
   }
   for (; fi < files.size(); ++fi) orphan_file(files[fi].first);
   for (; di < durable.size(); ++di) orphan_durable(durable[di].first);
-  cv_.notify_all();
-  writer_cv_.notify_all();
+  cv_.SignalAll();
+  writer_cv_.SignalAll();
   StartReserver();  // after recovery has charged what the arena holds
   return lost;
 }
@@ -347,7 +347,7 @@ Status Store::Seal(uint64_t key, ObjectID id, uint64_t size, bool wake_writer) {
     }
     durable = true;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Blob& b = blobs_[id];
   b.size = size;
   b.resident = true;
@@ -357,7 +357,7 @@ Status Store::Seal(uint64_t key, ObjectID id, uint64_t size, bool wake_writer) {
     LruInsert(id, b);
   } else if (db_ && opts_.durability == Durability::kAsync) {
     queue_.push_back(id);
-    if (wake_writer && writer_idle_) writer_cv_.notify_one();
+    if (wake_writer && writer_idle_) writer_cv_.Signal();
   }
   return Status::OK();
 }
@@ -378,7 +378,7 @@ uint64_t Store::Evict(uint64_t bytes) {
   std::vector<ObjectID> victims;
   uint64_t freed = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     freed += DropReserveLocked();  // written-ahead memory goes before any payload
     for (auto it = lru_.begin(); it != lru_.end() && freed < bytes;) {
       ObjectID id = *it++;
@@ -413,24 +413,25 @@ Result<int> Store::OpenBlob(ObjectID id) {
 }
 
 Status Store::PinBlob(ObjectID id) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexUniqueLock lock(&mu_);
   auto it = blobs_.find(id);
   while (it == blobs_.end()) {
     if (!remote_.fetch || id.instance() == instance_) {
       return Status::NotFound("payload of " + id.ToString() + " is not here");
     }
-    lock.unlock();
+    lock.Unlock();
     auto size = remote_.size(id);
     if (!size.ok()) return size.status();
     VY_RETURN_IF_ERROR(FetchRemote(id, *size));
-    lock.lock();
+    lock.Lock();
     it = blobs_.find(id);
   }
   // (Look the entry up again after waiting: an insert may have rehashed the map.)
-  cv_.wait(lock, [&] {
+  auto settled = [&]() EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto cur = blobs_.find(id);
     return cur == blobs_.end() || !cur->second.loading;
-  });
+  };
+  while (!settled()) cv_.Wait(&mu_);
   it = blobs_.find(id);
   if (it == blobs_.end()) return Status::NotFound("payload of " + id.ToString() + " is gone");
   Blob& b = it->second;
@@ -439,7 +440,7 @@ Status Store::PinBlob(ObjectID id) {
   if (!b.resident) {
     b.loading = true;
     uint64_t size = b.size;
-    lock.unlock();
+    lock.Unlock();
     // Reload from RocksDB into a staging file, then move it into place.
     auto fill = CreateFill(size);
     Status s = fill.status();
@@ -459,9 +460,9 @@ Status Store::PinBlob(ObjectID id) {
         DropUpload(fill->key);
       }
     }
-    lock.lock();
+    lock.Lock();
     b.loading = false;
-    cv_.notify_all();
+    cv_.SignalAll();
     if (!s.ok()) {
       --b.pins;
       if (Evictable(b)) LruInsert(id, b);
@@ -475,7 +476,7 @@ Status Store::PinBlob(ObjectID id) {
 }
 
 void Store::CloseBlob(ObjectID id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   UnpinLocked(id);
 }
 
@@ -489,11 +490,12 @@ void Store::UnpinLocked(ObjectID id) {
 
 Status Store::SyncBlob(ObjectID id) {
   if (!db_ || opts_.durability == Durability::kNone) return Status::OK();
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] {
+  MutexLock lock(&mu_);
+  auto done = [&]() EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = blobs_.find(id);
     return stopping_ || it == blobs_.end() || it->second.durable || it->second.failed;
-  });
+  };
+  while (!done()) cv_.Wait(&mu_);
   auto it = blobs_.find(id);
   if (it == blobs_.end()) return Status::NotFound("payload of " + id.ToString() + " is gone");
   if (it->second.failed) return Status::IOError("durable copy of " + id.ToString() + " failed");
@@ -503,7 +505,7 @@ Status Store::SyncBlob(ObjectID id) {
 
 void Store::DeleteBlob(ObjectID id) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = blobs_.find(id);
     if (it != blobs_.end()) {
       if (drop_hook_) drop_hook_(id);
@@ -511,7 +513,7 @@ void Store::DeleteBlob(ObjectID id) {
       blobs_.erase(it);
     }
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   unlink(arena_->BlobPath(id).c_str());
   arena_->Uncharge(id.raw());
   if (db_) {
@@ -521,7 +523,7 @@ void Store::DeleteBlob(ObjectID id) {
 }
 
 bool Store::IsResident(ObjectID id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = blobs_.find(id);
   return it != blobs_.end() && it->second.resident;
 }
@@ -529,17 +531,19 @@ bool Store::IsResident(ObjectID id) const {
 void Store::WriterLoop() {
   // Background work: let the request threads have the CPU first.
   setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexUniqueLock lock(&mu_);
   for (;;) {
     // Drain the queue before honouring stop: a clean unmount leaves nothing behind.
     writer_idle_ = true;
-    writer_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    while (!stopping_ && queue_.empty()) writer_cv_.Wait(&mu_);
     writer_idle_ = false;
     if (queue_.empty()) return;
     // Let the seals of the next moment join this write: one wake-up and one RocksDB
     // write for many small blobs instead of one each (seals do not wake us meanwhile).
     if (!stopping_ && queue_.size() < kWriterBatch) {
-      writer_cv_.wait_for(lock, kWriterGather, [&] { return stopping_; });
+      const auto until = CondVar::Deadline(kWriterGather);
+      while (!stopping_ && writer_cv_.WaitUntil(&mu_, until)) {
+      }
     }
     std::vector<std::pair<ObjectID, uint64_t>> batch;
     while (!queue_.empty() && batch.size() < kWriterBatch) {
@@ -550,11 +554,11 @@ void Store::WriterLoop() {
       ++it->second.pins;  // keep it resident while copying
       batch.emplace_back(id, it->second.size);
     }
-    lock.unlock();
+    lock.Unlock();
     std::vector<Status> results = WriteDurable(batch);
-    lock.lock();
-    for (size_t i = 0; i < batch.size(); ++i) FinishDurable(batch[i].first, results[i], lock);
-    cv_.notify_all();
+    lock.Lock();
+    for (size_t i = 0; i < batch.size(); ++i) FinishDurable(batch[i].first, results[i]);
+    cv_.SignalAll();
   }
 }
 
@@ -588,13 +592,13 @@ std::vector<Status> Store::WriteDurable(const std::vector<std::pair<ObjectID, ui
   return results;
 }
 
-void Store::FinishDurable(ObjectID id, const Status& s, std::unique_lock<std::mutex>& lock) {
+void Store::FinishDurable(ObjectID id, const Status& s) {
   auto it = blobs_.find(id);
   if (it == blobs_.end()) {
     // Deleted while being copied: drop what was written.
-    lock.unlock();
+    mu_.Unlock();
     db_->DeletePayload(id).ok();
-    lock.lock();
+    mu_.Lock();
     return;
   }
   --it->second.pins;
@@ -609,7 +613,7 @@ void Store::FinishDurable(ObjectID id, const Status& s, std::unique_lock<std::mu
 }
 
 Store::Stats Store::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Stats s = counters_;
   s.capacity = arena_->capacity();
   s.used = arena_->used();
