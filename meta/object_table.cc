@@ -146,24 +146,7 @@ bool ObjectTable::ReachesLocked(const Members& members, ObjectID target) const {
   return false;
 }
 
-Result<ObjectRecord> ObjectTable::Create(const CreateSpec& spec, Owner owner) {
-  auto id = NewId(false);
-  if (!id.ok()) return id.status();
-  ObjectRecord r;
-  r.id = *id;
-  r.type_name = spec.type_name;
-  r.instance = instance_;
-  r.global = spec.global;
-  r.transient = !spec.persist;
-  r.timestamp_ms = NowMs();
-  r.signature = MakeSignature(r.id, r.timestamp_ms);
-  r.owner = owner;
-  r.members = spec.members;
-  r.fields = spec.fields;
-
-  WriterMutexLock lock(&mu_);
-  JournalBatch batch;
-  std::vector<ObjectID> to_persist;
+Status ObjectTable::CheckMembersLocked(const ObjectRecord& r) const {
   for (auto& [field, mid] : r.members) {
     auto it = objects_.find(mid);
     if (it == objects_.end()) {
@@ -182,51 +165,79 @@ Result<ObjectRecord> ObjectTable::Create(const CreateSpec& spec, Owner owner) {
       }
     }
   }
-  if (!r.transient) {
-    // Persisting the object persists every member it reaches that is still transient:
-    // only those the creator may persist (sharing another user's transient object by
-    // reference is fine, persisting it for them is not).
-    for (auto& [field, mid] : r.members) {
-      std::vector<ObjectID> stack{mid};
-      std::unordered_set<ObjectID> visited;
-      while (!stack.empty()) {
-        ObjectID m = stack.back();
-        stack.pop_back();
-        if (!visited.insert(m).second) continue;
-        auto mit = objects_.find(m);
-        if (mit == objects_.end() || !mit->second.transient) continue;
-        if (!MayPersist(owner, mit->second)) {
-          return NotPersistable("member '" + field + "'", mid, mit->second);
-        }
-        for (auto& mm : mit->second.members) stack.push_back(mm.second);
+  return Status::OK();
+}
+
+Status ObjectTable::CheckPersistableLocked(const ObjectRecord& r, Owner owner) const {
+  // Persisting the object persists every member it reaches that is still transient:
+  // only those the creator may persist (sharing another user's transient object by
+  // reference is fine, persisting it for them is not).
+  for (auto& [field, mid] : r.members) {
+    std::vector<ObjectID> stack{mid};
+    std::unordered_set<ObjectID> visited;
+    while (!stack.empty()) {
+      ObjectID m = stack.back();
+      stack.pop_back();
+      if (!visited.insert(m).second) continue;
+      auto mit = objects_.find(m);
+      if (mit == objects_.end() || !mit->second.transient) continue;
+      if (!MayPersist(owner, mit->second)) {
+        return NotPersistable("member '" + field + "'", mid, mit->second);
       }
+      for (auto& mm : mit->second.members) stack.push_back(mm.second);
     }
   }
+  return Status::OK();
+}
+
+void ObjectTable::PersistMembersLocked(const ObjectRecord& r, JournalBatch* batch,
+                                       std::vector<ObjectID>* to_persist) const {
+  std::vector<ObjectID> stack;
+  for (auto& m : r.members) stack.push_back(m.second);
+  std::unordered_set<ObjectID> visited;
+  while (!stack.empty()) {
+    ObjectID m = stack.back();
+    stack.pop_back();
+    if (!visited.insert(m).second) continue;
+    auto& mr = objects_.at(m);
+    if (mr.transient) {
+      ObjectRecord copy = mr;
+      copy.transient = false;
+      batch->put_objects.push_back(std::move(copy));
+      to_persist->push_back(m);
+    }
+    for (auto& mm : mr.members) stack.push_back(mm.second);
+  }
+}
+
+Result<ObjectRecord> ObjectTable::Create(const CreateSpec& spec, Owner owner) {
+  auto id = NewId(false);
+  if (!id.ok()) return id.status();
+  ObjectRecord r;
+  r.id = *id;
+  r.type_name = spec.type_name;
+  r.instance = instance_;
+  r.global = spec.global;
+  r.transient = !spec.persist;
+  r.timestamp_ms = NowMs();
+  r.signature = MakeSignature(r.id, r.timestamp_ms);
+  r.owner = owner;
+  r.members = spec.members;
+  r.fields = spec.fields;
+
+  WriterMutexLock lock(&mu_);
+  JournalBatch batch;
+  std::vector<ObjectID> to_persist;
+  VY_RETURN_IF_ERROR(CheckMembersLocked(r));
+  if (!r.transient) VY_RETURN_IF_ERROR(CheckPersistableLocked(r, owner));
   std::unordered_set<ObjectID> reached;
   for (auto& m : r.members) CollectBlobs(m.second, &reached);
   for (ObjectID b : reached) {
     if (b.is_blob() && objects_.count(b)) r.nbytes += objects_.at(b).size;
   }
   batch.put_objects.push_back(r);
-  if (!r.transient) {
-    // Persisting an object persists its members with it.
-    std::vector<ObjectID> stack;
-    for (auto& m : r.members) stack.push_back(m.second);
-    std::unordered_set<ObjectID> visited;
-    while (!stack.empty()) {
-      ObjectID m = stack.back();
-      stack.pop_back();
-      if (!visited.insert(m).second) continue;
-      auto& mr = objects_.at(m);
-      if (mr.transient) {
-        ObjectRecord copy = mr;
-        copy.transient = false;
-        batch.put_objects.push_back(std::move(copy));
-        to_persist.push_back(m);
-      }
-      for (auto& mm : mr.members) stack.push_back(mm.second);
-    }
-  }
+  // Persisting an object persists its members with it.
+  if (!r.transient) PersistMembersLocked(r, &batch, &to_persist);
   std::vector<wire::Change> changes;
   if (!r.transient) {
     // Members first, so that a peer sees them before the object holding them.

@@ -185,6 +185,17 @@ class ObjectTable {
   // Removes `id` from memory and the counts (already journaled); requires mu_ held
   // exclusively. Returns the record, or nullopt if there was none.
   std::optional<ObjectRecord> EraseLocked(ObjectID id) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Create's checks of a new record's members: each exists, and a remote one only under
+  // a global object and persisted. Requires mu_.
+  Status CheckMembersLocked(const ObjectRecord& r) const SHARED_LOCKS_REQUIRED(mu_);
+  // Whether `owner` may persist every transient object `r`'s members reach (iterative);
+  // requires mu_.
+  Status CheckPersistableLocked(const ObjectRecord& r, Owner owner) const
+      SHARED_LOCKS_REQUIRED(mu_);
+  // Appends a persisted copy of every transient object `r`'s members reach to `batch`,
+  // and their ids to `to_persist` (iterative); requires mu_.
+  void PersistMembersLocked(const ObjectRecord& r, JournalBatch* batch,
+                            std::vector<ObjectID>* to_persist) const SHARED_LOCKS_REQUIRED(mu_);
   // Adds `id` and everything it holds, transitively, to `seen` (iterative); requires mu_.
   void CollectBlobs(ObjectID id, std::unordered_set<ObjectID>* seen) const
       SHARED_LOCKS_REQUIRED(mu_);

@@ -34,6 +34,7 @@
 #include "meta/log.h"
 #include "meta/replicator.h"
 #include "store/objects.h"
+#include "tools/malloc_tuning.h"
 #include "tools/mount_options.h"
 #include "tools/mount_safety.h"
 #include "tools/mount_table.h"
@@ -370,6 +371,7 @@ int Run(int argc, char** argv, int* pipe_fd) {
 }  // namespace vineyard
 
 int main(int argc, char** argv) {
+  vineyard::ReexecWithHugePageMalloc(argv);  // tools/malloc_tuning.h
   int pipe_fd = -1;
   int rc = vineyard::Run(argc, argv, &pipe_fd);
   vineyard::EndStderrCapture();

@@ -64,6 +64,7 @@ class Batch:
         self.index = {}  # stand-in raw id -> entry index
         self.uploaded = []  # ids of large blobs uploaded on their own
         self.payload_size = 0
+        self.texts = {}  # entry index -> its manifest text, encoded when recorded
         self._stem = (client._instance_id & 0x7FFF) << 48 | _STANDIN_BASE
 
     def __enter__(self):
@@ -89,6 +90,21 @@ class Batch:
         self.entries.append(("blob", view))
         self.refs.append(())
         self.payload_size += view.nbytes
+        return standin
+
+    def add_tensor(self, view, form):
+        """Records the blob of `view` (1-D bytes, at most INLINE_MAX) and the Tensor
+        `form` (its create form without buffer_, which becomes that blob): what
+        _put_bytes and create_metadata would record for tensor_builder, without an
+        ObjectMeta. Returns the Tensor's stand-in id."""
+        k = len(self.entries)
+        self.index[_BLOB_BIT | self._stem | k] = k
+        self.entries.append(("blob", view))
+        self.refs.append(())
+        self.payload_size += view.nbytes
+        form["buffer_"] = {"id": "#%d" % k}
+        standin = self._add_form(form, [k])
+        self.texts[k + 1] = _tensor_text(form, k)
         return standin
 
     def add_meta(self, form):
@@ -189,20 +205,26 @@ class Batch:
                                         "create %s" % value.get("typename"))
 
     def _write(self, root):
-        # The manifest in one json.dumps; the payload is the blobs' own buffers, handed
-        # to _create_file as a list that it writes with writev (no join, no copy here).
-        manifest, pieces, offset = [], [None], 0
-        for kind, value in self.entries:
+        # The manifest in one json.dumps (or, when Tensors were recorded with their
+        # text, joined from the entries' texts); the payload is the blobs' own buffers,
+        # handed to _create_file as a list that it writes with writev (no join, no copy).
+        manifest, pieces, offset, texts = [], [None], 0, self.texts
+        for i, (kind, value) in enumerate(self.entries):
             if kind == "blob":
                 size = value.nbytes
-                manifest.append({"blob": [offset, size]})
+                manifest.append('{"blob":[%d,%d]}' % (offset, size) if texts
+                                else {"blob": [offset, size]})
                 if size:
                     pieces.append(value)
                     offset += size
             else:
-                manifest.append({"meta": value})
+                manifest.append(texts.get(i) or {"meta": value})
         try:
-            head = _dumps({"entries": manifest, "root": root})
+            if texts:
+                head = '{"entries":[%s],"root":%d}' % (
+                    ",".join([m if type(m) is str else _dumps(m) for m in manifest]), root)
+            else:
+                head = _dumps({"entries": manifest, "root": root})
         except (TypeError, ValueError) as e:
             raise InvalidMetadata("the metadata is not JSON: %s" % e) from None
         pieces[0] = head.encode() + b"\0"
@@ -218,6 +240,24 @@ class Batch:
 
 
 _dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+
+
+_TENSOR_TEXTS = {}  # a Tensor form's fields -> its entry text around the buffer's index
+
+
+def _tensor_text(form, k):
+    """The manifest text of the Tensor entry `form` (buffer_ is entry k): what
+    _dumps({"meta": form}) gives, from a template per distinct set of fields (a list
+    of same-shaped arrays encodes its Tensors once)."""
+    key = tuple(form.items())[:-1]  # every field but buffer_
+    parts = _TENSOR_TEXTS.get(key)
+    if parts is None:
+        text = _dumps({"meta": dict(key, buffer_={"id": "#@"})})
+        parts = tuple(text.rsplit("@", 1))
+        if len(_TENSOR_TEXTS) >= 256:
+            _TENSOR_TEXTS.clear()
+        _TENSOR_TEXTS[key] = parts
+    return "%s%d%s" % (parts[0], k, parts[1])
 
 
 def _ref_index(value):

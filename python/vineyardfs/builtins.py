@@ -32,6 +32,7 @@ import json
 import math
 import pickle
 
+from . import batch as _batch
 from . import utils
 from .context import default_builder_context, default_resolver_context
 from .errors import InvalidMetadata
@@ -114,10 +115,23 @@ def tuple_builder(client, value, builder, **meta):
 def list_builder(client, value, builder, **meta):
     m = ObjectMeta(**meta)
     m["typename"] = "vineyard::List"
-    ids = [builder.run(client, item) for item in value]
+    ids = _build_items(client, value, builder)
     _elements(m, ids)
     _make_global_if_remote(client, m, ids)
     return client.create_metadata(m)
+
+
+def _build_items(client, items, builder):
+    """The ids of `items` built with `builder`. Inside put(), a list of arrays whose
+    builder is tensor_builder calls it directly: the same objects, without the
+    per-item dispatch (context.build) of builder.run."""
+    if (len(items) > 1 and _batch.current(client) is not None
+            and len({type(item) for item in items}) == 1
+            and type(items[0]).__name__ == "ndarray"
+            and builder.builder_for(items[0]) is tensor_builder):
+        ids = [tensor_builder(client, item, builder) for item in items]
+        return [i if type(i) is ObjectID else i.id for i in ids]
+    return [builder.run(client, item) for item in items]
 
 
 def _elements(meta, ids):
@@ -195,17 +209,24 @@ def tensor_builder(client, value, builder=None, partition_index=None, **meta):
         order, flat = '"C"', np.ascontiguousarray(value)
     flat = flat.reshape(-1)
     buffer = reusable_blob(client, flat)
+    # The fields in the order the create form lists them (meta's own come first);
+    # the names are valid field names: no per-field checks.
+    typename, value_type, value_type_meta = _tensor_type(value.dtype)
+    form = {"typename": typename, "value_type_": value_type,
+            "value_type_meta_": value_type_meta, "shape_": _json_ints(value.shape),
+            "partition_index_": json.dumps(list(partition_index)) if partition_index else "[]",
+            "order_": order, "nbytes": value.nbytes}
+    if pandas_dtype is not None and "pandas_dtype_" not in meta:
+        form["pandas_dtype_"] = pandas_dtype
+    batch = _batch.current(client)
+    if batch is not None and buffer is None and not meta and flat.nbytes <= _batch.INLINE_MAX:
+        # Inside put(): the blob and the Tensor straight into the batch (the same
+        # entries as below, without an ObjectMeta; the blob is this instance's).
+        return batch.add_tensor(memoryview(flat.view(np.uint8)), form)
     if buffer is None:
         buffer = client._put_bytes(flat.view(np.uint8))
     m = ObjectMeta(**meta)
-    f = m._fields  # the names below are valid field names: no per-field checks
-    f["typename"], f["value_type_"], f["value_type_meta_"] = _tensor_type(value.dtype)
-    f["shape_"] = _json_ints(value.shape)
-    f["partition_index_"] = json.dumps(list(partition_index)) if partition_index else "[]"
-    f["order_"] = order
-    f["nbytes"] = value.nbytes
-    if pandas_dtype is not None and "pandas_dtype_" not in f:
-        f["pandas_dtype_"] = pandas_dtype
+    m._fields.update(form)
     m.add_member("buffer_", buffer)
     _make_global_if_remote(client, m, [buffer])
     return client.create_metadata(m)

@@ -200,7 +200,12 @@ TEST_F(ClusterStanding, AClientThatNeverReadsCannotMakeANodeQueueWithoutLimit) {
     send(vineyard::wire::Kind::kFetchRequest,
          vineyard::wire::FetchRequest{blob_id, 0, vineyard::wire::kMaxChunk});
   }
-  // Give the node time to take every request.
+  // Give the node time to take the requests: until it refuses some (its queue is full), up
+  // to 60 s on a busy machine, and 2 s more for the rest.
+  for (int i = 0; i < 600; ++i) {
+    if (node(1).ReadStatus()["cluster"].value("router_refused", 0) > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const uint64_t rss1 = RssBytes(node(1).pid());
   const double grown_mib = (static_cast<double>(rss1) - static_cast<double>(rss0)) / (1 << 20);
