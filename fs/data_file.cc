@@ -109,7 +109,7 @@ void ReadDataFile(fuse_req_t req, FsState* fs, FileHandle* fh, size_t size, off_
 }
 
 int BlobBackings::Acquire(Passthrough* pt, ObjectID id, const std::string& path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = ids_.find(id);
   if (it != ids_.end()) {
     if (it->second.refs++ == 0) --stats_.idle;
@@ -135,7 +135,7 @@ int BlobBackings::Acquire(Passthrough* pt, ObjectID id, const std::string& path)
 }
 
 void BlobBackings::Release(Passthrough* pt, ObjectID id, int backing) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = ids_.find(id);
   if (it == ids_.end() || it->second.backing != backing) return;  // dropped meanwhile
   if (--it->second.refs > 0) return;
@@ -144,13 +144,13 @@ void BlobBackings::Release(Passthrough* pt, ObjectID id, int backing) {
 }
 
 void BlobBackings::Drop(Passthrough* pt, ObjectID id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = ids_.find(id);
   if (it != ids_.end()) CloseLocked(pt, it);
 }
 
 void BlobBackings::DropAll(Passthrough* pt) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   while (!ids_.empty()) CloseLocked(pt, ids_.begin());
 }
 
@@ -162,7 +162,7 @@ void BlobBackings::CloseLocked(Passthrough* pt, std::unordered_map<ObjectID, Ent
 }
 
 BlobBackings::Stats BlobBackings::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Stats s = stats_;
   s.held = ids_.size();
   return s;

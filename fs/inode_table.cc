@@ -19,7 +19,7 @@ InodeTable::InodeTable() {
 }
 
 fuse_ino_t InodeTable::Ref(const NodeKey& key) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = by_key_.find(key);
   if (it != by_key_.end()) {
     ++nodes_[it->second].nlookup;
@@ -32,14 +32,14 @@ fuse_ino_t InodeTable::Ref(const NodeKey& key) {
 }
 
 std::optional<NodeKey> InodeTable::Get(fuse_ino_t ino) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return std::nullopt;
   return it->second.key;
 }
 
 std::optional<fuse_ino_t> InodeTable::Find(const NodeKey& key) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return std::nullopt;
   return it->second;
@@ -47,7 +47,7 @@ std::optional<fuse_ino_t> InodeTable::Find(const NodeKey& key) const {
 
 void InodeTable::Forget(fuse_ino_t ino, uint64_t n) {
   if (ino <= 8) return;  // fixed nodes (1..8) live forever
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return;
   if (it->second.nlookup > n) {
@@ -59,7 +59,7 @@ void InodeTable::Forget(fuse_ino_t ino, uint64_t n) {
 }
 
 void InodeTable::Rekey(const NodeKey& from, const NodeKey& to) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto dst = by_key_.find(to);
   if (dst != by_key_.end()) {
     nodes_[dst->second].key = NodeKey{to.kind, ~uint64_t{0}, "/replaced"};  // no name holds a slash
@@ -74,12 +74,12 @@ void InodeTable::Rekey(const NodeKey& from, const NodeKey& to) {
 }
 
 size_t InodeTable::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return nodes_.size();
 }
 
 std::vector<std::pair<fuse_ino_t, NodeKey>> InodeTable::OfKind(Kind k) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<std::pair<fuse_ino_t, NodeKey>> out;
   for (auto& [ino, node] : nodes_) {
     if (node.key.kind == k) out.push_back({ino, node.key});
@@ -88,13 +88,13 @@ std::vector<std::pair<fuse_ino_t, NodeKey>> InodeTable::OfKind(Kind k) const {
 }
 
 void InodeTable::NoteMetaSize(fuse_ino_t ino, uint64_t size) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = nodes_.find(ino);
   if (it != nodes_.end()) it->second.meta.size = size + 1;
 }
 
 InodeTable::MetaCache InodeTable::SwapMeta(fuse_ino_t ino, uint64_t hash, uint64_t size) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return MetaCache{};
   MetaCache old = it->second.meta;
@@ -105,19 +105,19 @@ InodeTable::MetaCache InodeTable::SwapMeta(fuse_ino_t ino, uint64_t hash, uint64
 // ---- NewDir ----
 
 std::shared_ptr<Upload> NewDir::Find(const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(name);
   return it == entries_.end() ? nullptr : it->second;
 }
 
 std::shared_ptr<Upload> NewDir::BySerial(uint64_t serial) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = by_serial_.find(serial);
   return it == by_serial_.end() ? nullptr : it->second;
 }
 
 Result<std::shared_ptr<Upload>> NewDir::Add(const std::string& name, Owner owner, mode_t mode) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (entries_.count(name)) return Status::AlreadyExists("new/" + name + " exists");
   auto up = std::make_shared<Upload>(next_serial_++);
   up->name = name;
@@ -130,7 +130,7 @@ Result<std::shared_ptr<Upload>> NewDir::Add(const std::string& name, Owner owner
 }
 
 std::shared_ptr<Upload> NewDir::Remove(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(name);
   if (it == entries_.end()) return nullptr;
   auto up = it->second;
@@ -139,7 +139,7 @@ std::shared_ptr<Upload> NewDir::Remove(const std::string& name) {
 }
 
 Result<std::shared_ptr<Upload>> NewDir::Rename(const std::string& from, const std::string& to) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(from);
   if (it == entries_.end()) return Status::NotFound("new/" + from + " does not exist");
   auto up = it->second;
@@ -154,17 +154,17 @@ Result<std::shared_ptr<Upload>> NewDir::Rename(const std::string& from, const st
 }
 
 void NewDir::Retire(uint64_t serial) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   by_serial_.erase(serial);
 }
 
 std::vector<std::pair<std::string, std::shared_ptr<Upload>>> NewDir::List() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return {entries_.begin(), entries_.end()};
 }
 
 std::vector<std::shared_ptr<Upload>> NewDir::TakeOldest(size_t n) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<std::shared_ptr<Upload>> out;
   size_t dropped = 0;
   while (!order_.empty() && out.size() < n && dropped < kMaxDropped) {
@@ -183,12 +183,12 @@ std::vector<std::shared_ptr<Upload>> NewDir::TakeOldest(size_t n) {
 }
 
 void NewDir::PutBack(const std::vector<uint64_t>& serials) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   order_.insert(order_.end(), serials.begin(), serials.end());
 }
 
 NewDir::Sizes NewDir::sizes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return Sizes{entries_.size(), order_.size(), by_serial_.size()};
 }
 
@@ -201,46 +201,46 @@ void Notifier::Start(fuse_session* se) {
 
 void Notifier::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void Notifier::InvalEntry(fuse_ino_t parent, std::string name) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!se_ || stop_) return;
     queue_.push_back(Item{parent, std::move(name)});
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 void Notifier::InvalInode(fuse_ino_t ino) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!se_ || stop_) return;
     queue_.push_back(Item{ino, {}});
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 void Notifier::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexUniqueLock lock(&mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    while (!stop_ && queue_.empty()) cv_.Wait(&mu_);
     if (stop_) return;
     Item item = std::move(queue_.front());
     queue_.pop_front();
-    lock.unlock();
+    lock.Unlock();
     // ENOENT only means the kernel had nothing cached: not an error.
     if (item.name.empty()) {
       fuse_lowlevel_notify_inval_inode(se_, item.ino, 0, 0);
     } else {
       fuse_lowlevel_notify_inval_entry(se_, item.ino, item.name.c_str(), item.name.size());
     }
-    lock.lock();
+    lock.Lock();
   }
 }
 

@@ -36,6 +36,7 @@
 #include "fs/fs.h"
 #include "host/errno.h"
 #include "host/plugin_host.h"
+#include "meta/mutex.h"
 #include "meta/object_table.h"
 #include "store/objects.h"
 #include "store/store.h"
@@ -126,10 +127,10 @@ class InodeTable {
     uint64_t nlookup = 0;
     MetaCache meta;  // kMetaFile only
   };
-  mutable std::mutex mu_;
-  std::unordered_map<fuse_ino_t, Node> nodes_;                   // protected by mu_
-  std::unordered_map<NodeKey, fuse_ino_t, NodeKeyHash> by_key_;  // protected by mu_
-  fuse_ino_t next_ = 64;                                         // protected by mu_
+  mutable Mutex mu_;
+  std::unordered_map<fuse_ino_t, Node> nodes_ GUARDED_BY(mu_);
+  std::unordered_map<NodeKey, fuse_ino_t, NodeKeyHash> by_key_ GUARDED_BY(mu_);
+  fuse_ino_t next_ GUARDED_BY(mu_) = 64;
 };
 
 // ---- Uploads in new/ ----------------------------------------------------------
@@ -141,7 +142,9 @@ struct Upload {
   Owner owner;
   explicit Upload(uint64_t s) : serial(s) {}
 
-  std::mutex mu;     // protects everything below
+  // Protects everything below. A plain std::mutex still: its fields are read across the
+  // operation files (README Development, "Locks"); annotating them is a later step.
+  std::mutex mu;
   std::string name;  // current name in new/ (also guarded by NewDir::mu_)
   mode_t mode = 0644;
   uint64_t key = 0;  // the store's upload key (0 once sealed or dropped)
@@ -205,11 +208,11 @@ class NewDir {
   Sizes sizes() const;
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Upload>> entries_;           // protected by mu_
-  std::unordered_map<uint64_t, std::shared_ptr<Upload>> by_serial_;  // protected by mu_
-  std::deque<uint64_t> order_;  // protected by mu_: serials, a cycle (some stale)
-  uint64_t next_serial_ = 1;    // protected by mu_
+  mutable Mutex mu_;
+  std::map<std::string, std::shared_ptr<Upload>> entries_ GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, std::shared_ptr<Upload>> by_serial_ GUARDED_BY(mu_);
+  std::deque<uint64_t> order_ GUARDED_BY(mu_);  // serials, a cycle (some stale)
+  uint64_t next_serial_ GUARDED_BY(mu_) = 1;
 };
 
 // ---- Open files -----------------------------------------------------------------
@@ -254,10 +257,10 @@ class Notifier {
   };
   void Loop();
   fuse_session* se_ = nullptr;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Item> queue_;  // protected by mu_
-  bool stop_ = false;       // protected by mu_
+  Mutex mu_;
+  CondVar cv_;  // wakes Loop: queue_ or stop_
+  std::deque<Item> queue_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
@@ -301,10 +304,11 @@ class BlobBackings {
     int backing = 0;
     int refs = 0;
   };
-  void CloseLocked(Passthrough* pt, std::unordered_map<ObjectID, Entry>::iterator it);
-  mutable std::mutex mu_;
-  std::unordered_map<ObjectID, Entry> ids_;  // protected by mu_
-  Stats stats_;                              // protected by mu_ (held, idle: derived)
+  void CloseLocked(Passthrough* pt, std::unordered_map<ObjectID, Entry>::iterator it)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  mutable Mutex mu_;
+  std::unordered_map<ObjectID, Entry> ids_ GUARDED_BY(mu_);
+  Stats stats_ GUARDED_BY(mu_);  // held, idle: derived
 };
 
 // Uploads whose seal waits for the kernel to drop its last writable reference (a
@@ -334,9 +338,9 @@ class SealWaiter {
   FsState* fs_ = nullptr;
   int inotify_ = -1;
   int stop_[2] = {-1, -1};
-  mutable std::mutex mu_;
-  std::unordered_map<uint64_t, Waiting> waiting_;  // protected by mu_
-  std::unordered_map<int, uint64_t> keys_;         // protected by mu_: watch -> key
+  mutable Mutex mu_;
+  std::unordered_map<uint64_t, Waiting> waiting_ GUARDED_BY(mu_);
+  std::unordered_map<int, uint64_t> keys_ GUARDED_BY(mu_);  // watch -> key
   std::thread thread_;
 };
 
@@ -360,8 +364,8 @@ class FsState {
   // When it does not (fs.leases-enable=0), the seal follows the last FUSE release.
   bool leases = true;
   std::unique_ptr<PluginHost> plugins;
-  std::mutex installs_mu;
-  std::map<std::string, std::string> installs;  // protected by installs_mu: file -> part
+  Mutex installs_mu;
+  std::map<std::string, std::string> installs GUARDED_BY(installs_mu);  // file -> part
   std::string io_path_reason;                   // set once at mount
   int64_t start_ms = 0;
   fuse_session* session = nullptr;

@@ -90,7 +90,7 @@ Status Passthrough::Install(fuse_session* se) {
   se_ = se;
   fd_ = fuse_session_fd(se);
   if (mode_ == PassthroughMode::kOff) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     reason_ = "passthrough=off";
   }
   g_reader = this;
@@ -124,12 +124,12 @@ void Passthrough::Probe(const std::string& probe_dir) {
     close(fd);
     unlink(path.c_str());
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   reason_ = why;
 }
 
 std::string Passthrough::reason() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return reason_;
 }
 

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <string>
 
+#include "meta/mutex.h"
 #include "meta/status.h"
 
 struct fuse_session;
@@ -72,12 +73,14 @@ class Passthrough {
   RequestHook hook_ = nullptr;
   void* hook_ctx_ = nullptr;
   std::atomic<bool> ordered_reads_{true};
-  std::mutex read_mu_;  // one reader of /dev/fuse at a time: requests reach the hook in order
+  // One reader of /dev/fuse at a time: requests reach the hook in order. Guards no
+  // member, and is taken only when reads are ordered, which the analysis cannot follow.
+  std::mutex read_mu_;
   fuse_session* se_ = nullptr;
   int fd_ = -1;  // the session's /dev/fuse fd
   std::atomic<bool> enabled_{false};
-  mutable std::mutex mu_;
-  std::string reason_;  // protected by mu_
+  mutable Mutex mu_;
+  std::string reason_ GUARDED_BY(mu_);
 };
 
 }  // namespace vineyard

@@ -70,7 +70,7 @@ Status StatPluginFile(FsState* fs, const NodeKey& key, struct stat* st, double* 
   std::string path;
   bool builtin = false;
   {
-    std::lock_guard<std::mutex> lock(fs->installs_mu);
+    MutexLock lock(&fs->installs_mu);
     auto it = fs->installs.find(key.name);
     if (it != fs->installs.end()) path = it->second;
   }
@@ -148,7 +148,7 @@ void ListResolvers(FsState* fs, const NodeKey&, DirListing* out) {
     if (!e.loaded) names.push_back(e.file.substr(0, e.file.size() - 3) + ".error");
   }
   {
-    std::lock_guard<std::mutex> lock(fs->installs_mu);
+    MutexLock lock(&fs->installs_mu);
     for (auto& [file, part] : fs->installs) names.push_back(file);
   }
   std::sort(names.begin(), names.end());
@@ -172,7 +172,7 @@ Status StartInstall(FsState* fs, const std::string& name, const std::string& cop
     }
   }
   {
-    std::lock_guard<std::mutex> lock(fs->installs_mu);
+    MutexLock lock(&fs->installs_mu);
     fs->installs[name] = part;
   }
   fh->kind = Kind::kPluginFile;
@@ -321,7 +321,7 @@ Status FinishPluginInstall(FsState* fs, FileHandle* fh) {
     unlink(part.c_str());
   }
   {
-    std::lock_guard<std::mutex> lock(fs->installs_mu);
+    MutexLock lock(&fs->installs_mu);
     fs->installs.erase(file);
   }
   fs->plugins->Refresh(file);  // loads it (or records why not) before close() returns

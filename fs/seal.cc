@@ -301,7 +301,7 @@ void SealWaiter::Stop() {
 }
 
 void SealWaiter::Add(uint64_t key, std::weak_ptr<Upload> up) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto [it, fresh] = waiting_.try_emplace(key);
   it->second.up = std::move(up);
   if (!fresh || inotify_ < 0) return;
@@ -316,7 +316,7 @@ void SealWaiter::Add(uint64_t key, std::weak_ptr<Upload> up) {
 }
 
 void SealWaiter::Forget(uint64_t key) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = waiting_.find(key);
   if (it == waiting_.end()) return;
   if (it->second.wd >= 0) {
@@ -327,14 +327,14 @@ void SealWaiter::Forget(uint64_t key) {
 }
 
 size_t SealWaiter::waiting() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return waiting_.size();
 }
 
 void SealWaiter::Retry(uint64_t key) {
   std::shared_ptr<Upload> up;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = waiting_.find(key);
     if (it == waiting_.end()) return;
     up = it->second.up.lock();
@@ -365,7 +365,7 @@ void SealWaiter::Loop() {
       q += sizeof(inotify_event) + ev->len;
       std::vector<uint64_t> keys;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         if (ev->mask & IN_Q_OVERFLOW) {
           for (auto& w : waiting_) keys.push_back(w.first);
         } else if (auto k = keys_.find(ev->wd); k != keys_.end() && (ev->mask & IN_CLOSE_WRITE)) {

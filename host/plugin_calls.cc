@@ -339,7 +339,7 @@ Result<std::shared_ptr<const ResolvedView>> PluginHost::Resolve(ObjectID id,
   std::shared_ptr<const Registry> reg;
   uint64_t gen;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = views_.find({id.raw(), name});
     if (it != views_.end() && it->second.first == generation_) {
       if (!it->second.second) return Status::NotFound("views/" + name);
@@ -371,7 +371,7 @@ Result<std::shared_ptr<const ResolvedView>> PluginHost::Resolve(ObjectID id,
     result = view;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (gen == generation_) {
       uint64_t bytes = 0;
       for (auto& s : view->segments) bytes += s.bytes.size();

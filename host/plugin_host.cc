@@ -149,7 +149,7 @@ PluginHost::~PluginHost() {
   }
   if (inotify_fd_ >= 0) close(inotify_fd_);
   if (stop_fd_ >= 0) close(stop_fd_);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   views_.clear();
   registry_ = std::make_shared<Registry>();
 }
@@ -157,12 +157,12 @@ PluginHost::~PluginHost() {
 void PluginHost::OnChange(std::function<void()> fn) { on_change_ = std::move(fn); }
 
 std::shared_ptr<const PluginHost::Registry> PluginHost::registry() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return registry_;
 }
 
 uint64_t PluginHost::generation() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return generation_;
 }
 
@@ -170,7 +170,7 @@ size_t PluginHost::loaded_count() const { return registry()->loaded.size(); }
 
 void PluginHost::Start() {
   {
-    std::lock_guard<std::mutex> lock(load_mu_);
+    MutexLock lock(&load_mu_);
     auto user = ListPlugins(opts_.dir);
     for (auto& f : user) (void)LoadFile(f, opts_.dir + "/" + f, false);
     for (auto& f : ListPlugins(opts_.builtin_dir)) {
@@ -220,7 +220,7 @@ void PluginHost::Refresh(const std::string& file) {
   if (!IsPluginFile(file)) return;
   bool changed;
   {
-    std::lock_guard<std::mutex> lock(load_mu_);
+    MutexLock lock(&load_mu_);
     uint64_t gen_before = generation();
     const std::string user = opts_.dir + "/" + file;
     const std::string builtin = opts_.builtin_dir.empty() ? "" : opts_.builtin_dir + "/" + file;
@@ -236,7 +236,7 @@ void PluginHost::Refresh(const std::string& file) {
   if (changed && on_change_) on_change_();
 }
 
-// Requires load_mu_. Bumps the generation when the registry changes.
+// LoadFile (below, with load_mu_ held) bumps the generation when the registry changes.
 namespace {
 
 // Copies `plugin`'s file into a memfd, dlopens it, checks its ABI version and runs its
@@ -327,7 +327,7 @@ Status PluginHost::LoadFile(const std::string& file, const std::string& path, bo
     VY_LOG_WARN("plugin %s refused: %s", file.c_str(), error.c_str());
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     registry_ = std::move(next);
     ++generation_;
     views_.clear();
@@ -338,13 +338,12 @@ Status PluginHost::LoadFile(const std::string& file, const std::string& path, bo
   return Status::OK();
 }
 
-// Requires load_mu_.
 void PluginHost::Unload(const std::string& file) {
   auto current = registry();
   if (!current->loaded.count(file) && !current->refused.count(file)) return;
   auto next = std::make_shared<Registry>(Without(*current, file));
   if (current->loaded.count(file)) VY_LOG_INFO("plugin %s unloaded", file.c_str());
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   registry_ = std::move(next);
   ++generation_;
   views_.clear();

@@ -1,8 +1,13 @@
 // Mutex and MutexLock: std::mutex and std::lock_guard annotated for Clang's
 // thread-safety analysis (meta/thread_annotations.h), as LevelDB's port::Mutex and
 // MutexLock. Declare members `GUARDED_BY(mu_)` and the compiler checks every access.
+// MutexUniqueLock is std::unique_lock (unlock and lock again within its scope), CondVar
+// std::condition_variable over a Mutex. Each compiles to the same std::mutex and
+// std::condition_variable calls as the plain std types.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <shared_mutex>
 
@@ -17,8 +22,12 @@ class CAPABILITY("mutex") Mutex {
   Mutex& operator=(const Mutex&) = delete;
   void Lock() ACQUIRE() { mu_.lock(); }
   void Unlock() RELEASE() { mu_.unlock(); }
+  // Tells the analysis that the caller holds the lock where it cannot see it (say why
+  // at the call). Checks nothing at run time.
+  void AssertHeld() ASSERT_CAPABILITY(this) {}
 
  private:
+  friend class CondVar;
   std::mutex mu_;
 };
 
@@ -32,6 +41,79 @@ class SCOPED_CAPABILITY MutexLock {
 
  private:
   Mutex* const mu_;
+};
+
+// Holds `mu` for its scope, like MutexLock, but may let it go and take it again
+// within the scope (std::unique_lock): the destructor unlocks only if it holds it.
+class SCOPED_CAPABILITY MutexUniqueLock {
+ public:
+  explicit MutexUniqueLock(Mutex* mu) ACQUIRE(mu) : mu_(mu) { mu_->Lock(); }
+  ~MutexUniqueLock() RELEASE() {
+    if (held_) mu_->Unlock();
+  }
+  MutexUniqueLock(const MutexUniqueLock&) = delete;
+  MutexUniqueLock& operator=(const MutexUniqueLock&) = delete;
+  void Unlock() RELEASE() {
+    held_ = false;
+    mu_->Unlock();
+  }
+  void Lock() ACQUIRE() {
+    mu_->Lock();
+    held_ = true;
+  }
+
+ private:
+  Mutex* const mu_;
+  bool held_ = true;
+};
+
+// A condition variable over a Mutex (LevelDB's port::CondVar). Each wait names the
+// mutex, as absl::CondVar's do, so that the compiler checks that the waiter holds it:
+// the wait lets `mu` go while blocked and holds it again on return. Waits may return
+// spuriously: wait in a loop on the condition, `while (!ready_) cv_.Wait(&mu_);`
+// (what std::condition_variable::wait(lock, pred) does; a lambda predicate would hide
+// its reads of guarded members from the analysis). Signal and SignalAll need no lock.
+class CondVar {
+ public:
+  CondVar() = default;
+  CondVar(const CondVar&) = delete;
+  CondVar& operator=(const CondVar&) = delete;
+
+  void Wait(Mutex* mu) EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    cv_.wait(lock);
+    lock.release();
+  }
+  // Waits until signalled or `deadline`; false once the deadline has passed.
+  bool WaitUntil(Mutex* mu, std::chrono::steady_clock::time_point deadline)
+      EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    const bool signalled = cv_.wait_until(lock, deadline) == std::cv_status::no_timeout;
+    lock.release();
+    return signalled;
+  }
+  // Waits until signalled or for at most `timeout`; false if it timed out.
+  template <class Rep, class Period>
+  bool WaitFor(Mutex* mu, const std::chrono::duration<Rep, Period>& timeout)
+      EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    const bool signalled = cv_.wait_for(lock, timeout) == std::cv_status::no_timeout;
+    lock.release();
+    return signalled;
+  }
+  // The deadline of a wait of at most `timeout` from now, for a WaitUntil loop (a
+  // deadline taken once, as std::condition_variable::wait_for(lock, timeout, pred)).
+  template <class Rep, class Period>
+  static std::chrono::steady_clock::time_point Deadline(
+      const std::chrono::duration<Rep, Period>& timeout) {
+    return std::chrono::steady_clock::now() +
+           std::chrono::ceil<std::chrono::steady_clock::duration>(timeout);
+  }
+  void Signal() { cv_.notify_one(); }
+  void SignalAll() { cv_.notify_all(); }
+
+ private:
+  std::condition_variable cv_;
 };
 
 // A reader/writer lock: std::shared_mutex annotated. Members GUARDED_BY it may be read

@@ -57,15 +57,15 @@ Status CollapseFile(const std::string& path, uint64_t size) {
 void Store::QueueCollapse(ObjectID id, uint64_t size) {
   if (!collapse_ || size < kHugePage) return;
   collapse_queue_.push_back(id);
-  collapse_cv_.notify_one();
+  collapse_cv_.Signal();
 }
 
 void Store::CollapseLoop() {
   // Background work: request threads first.
   setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexUniqueLock lock(&mu_);
   for (;;) {
-    collapse_cv_.wait(lock, [&] { return stopping_ || !collapse_queue_.empty(); });
+    while (!stopping_ && collapse_queue_.empty()) collapse_cv_.Wait(&mu_);
     if (stopping_) return;
     ObjectID id = collapse_queue_.front();
     collapse_queue_.pop_front();
@@ -75,9 +75,9 @@ void Store::CollapseLoop() {
     LruErase(it->second);
     const uint64_t size = it->second.size;
     collapsing_ = true;
-    lock.unlock();
+    lock.Unlock();
     Status s = CollapseFile(arena_->BlobPath(id), size);
-    lock.lock();
+    lock.Lock();
     collapsing_ = false;
     UnpinLocked(id);
     if (s.ok()) {
@@ -85,7 +85,7 @@ void Store::CollapseLoop() {
     } else {
       VY_LOG_DEBUG("huge pages for %s: %s", id.ToString().c_str(), s.ToString().c_str());
     }
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 }
 

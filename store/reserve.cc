@@ -52,7 +52,7 @@ Result<Store::Upload> Store::CreateFill(uint64_t size) {
   bool take = false;
   uint64_t have = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (reserve_ready_ && size >= kReserveMinTake) {
       take = true;
       have = opts_.reserve;
@@ -65,10 +65,10 @@ Result<Store::Upload> Store::CreateFill(uint64_t size) {
     auto adopted = arena_->AdoptStaging(ReservePath());
     if (adopted.ok()) arena_->MoveCharge(kReserveKey, adopted->first);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       reserve_taker_ = adopted.ok() ? adopted->first : 0;
     }
-    cv_.notify_all();  // the reserver writes the next one once this payload is in place
+    cv_.SignalAll();  // the reserver writes the next one once this payload is in place
     if (adopted.ok()) {
       auto [key, fd] = *adopted;
       // Keep what will be overwritten, free the rest at once; beyond the reserve the
@@ -114,7 +114,7 @@ bool Store::WriteReserve(const std::string& path, uint64_t size) {
   bool ok = ftruncate(fd, static_cast<off_t>(size)) == 0;
   for (uint64_t off = 0; ok && off < size; off += zeros.size()) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (stopping_) ok = false;
     }
     size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), size - off));
@@ -127,31 +127,35 @@ bool Store::WriteReserve(const std::string& path, uint64_t size) {
 void Store::ReserveLoop() {
   setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);  // background work
   const std::string path = ReservePath(), filling = path + ".filling";
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexUniqueLock lock(&mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return stopping_ || !reserve_ready_; });
+    while (!stopping_ && reserve_ready_) cv_.Wait(&mu_);
     if (stopping_) break;
     if (reserve_hold_) {  // dropped to make room: let the caller take it first
       reserve_hold_ = false;
-      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+      const auto until = CondVar::Deadline(std::chrono::seconds(1));
+      while (!stopping_ && cv_.WaitUntil(&mu_, until)) {
+      }
       continue;
     }
     if (reserve_taker_ != 0) {
       // Taken: the payload going into it (a copy on both cores, a fetch) finishes
       // first; until it is sealed or dropped, writing the next one would compete.
       if (reserve_taker_ == kTaking || arena_->Charged(reserve_taker_)) {
-        cv_.wait_for(lock, std::chrono::milliseconds(10), [&] { return stopping_; });
+        const auto until = CondVar::Deadline(std::chrono::milliseconds(10));
+        while (!stopping_ && cv_.WaitUntil(&mu_, until)) {
+        }
         continue;
       }
       reserve_taker_ = 0;
     }
-    lock.unlock();
+    lock.Unlock();
     // Only into room nobody else needs: a reserve never evicts a payload.
     bool room = ArenaFree() >= opts_.reserve &&
                 arena_->Charge(kReserveKey, opts_.reserve, /*evict=*/false).ok();
     bool written = room && WriteReserve(filling, opts_.reserve) &&
                    rename(filling.c_str(), path.c_str()) == 0;
-    lock.lock();
+    lock.Lock();
     if (written) {
       reserve_ready_ = true;
       continue;
@@ -159,9 +163,9 @@ void Store::ReserveLoop() {
     unlink(filling.c_str());
     if (room) arena_->Uncharge(kReserveKey);
     if (stopping_) break;
-    cv_.wait_for(lock, std::chrono::seconds(1));  // no room yet: look again later
+    cv_.WaitFor(&mu_, std::chrono::seconds(1));  // no room yet: look again later
   }
-  lock.unlock();
+  lock.Unlock();
   RemoveReserveFiles();
   arena_->Uncharge(kReserveKey);
 }

@@ -107,9 +107,9 @@ void Store::SetRemote(Remote remote) { remote_ = std::move(remote); }
 
 Status Store::FetchRemote(ObjectID id, uint64_t size) {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (fetching_.count(id)) {
-      cv_.wait(lock, [&] { return !fetching_.count(id); });
+      while (fetching_.count(id)) cv_.Wait(&mu_);
       return Status::OK();  // the caller looks again
     }
     if (blobs_.count(id)) return Status::OK();
@@ -140,7 +140,7 @@ Status Store::FetchRemote(ObjectID id, uint64_t size) {
       arena_->Uncharge(key);
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   fetching_.erase(id);
   if (s.ok()) {
     Blob& b = blobs_[id];
@@ -153,18 +153,18 @@ Status Store::FetchRemote(ObjectID id, uint64_t size) {
     ++counters_.fetched;
     QueueCollapse(id, size);
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   return s;
 }
 
 Store::~Store() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
-  writer_cv_.notify_all();
-  collapse_cv_.notify_all();
+  cv_.SignalAll();
+  writer_cv_.SignalAll();
+  collapse_cv_.SignalAll();
   if (writer_.joinable()) writer_.join();
   if (collapser_.joinable()) collapser_.join();
   if (reserver_.joinable()) reserver_.join();
@@ -224,7 +224,7 @@ std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint6
   };
   std::vector<ObjectID> lost;
   size_t fi = 0, di = 0;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   blobs_.reserve(blobs_.size() + wanted->size());
   arena_->ReserveCharges(wanted->size());
   for (size_t i = 0; i < wanted->size(); ++i) {
@@ -260,8 +260,8 @@ std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint6
   }
   for (; fi < files.size(); ++fi) orphan_file(files[fi].first);
   for (; di < durable.size(); ++di) orphan_durable(durable[di].first);
-  cv_.notify_all();
-  writer_cv_.notify_all();
+  cv_.SignalAll();
+  writer_cv_.SignalAll();
   StartReserver();  // after recovery has charged what the arena holds
   return lost;
 }
@@ -336,7 +336,7 @@ Status Store::Seal(uint64_t key, ObjectID id, uint64_t size, bool wake_writer) {
     }
     durable = true;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Blob& b = blobs_[id];
   Tally(b, -1);
   b.size = size;
@@ -348,7 +348,7 @@ Status Store::Seal(uint64_t key, ObjectID id, uint64_t size, bool wake_writer) {
     LruInsert(id, b);
   } else if (db_ && opts_.durability == Durability::kAsync) {
     queue_.push_back(id);
-    if (wake_writer && writer_idle_) writer_cv_.notify_one();
+    if (wake_writer && writer_idle_) writer_cv_.Signal();
   }
   return Status::OK();
 }

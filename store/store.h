@@ -19,14 +19,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <future>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -34,6 +32,7 @@
 #include <vector>
 
 #include "meta/journal.h"
+#include "meta/mutex.h"
 #include "meta/object_id.h"
 #include "store/options.h"
 
@@ -90,7 +89,7 @@ class Store {
   // nothing of it is left. With `wake_writer` false the durable writer (async) is
   // not woken for it: call WakeWriter() after the last of many.
   Status CopyBlob(int src, uint64_t offset, uint64_t size, ObjectID id, bool wake_writer = true);
-  void WakeWriter() { writer_cv_.notify_one(); }
+  void WakeWriter() { writer_cv_.Signal(); }
   // Makes every blob of `blobs` (id, offset, size of `src`) as CopyBlob would, with the
   // fewest system calls (store_batch.cc): one charge for all the small ones, each file
   // created at its final name read-only and filled with one write from a mapping of
@@ -140,7 +139,7 @@ class Store {
   // (evicted, deleted), before the file is unlinked: whoever holds the file past
   // an open (passthrough backing ids) lets go of it there. Must not call the Store.
   void SetDropHook(std::function<void(ObjectID)> hook) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     drop_hook_ = std::move(hook);
   }
   // Returns once the payload is durable (at once under durability=none).
@@ -187,60 +186,61 @@ class Store {
   static bool Evictable(const Blob& b) {
     return b.resident && (b.durable || b.cached) && b.pins == 0 && !b.loading;
   }
-  uint64_t Evict(uint64_t bytes);                  // the arena's evictor
+  uint64_t Evict(uint64_t bytes) LOCKS_EXCLUDED(mu_);  // the arena's evictor
   void WriterLoop();                               // the durable-payload writer thread
-  // The writer's copies of `batch` (id, size) into RocksDB, and their outcome (mu_ held).
+  // The writer's copies of `batch` (id, size) into RocksDB (mu_ not held).
   std::vector<Status> WriteDurable(const std::vector<std::pair<ObjectID, uint64_t>>& batch);
-  void FinishDurable(ObjectID id, const Status& s, std::unique_lock<std::mutex>& lock);
+  // Their outcome; lets mu_ go while deleting the copy of a blob deleted meanwhile.
+  void FinishDurable(ObjectID id, const Status& s) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static constexpr size_t kWriterBatch = 256;
   static constexpr std::chrono::milliseconds kWriterGather{2};
   void CollapseLoop();                             // the huge-page collapser thread (collapse.cc)
   // The reserve (store/reserve.cc).
   std::string ReservePath() const;
   void RemoveReserveFiles() const;
-  // Removes a ready reserve to make room (mu_ held); returns the bytes freed.
-  uint64_t DropReserveLocked();
+  // Removes a ready reserve to make room; returns the bytes freed.
+  uint64_t DropReserveLocked() EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartReserver();
   void ReserveLoop();
   bool WriteReserve(const std::string& path, uint64_t size);
-  void QueueCollapse(ObjectID id, uint64_t size);  // requires mu_
-  void UnpinLocked(ObjectID id);                   // requires mu_
-  void LruInsert(ObjectID id, Blob& b);            // requires mu_
-  void LruErase(Blob& b);                          // requires mu_
+  void QueueCollapse(ObjectID id, uint64_t size) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UnpinLocked(ObjectID id) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LruInsert(ObjectID id, Blob& b) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LruErase(Blob& b) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Adds (+1) or removes (-1) `b`'s flags in counters_' resident/durable/cached, which
   // stats() reports without walking blobs_: every change of a flag, insert or erase of
-  // a blob is bracketed by Tally(b, -1) and Tally(b, +1). Requires mu_.
-  void Tally(const Blob& b, int sign);
+  // a blob is bracketed by Tally(b, -1) and Tally(b, +1).
+  void Tally(const Blob& b, int sign) EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const StoreOptions opts_;
   InstanceId instance_ = 0;
   Remote remote_;  // set before the mount serves requests
-  std::function<void(ObjectID)> drop_hook_;  // protected by mu_ (SetDropHook)
+  std::function<void(ObjectID)> drop_hook_ GUARDED_BY(mu_);  // SetDropHook
   std::unique_ptr<Arena> arena_;
   std::unique_ptr<StateDb> db_;            // null when state=none
   std::unique_ptr<Journal> null_journal_;  // used when state=none
   bool mounted_tmpfs_ = false;
   bool arena_is_tmpfs_ = false;  // the arena dir is a tmpfs mount point of its own
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;                // signalled on durable/loaded changes
-  std::condition_variable writer_cv_;         // wakes the writer: queue_ or stopping_
-  std::condition_variable collapse_cv_;       // wakes the collapser: collapse_queue_ or stopping_
-  std::unordered_map<ObjectID, Blob> blobs_;  // protected by mu_
-  std::list<ObjectID> lru_;                   // protected by mu_: front = least recent
-  std::deque<ObjectID> queue_;                // protected by mu_: awaiting the writer
-  bool writer_idle_ = false;                  // protected by mu_: waiting for queue_
-  std::unordered_set<ObjectID> fetching_;     // protected by mu_: remote fetches running
-  bool stopping_ = false;                     // protected by mu_
-  Stats counters_;                            // protected by mu_ (evictions, reloads, errors)
-  std::deque<ObjectID> collapse_queue_;       // protected by mu_: awaiting the collapser
-  bool collapsing_ = false;                   // protected by mu_: one is in progress
+  mutable Mutex mu_;
+  CondVar cv_;           // signalled on durable/loaded changes
+  CondVar writer_cv_;    // wakes the writer: queue_ or stopping_
+  CondVar collapse_cv_;  // wakes the collapser: collapse_queue_ or stopping_
+  std::unordered_map<ObjectID, Blob> blobs_ GUARDED_BY(mu_);
+  std::list<ObjectID> lru_ GUARDED_BY(mu_);                // front = least recent
+  std::deque<ObjectID> queue_ GUARDED_BY(mu_);             // awaiting the writer
+  bool writer_idle_ GUARDED_BY(mu_) = false;               // waiting for queue_
+  std::unordered_set<ObjectID> fetching_ GUARDED_BY(mu_);  // remote fetches running
+  bool stopping_ GUARDED_BY(mu_) = false;
+  Stats counters_ GUARDED_BY(mu_);                       // evictions, reloads, errors
+  std::deque<ObjectID> collapse_queue_ GUARDED_BY(mu_);  // awaiting the collapser
+  bool collapsing_ GUARDED_BY(mu_) = false;              // one is in progress
   bool collapse_ = false;  // the arena tmpfs has a huge-page policy: collapse payloads
   std::thread writer_;
   std::thread collapser_;
-  bool reserve_ready_ = false;  // protected by mu_: ReservePath() holds `reserve` bytes
-  bool reserve_hold_ = false;   // protected by mu_: evicted for room; wait before rewriting
-  uint64_t reserve_taker_ = 0;  // protected by mu_: the staging key filling the last reserve
+  bool reserve_ready_ GUARDED_BY(mu_) = false;  // ReservePath() holds `reserve` bytes
+  bool reserve_hold_ GUARDED_BY(mu_) = false;   // evicted for room; wait before rewriting
+  uint64_t reserve_taker_ GUARDED_BY(mu_) = 0;  // the staging key filling the last reserve
   std::thread reserver_;
   std::future<RecoveryLists> recovery_scan_;  // StartRecoveryScan until Recover
 };

@@ -112,7 +112,7 @@ Status Store::CreateBlobs(int src, const std::vector<BlobRange>& blobs,
   }
   arena_->SplitCharge(key, charged);  // made blobs own their pages; the rest is released
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     blobs_.reserve(blobs_.size() + charged.size());
     const bool queue = db_ && opts_.durability == Durability::kAsync;
     for (auto& [id, size] : charged) {

@@ -34,7 +34,7 @@ uint64_t Store::Evict(uint64_t bytes) {
   std::vector<ObjectID> victims;
   uint64_t freed = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     freed += DropReserveLocked();  // written-ahead memory goes before any payload
     for (auto it = lru_.begin(); it != lru_.end() && freed < bytes;) {
       ObjectID id = *it++;
@@ -74,24 +74,25 @@ Result<int> Store::OpenBlob(ObjectID id) {
 }
 
 Status Store::PinBlob(ObjectID id) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexUniqueLock lock(&mu_);
   auto it = blobs_.find(id);
   while (it == blobs_.end()) {
     if (!remote_.fetch || id.instance() == instance_) {
       return Status::NotFound("payload of " + id.ToString() + " is not here");
     }
-    lock.unlock();
+    lock.Unlock();
     auto size = remote_.size(id);
     if (!size.ok()) return size.status();
     VY_RETURN_IF_ERROR(FetchRemote(id, *size));
-    lock.lock();
+    lock.Lock();
     it = blobs_.find(id);
   }
   // (Look the entry up again after waiting: an insert may have rehashed the map.)
-  cv_.wait(lock, [&] {
+  auto settled = [&]() EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto cur = blobs_.find(id);
     return cur == blobs_.end() || !cur->second.loading;
-  });
+  };
+  while (!settled()) cv_.Wait(&mu_);
   it = blobs_.find(id);
   if (it == blobs_.end()) return Status::NotFound("payload of " + id.ToString() + " is gone");
   Blob& b = it->second;
@@ -100,7 +101,7 @@ Status Store::PinBlob(ObjectID id) {
   if (!b.resident) {
     b.loading = true;
     uint64_t size = b.size;
-    lock.unlock();
+    lock.Unlock();
     // Reload from RocksDB into a staging file, then move it into place.
     auto fill = CreateFill(size);
     Status s = fill.status();
@@ -120,9 +121,9 @@ Status Store::PinBlob(ObjectID id) {
         DropUpload(fill->key);
       }
     }
-    lock.lock();
+    lock.Lock();
     b.loading = false;
-    cv_.notify_all();
+    cv_.SignalAll();
     if (!s.ok()) {
       --b.pins;
       if (Evictable(b)) LruInsert(id, b);
@@ -138,7 +139,7 @@ Status Store::PinBlob(ObjectID id) {
 }
 
 void Store::CloseBlob(ObjectID id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   UnpinLocked(id);
 }
 
@@ -152,11 +153,12 @@ void Store::UnpinLocked(ObjectID id) {
 
 Status Store::SyncBlob(ObjectID id) {
   if (!db_ || opts_.durability == Durability::kNone) return Status::OK();
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] {
+  MutexLock lock(&mu_);
+  auto done = [&]() EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = blobs_.find(id);
     return stopping_ || it == blobs_.end() || it->second.durable || it->second.failed;
-  });
+  };
+  while (!done()) cv_.Wait(&mu_);
   auto it = blobs_.find(id);
   if (it == blobs_.end()) return Status::NotFound("payload of " + id.ToString() + " is gone");
   if (it->second.failed) return Status::IOError("durable copy of " + id.ToString() + " failed");
@@ -166,7 +168,7 @@ Status Store::SyncBlob(ObjectID id) {
 
 void Store::DeleteBlob(ObjectID id) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = blobs_.find(id);
     if (it != blobs_.end()) {
       if (drop_hook_) drop_hook_(id);
@@ -175,7 +177,7 @@ void Store::DeleteBlob(ObjectID id) {
       blobs_.erase(it);
     }
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   unlink(arena_->BlobPath(id).c_str());
   arena_->Uncharge(id.raw());
   if (db_) {
@@ -185,7 +187,7 @@ void Store::DeleteBlob(ObjectID id) {
 }
 
 bool Store::IsResident(ObjectID id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = blobs_.find(id);
   return it != blobs_.end() && it->second.resident;
 }

@@ -30,17 +30,19 @@ Status ReadAll(int fd, char* buf, uint64_t size, const std::string& what) {
 void Store::WriterLoop() {
   // Background work: let the request threads have the CPU first.
   setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexUniqueLock lock(&mu_);
   for (;;) {
     // Drain the queue before honouring stop: a clean unmount leaves nothing behind.
     writer_idle_ = true;
-    writer_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    while (!stopping_ && queue_.empty()) writer_cv_.Wait(&mu_);
     writer_idle_ = false;
     if (queue_.empty()) return;
     // Let the seals of the next moment join this write: one wake-up and one RocksDB
     // write for many small blobs instead of one each (seals do not wake us meanwhile).
     if (!stopping_ && queue_.size() < kWriterBatch) {
-      writer_cv_.wait_for(lock, kWriterGather, [&] { return stopping_; });
+      const auto until = CondVar::Deadline(kWriterGather);
+      while (!stopping_ && writer_cv_.WaitUntil(&mu_, until)) {
+      }
     }
     std::vector<std::pair<ObjectID, uint64_t>> batch;
     while (!queue_.empty() && batch.size() < kWriterBatch) {
@@ -51,11 +53,11 @@ void Store::WriterLoop() {
       ++it->second.pins;  // keep it resident while copying
       batch.emplace_back(id, it->second.size);
     }
-    lock.unlock();
+    lock.Unlock();
     std::vector<Status> results = WriteDurable(batch);
-    lock.lock();
-    for (size_t i = 0; i < batch.size(); ++i) FinishDurable(batch[i].first, results[i], lock);
-    cv_.notify_all();
+    lock.Lock();
+    for (size_t i = 0; i < batch.size(); ++i) FinishDurable(batch[i].first, results[i]);
+    cv_.SignalAll();
   }
 }
 
@@ -89,13 +91,13 @@ std::vector<Status> Store::WriteDurable(const std::vector<std::pair<ObjectID, ui
   return results;
 }
 
-void Store::FinishDurable(ObjectID id, const Status& s, std::unique_lock<std::mutex>& lock) {
+void Store::FinishDurable(ObjectID id, const Status& s) {
   auto it = blobs_.find(id);
   if (it == blobs_.end()) {
     // Deleted while being copied: drop what was written.
-    lock.unlock();
+    mu_.Unlock();
     db_->DeletePayload(id).ok();
-    lock.lock();
+    mu_.Lock();
     return;
   }
   --it->second.pins;
@@ -112,7 +114,7 @@ void Store::FinishDurable(ObjectID id, const Status& s, std::unique_lock<std::mu
 }
 
 Store::Stats Store::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Stats s = counters_;
   s.capacity = arena_->capacity();
   s.used = arena_->used();
