@@ -43,6 +43,8 @@
 
 namespace vineyard {
 
+struct BatchRecords;  // object_table_batch.cc
+
 // meta.json expands members in place: at most this many levels of members...
 constexpr int kMaxRenderDepth = kMaxMetaDepth;
 // ...and this many expanded objects in one meta.json; further members are shown as
@@ -185,6 +187,14 @@ class ObjectTable {
   // Removes `id` from memory and the counts (already journaled); requires mu_ held
   // exclusively. Returns the record, or nullopt if there was none.
   std::optional<ObjectRecord> EraseLocked(ObjectID id) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CreateBatch's steps over the batch's records `br`: the members of each entry exist
+  // (in the batch or the table) and may be held; the objects a persisted entry reaches
+  // are persisted with it (`to_persist`: those of the table); each record's nbytes.
+  // The walks are bounded in steps. Require mu_.
+  Status CheckBatchLocked(const BatchRecords& br) const SHARED_LOCKS_REQUIRED(mu_);
+  Status PersistBatchLocked(BatchRecords* br, Owner owner, std::vector<ObjectID>* to_persist) const
+      SHARED_LOCKS_REQUIRED(mu_);
+  Status BatchNbytesLocked(BatchRecords* br) const SHARED_LOCKS_REQUIRED(mu_);
   // Create's checks of a new record's members: each exists, and a remote one only under
   // a global object and persisted. Requires mu_.
   Status CheckMembersLocked(const ObjectRecord& r) const SHARED_LOCKS_REQUIRED(mu_);

@@ -1,6 +1,7 @@
-// ObjectTable::CreateBatch: the objects of one batch upload (meta/batch.h), checked
-// as a whole and committed in one JournalBatch, so a crash or a refusal leaves none
-// of them. Nothing of the batch is in memory before the commit succeeds.
+// New local objects: ObjectTable::Create (one object from a create form) and
+// CreateBatch (the objects of one batch upload, meta/batch.h), checked as a whole and
+// committed in one JournalBatch, so a crash or a refusal leaves none of them. Nothing of
+// a batch is in memory before the commit succeeds.
 #include <unordered_map>
 #include <unordered_set>
 
@@ -8,29 +9,143 @@
 
 namespace vineyard {
 
+Status ObjectTable::CheckMembersLocked(const ObjectRecord& r) const {
+  for (auto& [field, mid] : r.members) {
+    auto it = objects_.find(mid);
+    if (it == objects_.end()) {
+      return Status::NotFound("member '" + field + "': object " + mid.ToString() +
+                              " does not exist");
+    }
+    if (it->second.instance != instance_) {
+      if (!r.global) {
+        return Status::InvalidArgument(
+            "member '" + field + "' (" + mid.ToString() + ") lives on instance " +
+            std::to_string(it->second.instance) + "; only a global object may have remote members");
+      }
+      if (it->second.transient) {
+        return Status::InvalidArgument("member '" + field + "' (" + mid.ToString() +
+                                       ") is remote and not persisted");
+      }
+    }
+  }
+  return Status::OK();
+}
+
+Status ObjectTable::CheckPersistableLocked(const ObjectRecord& r, Owner owner) const {
+  // Persisting the object persists every member it reaches that is still transient:
+  // only those the creator may persist (sharing another user's transient object by
+  // reference is fine, persisting it for them is not).
+  for (auto& [field, mid] : r.members) {
+    std::vector<ObjectID> stack{mid};
+    std::unordered_set<ObjectID> visited;
+    while (!stack.empty()) {
+      ObjectID m = stack.back();
+      stack.pop_back();
+      if (!visited.insert(m).second) continue;
+      auto mit = objects_.find(m);
+      if (mit == objects_.end() || !mit->second.transient) continue;
+      if (!MayPersist(owner, mit->second)) {
+        return NotPersistable("member '" + field + "'", mid, mit->second);
+      }
+      for (auto& mm : mit->second.members) stack.push_back(mm.second);
+    }
+  }
+  return Status::OK();
+}
+
+void ObjectTable::PersistMembersLocked(const ObjectRecord& r, JournalBatch* batch,
+                                       std::vector<ObjectID>* to_persist) const {
+  std::vector<ObjectID> stack;
+  for (auto& m : r.members) stack.push_back(m.second);
+  std::unordered_set<ObjectID> visited;
+  while (!stack.empty()) {
+    ObjectID m = stack.back();
+    stack.pop_back();
+    if (!visited.insert(m).second) continue;
+    auto& mr = objects_.at(m);
+    if (mr.transient) {
+      ObjectRecord copy = mr;
+      copy.transient = false;
+      batch->put_objects.push_back(std::move(copy));
+      to_persist->push_back(m);
+    }
+    for (auto& mm : mr.members) stack.push_back(mm.second);
+  }
+}
+
+Result<ObjectRecord> ObjectTable::Create(const CreateSpec& spec, Owner owner) {
+  auto id = NewId(false);
+  if (!id.ok()) return id.status();
+  ObjectRecord r;
+  r.id = *id;
+  r.type_name = spec.type_name;
+  r.instance = instance_;
+  r.global = spec.global;
+  r.transient = !spec.persist;
+  r.timestamp_ms = NowMs();
+  r.signature = MakeSignature(r.id, r.timestamp_ms);
+  r.owner = owner;
+  r.members = spec.members;
+  r.fields = spec.fields;
+
+  WriterMutexLock lock(&mu_);
+  JournalBatch batch;
+  std::vector<ObjectID> to_persist;
+  VY_RETURN_IF_ERROR(CheckMembersLocked(r));
+  if (!r.transient) VY_RETURN_IF_ERROR(CheckPersistableLocked(r, owner));
+  std::unordered_set<ObjectID> reached;
+  for (auto& m : r.members) CollectBlobs(m.second, &reached);
+  for (ObjectID b : reached) {
+    if (b.is_blob() && objects_.count(b)) r.nbytes += objects_.at(b).size;
+  }
+  batch.put_objects.push_back(r);
+  // Persisting an object persists its members with it.
+  if (!r.transient) PersistMembersLocked(r, &batch, &to_persist);
+  std::vector<wire::Change> changes;
+  if (!r.transient) {
+    // Members first, so that a peer sees them before the object holding them.
+    for (auto m = batch.put_objects.rbegin(); m != batch.put_objects.rend(); ++m) {
+      changes.push_back(ObjectPut(*m));
+    }
+  }
+  VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
+  for (ObjectID m : to_persist) objects_.at(m).transient = false;
+  counts_.persisted += to_persist.size();
+  InsertLocked(r);
+  return r;
+}
+
+// The records of one batch while CreateBatch checks them: ids to entries, and the
+// steps its member walks took. Member walks of one batch (persisting, nbytes) take at
+// most kMaxBatchWalk steps: a chain of entries each reaching all before it would
+// otherwise cost n^2 under the table's lock.
+struct BatchRecords {
+  static constexpr uint64_t kMaxBatchWalk = uint64_t{1} << 24;
+
+  std::vector<ObjectRecord> recs;
+  std::unordered_map<ObjectID, size_t> local;  // id -> entry
+  uint64_t steps = 0;
+
+  Status Step() {
+    if (++steps <= kMaxBatchWalk) return Status::OK();
+    return Status::TooLarge("the batch's members reach more than " +
+                            std::to_string(kMaxBatchWalk) + " objects in all");
+  }
+};
+
 namespace {
 
-// Member walks of one batch (persisting, nbytes) take at most this many steps: a
-// chain of entries each reaching all before it would otherwise cost n^2 under the
-// table's lock.
-constexpr uint64_t kMaxBatchWalk = uint64_t{1} << 24;
-
-}  // namespace
-
-Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
+// The batch's records as the spec gives them, before any check.
+void MakeRecords(const BatchSpec& b, InstanceId instance, Owner owner, BatchRecords* out) {
   const size_t n = b.entries.size();
-  if (n == 0 || b.ids.size() != n || b.root >= n) {
-    return Status::InvalidArgument("an empty or inconsistent batch");
-  }
   const int64_t now = NowMs();
-  std::vector<ObjectRecord> recs(n);
-  std::unordered_map<ObjectID, size_t> local;  // id -> entry
-  local.reserve(n);
+  out->recs.resize(n);
+  out->local.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     const BatchEntry& e = b.entries[i];
-    ObjectRecord& r = recs[i];
+    ObjectRecord& r = out->recs[i];
     r.id = b.ids[i];
-    r.instance = instance_;
+    r.instance = instance;
     r.timestamp_ms = now;
     r.signature = MakeSignature(r.id, now);
     r.owner = owner;
@@ -44,35 +159,25 @@ Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
       r.members = e.spec.members;
       r.fields = e.spec.fields;
     }
-    local.emplace(r.id, i);
+    out->local.emplace(r.id, i);
   }
+}
 
-  WriterMutexLock lock(&mu_);
-  // The record of `id`, in the batch or in the table (null if neither has it).
-  auto find = [&](ObjectID id) SHARED_LOCKS_REQUIRED(mu_) -> const ObjectRecord* {
-    if (auto l = local.find(id); l != local.end()) return &recs[l->second];
-    auto it = objects_.find(id);
-    return it == objects_.end() ? nullptr : &it->second;
-  };
-  uint64_t steps = 0;
-  auto budget = [&]() -> Status {
-    if (++steps <= kMaxBatchWalk) return Status::OK();
-    return Status::TooLarge("the batch's members reach more than " +
-                            std::to_string(kMaxBatchWalk) + " objects in all");
-  };
+}  // namespace
 
-  for (size_t i = 0; i < n; ++i) {
-    if (objects_.count(recs[i].id)) {
-      return Status::AlreadyExists("object " + recs[i].id.ToString() + " exists");
+Status ObjectTable::CheckBatchLocked(const BatchRecords& br) const {
+  for (size_t i = 0; i < br.recs.size(); ++i) {
+    if (objects_.count(br.recs[i].id)) {
+      return Status::AlreadyExists("object " + br.recs[i].id.ToString() + " exists");
     }
-    for (auto& [field, mid] : recs[i].members) {
-      if (local.count(mid)) continue;
+    for (auto& [field, mid] : br.recs[i].members) {
+      if (br.local.count(mid)) continue;
       auto it = objects_.find(mid);
       const std::string where = "batch entry " + std::to_string(i) + ", member '" + field + "'";
       if (it == objects_.end()) {
         return Status::NotFound(where + ": object " + mid.ToString() + " does not exist");
       }
-      if (it->second.instance != instance_ && !recs[i].global) {
+      if (it->second.instance != instance_ && !br.recs[i].global) {
         return Status::InvalidArgument(where + " (" + mid.ToString() + ") lives on instance " +
                                        std::to_string(it->second.instance) +
                                        "; only a global object may have remote members");
@@ -83,22 +188,25 @@ Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
       }
     }
   }
+  return Status::OK();
+}
 
-  // Persisting: references go backwards, so walking the entries from the last one
-  // down carries a persisted entry's flag to every batch entry it reaches. Objects
-  // outside the batch that a persisted entry reaches are persisted with it.
-  std::vector<ObjectID> to_persist;  // in the table
+Status ObjectTable::PersistBatchLocked(BatchRecords* br, Owner owner,
+                                       std::vector<ObjectID>* to_persist) const {
+  // References go backwards, so walking the entries from the last one down carries a
+  // persisted entry's flag to every batch entry it reaches. Objects outside the batch
+  // that a persisted entry reaches are persisted with it.
   std::unordered_set<ObjectID> visited;
-  for (size_t i = n; i-- > 0;) {
-    if (recs[i].transient) continue;
-    for (auto& [field, mid] : recs[i].members) {
-      if (auto l = local.find(mid); l != local.end()) {
-        recs[l->second].transient = false;
+  for (size_t i = br->recs.size(); i-- > 0;) {
+    if (br->recs[i].transient) continue;
+    for (auto& [field, mid] : br->recs[i].members) {
+      if (auto l = br->local.find(mid); l != br->local.end()) {
+        br->recs[l->second].transient = false;
         continue;
       }
       std::vector<ObjectID> stack{mid};
       while (!stack.empty()) {
-        VY_RETURN_IF_ERROR(budget());
+        VY_RETURN_IF_ERROR(br->Step());
         ObjectID m = stack.back();
         stack.pop_back();
         if (!visited.insert(m).second) continue;
@@ -108,22 +216,31 @@ Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
           return NotPersistable("batch entry " + std::to_string(i) + ", member '" + field + "'",
                                 mid, it->second);
         }
-        to_persist.push_back(m);
+        to_persist->push_back(m);
         for (auto& mm : it->second.members) stack.push_back(mm.second);
       }
     }
   }
+  return Status::OK();
+}
 
-  // nbytes: the sum over the distinct blobs each object reaches (one set and stack for
-  // all, emptied per object: not an allocation per record).
+Status ObjectTable::BatchNbytesLocked(BatchRecords* br) const {
+  // The record of `id`, in the batch or in the table (null if neither has it).
+  auto find = [&](ObjectID id) SHARED_LOCKS_REQUIRED(mu_) -> const ObjectRecord* {
+    if (auto l = br->local.find(id); l != br->local.end()) return &br->recs[l->second];
+    auto it = objects_.find(id);
+    return it == objects_.end() ? nullptr : &it->second;
+  };
+  // The sum over the distinct blobs each object reaches (one set and stack for all,
+  // emptied per object: not an allocation per record).
   std::unordered_set<ObjectID> seen;
   std::vector<ObjectID> stack;
-  for (auto& r : recs) {
+  for (auto& r : br->recs) {
     if (r.is_blob()) continue;
     if (!seen.empty()) seen.clear();
     for (auto& m : r.members) stack.push_back(m.second);
     while (!stack.empty()) {
-      VY_RETURN_IF_ERROR(budget());
+      VY_RETURN_IF_ERROR(br->Step());
       ObjectID cur = stack.back();
       stack.pop_back();
       if (!seen.insert(cur).second) continue;
@@ -136,6 +253,22 @@ Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
       }
     }
   }
+  return Status::OK();
+}
+
+Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
+  const size_t n = b.entries.size();
+  if (n == 0 || b.ids.size() != n || b.root >= n) {
+    return Status::InvalidArgument("an empty or inconsistent batch");
+  }
+  BatchRecords br;
+  MakeRecords(b, instance_, owner, &br);
+
+  WriterMutexLock lock(&mu_);
+  VY_RETURN_IF_ERROR(CheckBatchLocked(br));
+  std::vector<ObjectID> to_persist;  // in the table
+  VY_RETURN_IF_ERROR(PersistBatchLocked(&br, owner, &to_persist));
+  VY_RETURN_IF_ERROR(BatchNbytesLocked(&br));
 
   JournalBatch batch;
   std::vector<wire::Change> changes;
@@ -153,7 +286,7 @@ Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
   // no copy of each record's fields.
   const size_t first = batch.put_objects.size();
   batch.put_objects.reserve(first + n);
-  for (auto& r : recs) {
+  for (auto& r : br.recs) {
     if (!r.transient) changes.push_back(ObjectPut(r));
     batch.put_objects.push_back(std::move(r));
   }
