@@ -42,8 +42,6 @@ namespace vyit {
 std::string ReadFileOr(const std::string& path, int* err = nullptr);
 // getxattr as a string; *err as above.
 std::string GetXattr(const std::string& path, const std::string& key, int* err = nullptr);
-// Sorted entries of a directory (no . and ..); empty if it cannot be opened.
-std::vector<std::string> ListDirectory(const std::string& path);
 // readlink(), "" if not a link.
 std::string ReadLinkOf(const std::string& path);
 // True if every port of [first, first + count) can be bound on 127.0.0.1 right now.

@@ -25,6 +25,8 @@
 #include <random>
 #include <sstream>
 
+#include "mount_fixture_internal.h"
+
 namespace vyit {
 
 using nlohmann::json;
@@ -68,19 +70,6 @@ std::string GetXattr(const std::string& path, const std::string& key, int* err) 
   return n < 0 ? std::string() : std::string(buf, static_cast<size_t>(n));
 }
 
-std::vector<std::string> ListDirectory(const std::string& path) {
-  std::vector<std::string> out;
-  DIR* d = opendir(path.c_str());
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") out.push_back(n);
-  }
-  closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 std::string ReadLinkOf(const std::string& path) {
   char buf[4096];
   ssize_t n = readlink(path.c_str(), buf, sizeof buf);
@@ -104,20 +93,6 @@ bool PortsFree(int first, int count) {
   return true;
 }
 
-namespace {
-
-int WaitWithTimeout(pid_t pid, int timeout_ms) {
-  int status = -1;
-  bool done = PollUntil(
-      [&] {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        return r == pid || (r < 0 && errno == ECHILD);
-      },
-      timeout_ms);
-  return done ? status : -1;
-}
-
-}  // namespace
 
 // ---- Node -----------------------------------------------------------------------
 

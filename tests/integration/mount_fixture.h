@@ -31,6 +31,9 @@
 
 namespace vyit {
 
+// Sorted entries of a directory (no . and ..); empty if it cannot be opened.
+std::vector<std::string> ListDirectory(const std::string& path);
+
 // "o" + 16 lowercase hex digits.
 bool IsObjectId(const std::string& s);
 bool IsBlobId(const std::string& s);

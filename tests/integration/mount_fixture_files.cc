@@ -180,7 +180,7 @@ std::string MountTest::LinkedId(const std::string& rel) {
   return IsObjectId(id) ? id : std::string();
 }
 
-std::vector<std::string> MountTest::ListDir(const std::string& path) {
+std::vector<std::string> ListDirectory(const std::string& path) {
   std::vector<std::string> out;
   DIR* d = opendir(path.c_str());
   if (!d) return out;
@@ -192,6 +192,8 @@ std::vector<std::string> MountTest::ListDir(const std::string& path) {
   std::sort(out.begin(), out.end());
   return out;
 }
+
+std::vector<std::string> MountTest::ListDir(const std::string& path) { return ListDirectory(path); }
 
 int MountTest::RunAs(uid_t uid, const std::function<int()>& fn) {
   pid_t pid = ForkOutsideUploads();

@@ -1,6 +1,6 @@
 // Process helpers shared by the fixture's sources (mount_fixture.cc,
-// mount_fixture_files.cc): reading a pipe, waiting for a child, running a function in a
-// child and taking its bytes back. Only those two files include it.
+// mount_fixture_files.cc, and cluster_node.cc): reading a pipe, waiting for a child, running a function in a
+// child and taking its bytes back. Only those three files include it.
 #pragma once
 
 #include <signal.h>
