@@ -20,7 +20,8 @@ namespace {
 
 // The manifest: the bytes before the first NUL (or the whole file). Sets
 // *payload_at to where the payload starts.
-Status ReadManifest(Upload* up, uint64_t size, std::string* out, uint64_t* payload_at) {
+Status ReadManifest(Upload* up, uint64_t size, std::string* out, uint64_t* payload_at)
+    EXCLUSIVE_LOCKS_REQUIRED(up->mu) {
   out->clear();
   char buf[1 << 16];
   uint64_t at = 0;

@@ -74,7 +74,7 @@ void ReplyDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_
 // Drops an upload that left new/ (unlinked or replaced). Its staging file goes now if
 // nothing has it open, else at the last release.
 void DiscardUpload(FsState* fs, const std::shared_ptr<Upload>& up) {
-  std::lock_guard<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   const bool failed = !up->error.empty() && !up->sealed.valid();
   up->removed = true;
   RetireIfDone(fs, up.get());
@@ -240,7 +240,7 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
     if (!up) return (void)fuse_reply_err(req, ENOENT);
     ObjectID id;
     {
-      std::lock_guard<std::mutex> lock(up->mu);
+      MutexLock lock(&up->mu);
       id = up->sealed;
     }
     if (!id.valid()) {

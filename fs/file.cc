@@ -64,7 +64,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   bool writer = WantsWrite(fi->flags);
   int backing;
   {
-    std::lock_guard<std::mutex> lock(up->mu);
+    MutexLock lock(&up->mu);
     up->key = upload->key;
     up->wfd = upload->fd;
     up->fd = open(fs->store->UploadPath(upload->key).c_str(), O_RDONLY | O_CLOEXEC);
@@ -135,7 +135,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off
   if (fh->kind != Kind::kUpload) return (void)fuse_reply_err(req, EBADF);
   ++fs->counters.writes;
   Upload* up = fh->upload.get();
-  std::lock_guard<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   if (up->sealed.valid() || up->fd < 0) return (void)fuse_reply_err(req, EPERM);
   const uint64_t end = static_cast<uint64_t>(off) + size;
   if (end > up->size) {
@@ -180,7 +180,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   auto up = fs->uploads.BySerial(key->num);
   if (!up) return (void)fuse_reply_err(req, ENOENT);
   {
-    std::lock_guard<std::mutex> lock(up->mu);
+    MutexLock lock(&up->mu);
     if (up->sealed.valid() || up->fd < 0) return (void)fuse_reply_err(req, EPERM);
     if (to_set & FUSE_SET_ATTR_SIZE) {
       const uint64_t size = static_cast<uint64_t>(attr->st_size);
@@ -212,7 +212,7 @@ void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     return ReplyStatus(req, FinishPluginInstall(fs, fh));
   if (fh->kind != Kind::kUpload || !fh->writer) return (void)fuse_reply_err(req, 0);
   Upload* up = fh->upload.get();
-  std::unique_lock<std::mutex> lock(up->mu);
+  MutexUniqueLock lock(&up->mu);
   if (!fh->flushed) {
     fh->flushed = true;
     --up->unflushed_writers;
@@ -221,7 +221,7 @@ void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     return (void)fuse_reply_err(req, 0);
   }
   Status s = CheckUpload(fs, up);
-  lock.unlock();
+  lock.Unlock();
   ReplyStatus(req, s);
 }
 
@@ -248,7 +248,7 @@ void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
   ObjectID id;
   if (fh->kind == Kind::kDataFile) id = fh->id;
   if (fh->kind == Kind::kUpload) {
-    std::lock_guard<std::mutex> lock(fh->upload->mu);
+    MutexLock lock(&fh->upload->mu);
     id = fh->upload->sealed;
   }
   // An unsealed upload is not an object yet: its bytes become durable with the seal.
@@ -264,7 +264,7 @@ void OpFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t lengt
   if (fh->kind != Kind::kUpload) return (void)fuse_reply_err(req, EPERM);
   if (mode != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
   Upload* up = fh->upload.get();
-  std::lock_guard<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   if (up->sealed.valid() || up->fd < 0) return (void)fuse_reply_err(req, EPERM);
   uint64_t end = static_cast<uint64_t>(offset + length);
   if (end > up->size) {

@@ -119,10 +119,7 @@ std::shared_ptr<Upload> NewDir::BySerial(uint64_t serial) const {
 Result<std::shared_ptr<Upload>> NewDir::Add(const std::string& name, Owner owner, mode_t mode) {
   MutexLock lock(&mu_);
   if (entries_.count(name)) return Status::AlreadyExists("new/" + name + " exists");
-  auto up = std::make_shared<Upload>(next_serial_++);
-  up->name = name;
-  up->owner = owner;
-  up->mode = mode & 07777;
+  auto up = std::make_shared<Upload>(next_serial_++, name, owner, mode & 07777);
   entries_[name] = up;
   by_serial_[up->serial] = up;
   order_.push_back(up->serial);
@@ -149,7 +146,7 @@ Result<std::shared_ptr<Upload>> NewDir::Rename(const std::string& from, const st
   if (dst != entries_.end()) replaced = dst->second;
   entries_.erase(it);
   entries_[to] = up;
-  up->name = to;
+  NameOf(*up) = to;
   return replaced;
 }
 
@@ -172,7 +169,7 @@ std::vector<std::shared_ptr<Upload>> NewDir::TakeOldest(size_t n) {
     order_.pop_front();
     auto s = by_serial_.find(serial);
     // Named still? (up->name is guarded by mu_ too.) Else it left new/: drop it.
-    auto e = s == by_serial_.end() ? entries_.end() : entries_.find(s->second->name);
+    auto e = s == by_serial_.end() ? entries_.end() : entries_.find(NameOf(*s->second));
     if (e == entries_.end() || e->second != s->second) {
       ++dropped;
       continue;

@@ -138,45 +138,58 @@ class InodeTable {
 // A file written in new/, from create to seal (and, once sealed, the link it left).
 // Shared by the NewDir map, the inode's open handles and the seal path.
 struct Upload {
-  const uint64_t serial;  // stable identity: the inode key
-  Owner owner;
-  explicit Upload(uint64_t s) : serial(s) {}
+  // NewDir::Add makes it, named, before it publishes it.
+  Upload(uint64_t s, std::string n, Owner o, mode_t m)
+      : serial(s), name(std::move(n)), owner(o), mode(m) {}
+  const uint64_t serial;  // stable identity: the inode key (const: read without mu)
 
-  // Protects everything below. A plain std::mutex still: its fields are read across the
-  // operation files (README Development, "Locks"); annotating them is a later step.
-  std::mutex mu;
-  std::string name;  // current name in new/ (also guarded by NewDir::mu_)
-  mode_t mode = 0644;
-  uint64_t key = 0;  // the store's upload key (0 once sealed or dropped)
+  // Guards every member below but releases_read and cv; Clang checks each access
+  // (GUARDED_BY; the functions that expect it held say EXCLUSIVE_LOCKS_REQUIRED(up->mu)).
+  Mutex mu;
+  // The current name in new/, guarded by two locks, and Clang cannot say "either":
+  // GUARDED_BY(mu) checks this side (the seal, messages, suffix tests); NewDir reads
+  // and writes it under its own mu_ through NewDir::NameOf, which requires that lock.
+  // NewDir::Rename writes it holding mu_ alone (mu comes first in the lock order), so
+  // a reader holding mu alone may race a rename of the open file.
+  std::string name GUARDED_BY(mu);
+  Owner owner GUARDED_BY(mu);  // chown changes it (OpSetattr)
+  mode_t mode GUARDED_BY(mu) = 0644;
+  uint64_t key GUARDED_BY(mu) = 0;  // the store's upload key (0 once sealed or dropped)
   // The staging file, read-only: reads, fstat, builders, passthrough registration and
   // the seal's lease test (which a writable descriptor of our own would fail).
-  int fd = -1;
-  int wfd = -1;  // the staging file for the daemon's own writes; open only while needed
-  uint64_t size = 0;
-  timespec mtime{}, ctime{};
-  int writers = 0;            // open handles that may write
-  int pt_writers = 0;         // those that write through passthrough (not through us)
-  uint64_t writer_releases = 0;  // writable handles released so far (and answered)
-  int answers_pending = 0;       // passthrough writers' RELEASEs handled, not yet answered
-                                 // and followed by their seal attempt (file.cc)
-  int unflushed_writers = 0;     // writable handles not closed (FLUSH) even once
-  int opens = 0;              // all open handles
-  bool removed = false;       // unlinked from new/ while open
-  bool dirty = false;         // changed since the last seal attempt
-  bool seal_due = false;      // the last writable handle is released: seal once the
-                              // kernel holds no writable file or mapping (seal.cc)
-  ObjectID sealed;            // valid once sealed: new/<name> is a link to it
-  timespec sealed_at{};       // when (CLOCK_MONOTONIC): the link expires new_ttl later
-  std::string error;          // why the last seal failed ("" if none)
-  int error_code = 0;         // its errno
-  // Writable handles whose RELEASE has been read from /dev/fuse but not yet handled
-  // (counted by the read hook, without mu); a LOOKUP waits on cv until it is 0.
+  int fd GUARDED_BY(mu) = -1;
+  // The staging file for the daemon's own writes; open only while needed.
+  int wfd GUARDED_BY(mu) = -1;
+  uint64_t size GUARDED_BY(mu) = 0;
+  timespec mtime GUARDED_BY(mu){};
+  timespec ctime GUARDED_BY(mu){};
+  int writers GUARDED_BY(mu) = 0;  // open handles that may write
+  // Those that write through passthrough (not through us).
+  int pt_writers GUARDED_BY(mu) = 0;
+  uint64_t writer_releases GUARDED_BY(mu) = 0;  // writable handles released so far (and answered)
+  // Passthrough writers' RELEASEs handled, not yet answered and followed by their seal
+  // attempt (file.cc).
+  int answers_pending GUARDED_BY(mu) = 0;
+  int unflushed_writers GUARDED_BY(mu) = 0;  // writable handles not closed (FLUSH) even once
+  int opens GUARDED_BY(mu) = 0;              // all open handles
+  bool removed GUARDED_BY(mu) = false;       // unlinked from new/ while open
+  bool dirty GUARDED_BY(mu) = false;         // changed since the last seal attempt
+  // The last writable handle is released: seal once the kernel holds no writable file
+  // or mapping (seal.cc).
+  bool seal_due GUARDED_BY(mu) = false;
+  ObjectID sealed GUARDED_BY(mu);  // valid once sealed: new/<name> is a link to it
+  // When (CLOCK_MONOTONIC): the link expires new_ttl later.
+  timespec sealed_at GUARDED_BY(mu){};
+  std::string error GUARDED_BY(mu);   // why the last seal failed ("" if none)
+  int error_code GUARDED_BY(mu) = 0;  // its errno
+  // Writable handles whose RELEASE has been read from /dev/fuse but not yet handled:
+  // counted by the read hook without mu (an atomic); a LOOKUP waits on cv until it is 0.
   std::atomic<int> releases_read{0};
-  std::condition_variable cv;
-  bool write_failed = false;  // a write hit a full arena: the bytes are incomplete
-  bool pt_written = false;    // a writer wrote through passthrough (unseen by us)
-  int backing_id = 0;         // passthrough backing of the staging file (0: none)
-  int backing_refs = 0;       // open handles using backing_id
+  CondVar cv;  // over mu: signalled when a release is handled or a seal attempted
+  bool write_failed GUARDED_BY(mu) = false;  // a write hit a full arena: the bytes are incomplete
+  bool pt_written GUARDED_BY(mu) = false;    // a writer wrote through passthrough (unseen by us)
+  int backing_id GUARDED_BY(mu) = 0;         // passthrough backing of the staging file (0: none)
+  int backing_refs GUARDED_BY(mu) = 0;       // open handles using backing_id
 };
 
 // The entries of new/. Thread-safe (mu_).
@@ -208,6 +221,12 @@ class NewDir {
   Sizes sizes() const;
 
  private:
+  // NewDir's side of Upload::name, under mu_ (see Upload::name). The body is exempt
+  // from the analysis: it touches the name without Upload::mu.
+  std::string& NameOf(Upload& up) const EXCLUSIVE_LOCKS_REQUIRED(mu_) NO_THREAD_SAFETY_ANALYSIS {
+    return up.name;
+  }
+
   mutable Mutex mu_;
   std::map<std::string, std::shared_ptr<Upload>> entries_ GUARDED_BY(mu_);
   std::unordered_map<uint64_t, std::shared_ptr<Upload>> by_serial_ GUARDED_BY(mu_);
@@ -407,11 +426,10 @@ std::vector<std::string> ListNew(FsState* fs);
 // The upload that new/<name>.error reports on (nullptr if there is no such entry).
 std::shared_ptr<Upload> FailedUploadFor(FsState* fs, const std::string& error_name);
 // How long the kernel may keep the link `up` left in new/: until it expires (new_ttl),
-// as only the kernel's own unlink or rename changes it before. Requires up->mu.
-double LinkCacheSeconds(FsState* fs, const Upload& up);
+// as only the kernel's own unlink or rename changes it before.
+double LinkCacheSeconds(FsState* fs, const Upload& up) EXCLUSIVE_LOCKS_REQUIRED(up.mu);
 // True (and the link dropped from new/) if `up` is a sealed link older than new_ttl.
-// Requires up->mu.
-bool ExpireLink(FsState* fs, const std::shared_ptr<Upload>& up);
+bool ExpireLink(FsState* fs, const std::shared_ptr<Upload>& up) EXCLUSIVE_LOCKS_REQUIRED(up->mu);
 // After each create in new/: looks at the next few entries of new/ (a cycle through
 // all of them) and expires the links older than new_ttl, so that links nobody lists
 // or looks up again do not stay; bounded work whatever new/ holds. Takes no lock.
@@ -431,30 +449,30 @@ bool KnownInstance(FsState* fs, InstanceId n);
 // Seals `up` if a seal is due and the kernel holds no writable file or mapping of its
 // staging file; otherwise leaves it waiting (SealWaiter) or as it is. On failure
 // records the reason in up->error and leaves the file as written.
-void TrySeal(FsState* fs, const std::shared_ptr<Upload>& up);
+void TrySeal(FsState* fs, const std::shared_ptr<Upload>& up) EXCLUSIVE_LOCKS_REQUIRED(up->mu);
 // What the seal would refuse in the bytes written so far (a full arena, metadata that
 // does not parse): the answer close() gives, since close() cannot know that it drops
 // the last reference (a forked child or a mapping may hold the file).
-Status CheckUpload(FsState* fs, Upload* up);
+Status CheckUpload(FsState* fs, Upload* up) EXCLUSIVE_LOCKS_REQUIRED(up->mu);
 // batch.cc: new/<x>.batch, many objects all or nothing (meta/batch.h). The caller
 // holds up->mu. CheckBatch: what close() answers (the manifest's own rules).
-Result<ObjectID> SealBatch(FsState* fs, Upload* up, uint64_t size);
-Status CheckBatch(Upload* up, uint64_t size);
+Result<ObjectID> SealBatch(FsState* fs, Upload* up, uint64_t size) EXCLUSIVE_LOCKS_REQUIRED(up->mu);
+Status CheckBatch(Upload* up, uint64_t size) EXCLUSIVE_LOCKS_REQUIRED(up->mu);
 // For a LOOKUP of `up`'s name: waits until every writable RELEASE read before this
 // request is handled, then seals if a seal is due (so a process that closed the file
 // sees the link next), and returns with the lock held.
-void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up, std::unique_lock<std::mutex>& lock);
+void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up) EXCLUSIVE_LOCKS_REQUIRED(up->mu);
 // The read hook (Passthrough::SetRequestHook): counts writable RELEASEs of uploads.
 void NoteRequest(void* fs, const char* req, size_t len);
 // Probes F_SETLEASE in the arena's staging/ directory; sets fs->leases.
 void ProbeLeases(FsState* fs, const std::string& staging_dir);
 // Once an upload is neither open nor pending (sealed, or removed), closes its files
 // and, if removed, drops its bytes.
-void RetireIfDone(FsState* fs, Upload* up);
+void RetireIfDone(FsState* fs, Upload* up) EXCLUSIVE_LOCKS_REQUIRED(up->mu);
 // Closes the daemon's writable descriptor of the staging file once no handle writes.
-void DropIdleWriteFd(Upload* up);
+void DropIdleWriteFd(Upload* up) EXCLUSIVE_LOCKS_REQUIRED(up->mu);
 // The daemon's writable descriptor of the staging file (opened if needed), or -1.
-int WriteFd(FsState* fs, Upload* up);
+int WriteFd(FsState* fs, Upload* up) EXCLUSIVE_LOCKS_REQUIRED(up->mu);
 
 // plugins.cc: resolvers/ and views/.
 // Drops the kernel's cached views and resolvers/ entries (the plugin set changed).

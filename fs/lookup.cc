@@ -40,8 +40,8 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (pkey->kind == Kind::kNew) {
     // A close() before this lookup may have made the upload a link (seal.cc).
     if (auto up = fs->uploads.Find(name)) {
-      std::unique_lock<std::mutex> lock(up->mu);
-      SettleUpload(fs, up, lock);
+      MutexLock lock(&up->mu);
+      SettleUpload(fs, up);
     }
   }
   fuse_entry_param e;

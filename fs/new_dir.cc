@@ -19,8 +19,9 @@ double SecondsSince(const timespec& t) {
   return static_cast<double>(now.tv_sec - t.tv_sec) + (now.tv_nsec - t.tv_nsec) / 1e9;
 }
 
-// Requires up->mu.
-bool Failed(const Upload& up) { return !up.error.empty() && !up.sealed.valid() && !up.removed; }
+bool Failed(const Upload& up) EXCLUSIVE_LOCKS_REQUIRED(up.mu) {
+  return !up.error.empty() && !up.sealed.valid() && !up.removed;
+}
 
 }  // namespace
 
@@ -49,7 +50,7 @@ void ExpireOldLinks(FsState* fs) {
   fs->counters.expiry_steps += oldest.size();
   std::vector<uint64_t> back;
   for (auto& up : oldest) {
-    std::lock_guard<std::mutex> lock(up->mu);
+    MutexLock lock(&up->mu);
     // Not expired (within new_ttl, open, still written, failed): to the back.
     if (!ExpireLink(fs, up)) back.push_back(up->serial);
   }
@@ -62,7 +63,7 @@ std::vector<std::string> ListNew(FsState* fs) {
   out.reserve(entries.size());
   std::vector<std::string> errors;
   for (auto& [name, up] : entries) {
-    std::lock_guard<std::mutex> lock(up->mu);
+    MutexLock lock(&up->mu);
     if (ExpireLink(fs, up)) continue;
     out.push_back(name);
     if (Failed(*up)) errors.push_back(name + kErrorSuffix);
@@ -80,7 +81,7 @@ std::shared_ptr<Upload> FailedUploadFor(FsState* fs, const std::string& error_na
   }
   auto up = fs->uploads.Find(error_name.substr(0, error_name.size() - kErrorSuffixLen));
   if (!up) return nullptr;
-  std::lock_guard<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   return Failed(*up) ? up : nullptr;
 }
 

@@ -96,11 +96,11 @@ void ReadContent(fuse_req_t req, FsState* fs, FileHandle* fh, size_t size, off_t
 // upload_file.cc: new/<file> being written.
 void OpenUploadFile(fuse_req_t req, fuse_ino_t ino, const NodeKey& key, fuse_file_info* fi);
 void ReadUploadFile(fuse_req_t req, FsState* fs, FileHandle* fh, size_t size, off_t off);
-// Grows or shrinks an upload to `size`, charging the arena first. Requires up->mu.
-Status ResizeUpload(FsState* fs, Upload* up, uint64_t size);
+// Grows or shrinks an upload to `size`, charging the arena first.
+Status ResizeUpload(FsState* fs, Upload* up, uint64_t size) EXCLUSIVE_LOCKS_REQUIRED(up->mu);
 // Passthrough for an upload: one backing id per upload, shared by its open handles.
-// Requires up->mu. Returns the id, or 0 for the cached path.
-int AcquireUploadBacking(FsState* fs, Upload* up, bool writer);
+// Returns the id, or 0 for the cached path.
+int AcquireUploadBacking(FsState* fs, Upload* up, bool writer) EXCLUSIVE_LOCKS_REQUIRED(up->mu);
 // The kernel released one open file of the upload (see upload_file.cc). Returns true
 // when the release is settled only once it is answered (UploadReleaseAnswered).
 bool UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer, bool passthrough,

@@ -16,7 +16,7 @@ Status LookupInNew(FsState* fs, const NodeKey&, const std::string& name, NodeKey
     }
     return Status::NotFound(name);
   }
-  std::unique_lock<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   if (ExpireLink(fs, up)) return Status::NotFound(name);
   *child = NodeKey{up->sealed.valid() ? Kind::kNewLink : Kind::kUpload, up->serial, {}};
   return Status::OK();
@@ -33,7 +33,7 @@ void ListNewDir(FsState* fs, const NodeKey&, DirListing* out) {
 Status StatUpload(FsState* fs, const NodeKey& key, struct stat* st, double* timeout) {
   auto up = fs->uploads.BySerial(key.num);
   if (!up) return Status::NotFound("upload");
-  std::lock_guard<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   // An upload's attributes change only through this mount's kernel (writes,
   // passthrough included, update its size there): they may be cached briefly.
   // Its entry is never cached (LookupChild): the name turns into a link.
@@ -53,7 +53,7 @@ Status StatUpload(FsState* fs, const NodeKey& key, struct stat* st, double* time
 Status StatNewLink(FsState* fs, const NodeKey& key, struct stat* st, double* timeout) {
   auto up = fs->uploads.BySerial(key.num);
   if (!up) return Status::NotFound("upload");
-  std::lock_guard<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   *timeout = 1;
   if (!up->sealed.valid()) return Status::NotFound("upload not sealed");
   FillLink(st, 11 + 17, up->owner);
@@ -65,7 +65,7 @@ Status StatNewLink(FsState* fs, const NodeKey& key, struct stat* st, double* tim
 Status StatUploadError(FsState* fs, const NodeKey& key, struct stat* st, double* timeout) {
   auto up = fs->uploads.BySerial(key.num);
   if (!up) return Status::NotFound("upload");
-  std::lock_guard<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   if (up->error.empty() || up->sealed.valid()) return Status::NotFound("no failed seal");
   FillFile(st, 0444, up->error.size() + 1, up->owner);
   st->st_mtim = st->st_atim = st->st_ctim = up->ctime;
@@ -76,14 +76,14 @@ Status StatUploadError(FsState* fs, const NodeKey& key, struct stat* st, double*
 std::string NewLinkTarget(FsState* fs, const NodeKey& key) {
   auto up = fs->uploads.BySerial(key.num);
   if (!up) return "";
-  std::lock_guard<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   return up->sealed.valid() ? "../objects/" + up->sealed.ToString() : "";
 }
 
 Status RenderUploadError(FsState* fs, const NodeKey& key, std::string* text) {
   auto up = fs->uploads.BySerial(key.num);
   if (!up) return Status::NotFound("upload");
-  std::lock_guard<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   if (up->error.empty() || up->sealed.valid()) return Status::NotFound("no failed seal");
   *text = up->error + "\n";
   return Status::OK();

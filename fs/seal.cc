@@ -47,7 +47,8 @@ std::string OneLine(std::string s) {
   return s;
 }
 
-Status ReadMetaBytes(Upload* up, uint64_t size, std::string* bytes) {
+Status ReadMetaBytes(Upload* up, uint64_t size, std::string* bytes)
+    EXCLUSIVE_LOCKS_REQUIRED(up->mu) {
   if (size > kMaxMetaBytes) {
     return Status::TooLarge("metadata is " + std::to_string(size) +
                             " bytes, over the limit of 16 MiB");
@@ -63,7 +64,7 @@ Status ReadMetaBytes(Upload* up, uint64_t size, std::string* bytes) {
   return Status::OK();
 }
 
-Result<ObjectID> SealMeta(FsState* fs, Upload* up, uint64_t size) {
+Result<ObjectID> SealMeta(FsState* fs, Upload* up, uint64_t size) EXCLUSIVE_LOCKS_REQUIRED(up->mu) {
   std::string bytes;
   VY_RETURN_IF_ERROR(ReadMetaBytes(up, size, &bytes));
   auto spec = ParseCreateMeta(bytes);
@@ -71,21 +72,22 @@ Result<ObjectID> SealMeta(FsState* fs, Upload* up, uint64_t size) {
   return fs->objects.SealMeta(up->key, *spec, up->owner);
 }
 
-Result<ObjectID> SealBlob(FsState* fs, Upload* up, uint64_t size) {
+Result<ObjectID> SealBlob(FsState* fs, Upload* up, uint64_t size) EXCLUSIVE_LOCKS_REQUIRED(up->mu) {
   return fs->objects.SealBlob(up->key, size, up->owner);
 }
 
 // Builder plugins (DESIGN.md §8). Returns nullopt when no builder claims the file,
 // so the default rules apply. On success the upload's bytes live on in the objects
 // the builder made: its staging file goes (the open fd stays valid until release).
-std::optional<Result<ObjectID>> TryBuilders(FsState* fs, Upload* up, uint64_t size) {
+std::optional<Result<ObjectID>> TryBuilders(FsState* fs, Upload* up, uint64_t size)
+    EXCLUSIVE_LOCKS_REQUIRED(up->mu) {
   if (!fs->plugins) return std::nullopt;
   auto built = fs->plugins->Build(up->name, up->fd, size, up->owner);
   if (built && built->ok()) fs->objects.DropUpload(up->key);
   return built;
 }
 
-Status SealUpload(FsState* fs, Upload* up) {
+Status SealUpload(FsState* fs, Upload* up) EXCLUSIVE_LOCKS_REQUIRED(up->mu) {
   up->dirty = false;
   if (up->fd < 0 || up->key == 0) return Status::IOError("new/" + up->name + " has no data");
   struct stat st;
@@ -191,7 +193,7 @@ void TrySeal(FsState* fs, const std::shared_ptr<Upload>& up) {
   fs->seal_waiter.Forget(up->key);
   (void)SealUpload(fs, up.get());  // a failure is recorded in up->error and logged
   RetireIfDone(fs, up.get());
-  up->cv.notify_all();
+  up->cv.SignalAll();
 }
 
 Status CheckUpload(FsState* fs, Upload* up) {
@@ -216,8 +218,7 @@ Status CheckUpload(FsState* fs, Upload* up) {
   return s;
 }
 
-void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up,
-                  std::unique_lock<std::mutex>& lock) {
+void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up) {
   // With passthrough, every writable handle holds a writable backing file until the
   // kernel releases it, and we hold none: when the lease is granted while handles are
   // still counted, their RELEASEs were queued before this request and will come. A
@@ -231,10 +232,19 @@ void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up,
     released_target = up->writer_releases + static_cast<uint64_t>(up->writers);
   }
   // Bounded only as a guard against a lost count: a RELEASE is always handled.
-  if (!up->cv.wait_for(lock, std::chrono::seconds(30), [&] {
-        return up->releases_read.load() == 0 && up->answers_pending == 0 &&
-               up->writer_releases >= released_target;
-      })) {
+  // (std::condition_variable::wait_for with a predicate: one deadline, then a last look.)
+  auto settled = [&]() EXCLUSIVE_LOCKS_REQUIRED(up->mu) {
+    return up->releases_read.load() == 0 && up->answers_pending == 0 &&
+           up->writer_releases >= released_target;
+  };
+  const auto deadline = CondVar::Deadline(std::chrono::seconds(30));
+  bool done = settled();
+  while (!done) {
+    const bool signalled = up->cv.WaitUntil(&up->mu, deadline);
+    done = settled();
+    if (!signalled) break;
+  }
+  if (!done) {
     VY_LOG_WARN("new/%s: a release is still pending after 30 s", up->name.c_str());
   }
   TrySeal(fs, up);
@@ -345,7 +355,7 @@ void SealWaiter::Retry(uint64_t key) {
     waiting_.erase(it);
   }
   if (!up) return;
-  std::lock_guard<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   if (up->key == key) TrySeal(fs_, up);  // adds it back if still held
 }
 

@@ -74,7 +74,7 @@ struct UploadCounts {
 UploadCounts CountUploads(FsState* fs) {
   UploadCounts u;
   for (auto& [name, up] : fs->uploads.List()) {
-    std::lock_guard<std::mutex> lock(up->mu);
+    MutexLock lock(&up->mu);
     if (up->sealed.valid()) continue;  // a link: its bytes are the object's now
     ++u.uploads;
     struct stat st;

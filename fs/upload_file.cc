@@ -29,7 +29,7 @@ Status ResizeUpload(FsState* fs, Upload* up, uint64_t size) {
 }
 
 // Passthrough for an upload: one backing id per upload, shared by its open handles.
-// Requires up->mu. Returns the id, or 0 for the cached path. A writer's bytes then
+// Returns the id, or 0 for the cached path. A writer's bytes then
 // bypass the daemon, so room is made in the arena now (see Store::MakeRoom).
 int AcquireUploadBacking(FsState* fs, Upload* up, bool writer) {
   if (!fs->passthrough.enabled() || up->fd < 0) return 0;
@@ -52,7 +52,7 @@ int AcquireUploadBacking(FsState* fs, Upload* up, bool writer) {
 
 namespace {
 
-void ReleaseUploadBacking(FsState* fs, Upload* up) {
+void ReleaseUploadBacking(FsState* fs, Upload* up) EXCLUSIVE_LOCKS_REQUIRED(up->mu) {
   if (up->backing_refs > 0 && --up->backing_refs == 0) {
     fs->passthrough.BackingClose(up->backing_id);
     up->backing_id = 0;
@@ -67,7 +67,7 @@ void ReleaseUploadBacking(FsState* fs, Upload* up) {
 // UploadReleaseAnswered).
 bool UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer, bool passthrough,
                     bool release_read, bool flushed) {
-  std::lock_guard<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   if (writer && !flushed) --up->unflushed_writers;
   --up->opens;
   if (writer) --up->writers;
@@ -85,7 +85,7 @@ bool UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer,
   DropIdleWriteFd(up.get());
   RetireIfDone(fs, up.get());
   if (release_read) --up->releases_read;
-  up->cv.notify_all();
+  up->cv.SignalAll();
   return after_answer;
 }
 
@@ -95,12 +95,12 @@ bool UploadReleased(FsState* fs, const std::shared_ptr<Upload>& up, bool writer,
 // another open keeps a writable file. A lookup waiting for this release
 // (SettleUpload) then finds the seal done, in this thread, with no hand-off.
 void UploadReleaseAnswered(FsState* fs, const std::shared_ptr<Upload>& up) {
-  std::lock_guard<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   --up->answers_pending;
   ++up->writer_releases;
   TrySeal(fs, up);
   RetireIfDone(fs, up.get());
-  up->cv.notify_all();
+  up->cv.SignalAll();
 }
 
 // Valid replies: fuse_reply_open, fuse_reply_err
@@ -110,7 +110,7 @@ void OpenUploadFile(fuse_req_t req, fuse_ino_t, const NodeKey& key, fuse_file_in
   fh->kind = key.kind;
   auto up = fs->uploads.BySerial(key.num);
   if (!up) return (void)fuse_reply_err(req, ENOENT);
-  std::lock_guard<std::mutex> lock(up->mu);
+  MutexLock lock(&up->mu);
   if (up->sealed.valid() || up->fd < 0) return (void)fuse_reply_err(req, ENOENT);
   fh->upload = up;
   fh->writer = WantsWrite(fi->flags);
@@ -138,11 +138,13 @@ void OpenUploadFile(fuse_req_t req, fuse_ino_t, const NodeKey& key, fuse_file_in
 void ReadUploadFile(fuse_req_t req, FsState* fs, FileHandle* fh, size_t size, off_t off) {
   std::string buf(size, '\0');
   ssize_t n;
+  bool closed;  // the staging file is closed (read under the lock, with the pread)
   {
-    std::lock_guard<std::mutex> lock(fh->upload->mu);
-    n = fh->upload->fd < 0 ? -1 : pread(fh->upload->fd, buf.data(), size, off);
+    MutexLock lock(&fh->upload->mu);
+    closed = fh->upload->fd < 0;
+    n = closed ? -1 : pread(fh->upload->fd, buf.data(), size, off);
   }
-  if (n < 0) return (void)fuse_reply_err(req, fh->upload->fd < 0 ? EIO : errno);
+  if (n < 0) return (void)fuse_reply_err(req, closed ? EIO : errno);
   fs->counters.read_bytes += static_cast<uint64_t>(n);
   fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
 }

@@ -34,7 +34,7 @@ Result<std::string> XattrValue(FsState* fs, const NodeKey& node, const std::stri
   if (node.kind == Kind::kUpload) {
     auto up = fs->uploads.BySerial(node.num);
     if (!up) return Status::NotFound("upload");
-    std::lock_guard<std::mutex> lock(up->mu);
+    MutexLock lock(&up->mu);
     if (key == kErrorKey && !up->error.empty()) return up->error;
     if (key == kErrnoKey && !up->error.empty()) {
       const char* name = strerrorname_np(up->error_code ? up->error_code : EIO);
