@@ -208,6 +208,21 @@ void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   fuse_reply_err(req, 0);
 }
 
+// Renames new/`from` to new/`to` holding the upload's lock, so that a seal or a message
+// reading its name (under that lock alone) never meets the write. Looks the upload up
+// again if another rename moved a different one to `from` between the lookup and the lock.
+static Result<std::shared_ptr<Upload>> RenameUpload(FsState* fs, const std::string& from,
+                                             const std::string& to) {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    auto up = fs->uploads.Find(from);
+    if (!up) break;
+    MutexLock lock(&up->mu);
+    auto replaced = fs->uploads.Rename(up.get(), from, to);
+    if (replaced.ok() || replaced.status().code() != Status::Code::kBusy) return replaced;
+  }
+  return Status::NotFound("new/" + from + " does not exist");
+}
+
 // Valid replies: fuse_reply_err
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
@@ -229,7 +244,7 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   }
   if (from->kind == Kind::kNew && to->kind == Kind::kNew) {
     if (noreplace && fs->uploads.Find(newname)) return (void)fuse_reply_err(req, EEXIST);
-    auto replaced = fs->uploads.Rename(name, newname);
+    auto replaced = RenameUpload(fs, name, newname);
     if (!replaced.ok()) return ReplyStatus(req, replaced.status());
     if (*replaced) DiscardUpload(fs, *replaced);
     return (void)fuse_reply_err(req, 0);

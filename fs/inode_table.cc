@@ -135,18 +135,20 @@ std::shared_ptr<Upload> NewDir::Remove(const std::string& name) {
   return up;
 }
 
-Result<std::shared_ptr<Upload>> NewDir::Rename(const std::string& from, const std::string& to) {
+Result<std::shared_ptr<Upload>> NewDir::Rename(Upload* up, const std::string& from,
+                                                const std::string& to) {
   MutexLock lock(&mu_);
   auto it = entries_.find(from);
   if (it == entries_.end()) return Status::NotFound("new/" + from + " does not exist");
-  auto up = it->second;
+  if (it->second.get() != up) return Status::Busy("new/" + from + " was renamed meanwhile");
   if (from == to) return std::shared_ptr<Upload>();
+  auto moved = it->second;
   std::shared_ptr<Upload> replaced;
   auto dst = entries_.find(to);
   if (dst != entries_.end()) replaced = dst->second;
   entries_.erase(it);
-  entries_[to] = up;
-  NameOf(*up) = to;
+  entries_[to] = std::move(moved);
+  up->name = to;
   return replaced;
 }
 

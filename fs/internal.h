@@ -148,9 +148,8 @@ struct Upload {
   Mutex mu;
   // The current name in new/, guarded by two locks, and Clang cannot say "either":
   // GUARDED_BY(mu) checks this side (the seal, messages, suffix tests); NewDir reads
-  // and writes it under its own mu_ through NewDir::NameOf, which requires that lock.
-  // NewDir::Rename writes it holding mu_ alone (mu comes first in the lock order), so
-  // a reader holding mu alone may race a rename of the open file.
+  // it under its own mu_ through NewDir::NameOf, which requires that lock. The one
+  // write after Add, NewDir::Rename, holds both (mu first, as the lock order says).
   std::string name GUARDED_BY(mu);
   Owner owner GUARDED_BY(mu);  // chown changes it (OpSetattr)
   mode_t mode GUARDED_BY(mu) = 0644;
@@ -201,8 +200,11 @@ class NewDir {
   Result<std::shared_ptr<Upload>> Add(const std::string& name, Owner owner, mode_t mode);
   // Removes `name` from the directory; returns the upload it named.
   std::shared_ptr<Upload> Remove(const std::string& name);
-  // Renames within new/, replacing `to`; returns the replaced upload, if any.
-  Result<std::shared_ptr<Upload>> Rename(const std::string& from, const std::string& to);
+  // Renames `up`, which new/ names `from`, to `to` (replacing `to`); returns the
+  // replaced upload, if any. NotFound if `from` names no upload; Busy if it names
+  // another one than `up` (renamed meanwhile: look it up again).
+  Result<std::shared_ptr<Upload>> Rename(Upload* up, const std::string& from, const std::string& to)
+      EXCLUSIVE_LOCKS_REQUIRED(up->mu);
   // Drops the serial index entry once an upload is neither named nor open.
   void Retire(uint64_t serial);
   std::vector<std::pair<std::string, std::shared_ptr<Upload>>> List() const;
