@@ -78,6 +78,9 @@ VineyardFs::VineyardFs(Store* store, ObjectTable* table, FsOptions opts)
   state_->start_ms = NowMs();
   // The seal needs to know which RELEASEs were read before a LOOKUP (seal.cc).
   state_->passthrough.SetRequestHook(NoteRequest, state_.get());
+  // A warm meta.json open and its release are answered by the reading thread (no
+  // handoff of the read lock): generated_file.cc, QuickRequest.
+  state_->passthrough.SetQuickRequest(QuickRequest, state_.get());
 }
 
 VineyardFs::~VineyardFs() { Detach(); }

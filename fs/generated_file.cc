@@ -2,6 +2,8 @@
 // new/<file>.error. Each open renders the text once (the row's render, node.h) and
 // serves that snapshot; meta.json is cached while its text stays the same
 // (CacheMetaText), the others use direct_io so every open sees fresh content.
+#include <linux/fuse.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -65,6 +67,27 @@ void OpenMetaFile(fuse_req_t req, fuse_ino_t ino, const NodeKey& key, fuse_file_
   if (!fh) return;
   CacheMetaText(State(req), ino, fh->content, fi);
   ReplyOpen(req, fi, std::move(fh));
+}
+
+// Called on the reading thread for every request (passthrough.h). A warm get_meta is
+// an OPEN and a RELEASE of meta.json; answering both on the thread that read them,
+// which then reads the next request itself, spares a futex wake-up of another loop
+// thread per request (README "Per-object cost"). Neither waits for another request:
+// the OPEN renders from the object table (bounded: small texts only), the RELEASE
+// frees the handle.
+bool QuickRequest(void* ctx, const char* req, size_t len) {
+  if (len < sizeof(fuse_in_header)) return false;
+  fuse_in_header h;
+  std::memcpy(&h, req, sizeof h);
+  if (h.opcode == FUSE_OPEN) {
+    return static_cast<FsState*>(ctx)->inodes.IsSmallMeta(h.nodeid, kQuickMetaText);
+  }
+  if (h.opcode != FUSE_RELEASE || len < sizeof h + sizeof(fuse_release_in)) return false;
+  fuse_release_in in;
+  std::memcpy(&in, req + sizeof h, sizeof in);
+  // The handle lives until the RELEASE handler, which runs after us (seal.cc too).
+  auto* fh = reinterpret_cast<const FileHandle*>(in.fh);
+  return fh && fh->kind == Kind::kMetaFile;
 }
 
 // Valid replies: fuse_reply_buf, fuse_reply_err

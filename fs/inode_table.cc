@@ -102,6 +102,14 @@ InodeTable::MetaCache InodeTable::SwapMeta(fuse_ino_t ino, uint64_t hash, uint64
   return old;
 }
 
+bool InodeTable::IsSmallMeta(fuse_ino_t ino, uint64_t max) const {
+  MutexLock lock(&mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end() || it->second.key.kind != Kind::kMetaFile) return false;
+  const uint64_t size = it->second.meta.size;  // plus one, 0: unknown
+  return size != 0 && size - 1 <= max;
+}
+
 // ---- NewDir ----
 
 std::shared_ptr<Upload> NewDir::Find(const std::string& name) const {

@@ -117,6 +117,8 @@ class InodeTable {
   // An OPEN of `ino` serves text of hash `hash` and size `size`, which the kernel will
   // cache: records that and returns what the kernel held before.
   MetaCache SwapMeta(fuse_ino_t ino, uint64_t hash, uint64_t size);
+  // Whether `ino` is a meta.json inode whose last known size is at most `max`.
+  bool IsSmallMeta(fuse_ino_t ino, uint64_t max) const;
 
   static constexpr fuse_ino_t kRootIno = FUSE_ROOT_ID;  // 1
   static fuse_ino_t FixedIno(Kind k);                   // 0 if `k` is not fixed
@@ -466,6 +468,10 @@ Status CheckBatch(Upload* up, uint64_t size) EXCLUSIVE_LOCKS_REQUIRED(up->mu);
 void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up) EXCLUSIVE_LOCKS_REQUIRED(up->mu);
 // The read hook (Passthrough::SetRequestHook): counts writable RELEASEs of uploads.
 void NoteRequest(void* fs, const char* req, size_t len);
+// generated_file.cc, Passthrough::SetQuickRequest's test: the OPEN of a meta.json whose
+// text was at most kQuickMetaText bytes, and the RELEASE of a meta.json handle.
+inline constexpr uint64_t kQuickMetaText = 64 << 10;
+bool QuickRequest(void* fs, const char* req, size_t len);
 // Probes F_SETLEASE in the arena's staging/ directory; sets fs->leases.
 void ProbeLeases(FsState* fs, const std::string& staging_dir);
 // Once an upload is neither open nor pending (sealed, or removed), closes its files

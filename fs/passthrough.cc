@@ -72,17 +72,39 @@ ssize_t AmendingWritev(int fd, struct iovec* iov, int count, void*) {
   return writev(fd, iov, count);
 }
 
+// The read lock a thread kept for the next read (a quick request, SetQuickRequest).
+// Released at that next read unless the request read is quick again, or when the
+// thread ends: libfuse's workers also leave their loop (at exit, or when idle) and
+// are cancelled in read(), and a lock kept past that would block the others for good.
+struct ReadTurn {
+  std::mutex* held = nullptr;
+  void Release() {
+    if (held) held->unlock();
+    held = nullptr;
+  }
+  ~ReadTurn() { Release(); }
+};
+thread_local ReadTurn t_turn;
+
 }  // namespace
 
 // Reads one request. The lock makes "read, then hooked" atomic with respect to the
 // other loop threads, so the hook sees requests in the kernel's queue order and has
-// seen every request queued before the one a handler is working on.
+// seen every request queued before the one a handler is working on. After a quick
+// request the thread keeps the lock: it is the next reader (no handoff).
 ssize_t Passthrough::HookedRead(int fd, void* buf, size_t len, void*) {
   Passthrough* pt = g_reader.load();
-  std::unique_lock<std::mutex> lock(pt->read_mu_, std::defer_lock);
-  if (pt->ordered_reads_) lock.lock();
+  if (!pt->ordered_reads_) {
+    t_turn.Release();
+  } else if (!t_turn.held) {
+    pt->read_mu_.lock();
+    t_turn.held = &pt->read_mu_;
+  }
   ssize_t n = read(fd, buf, len);
-  if (n > 0 && pt->hook_) pt->hook_(pt->hook_ctx_, static_cast<const char*>(buf), size_t(n));
+  const char* req = static_cast<const char*>(buf);
+  if (n > 0 && pt->hook_) pt->hook_(pt->hook_ctx_, req, size_t(n));
+  if (!(n > 0 && t_turn.held && pt->quick_ && pt->quick_(pt->quick_ctx_, req, size_t(n))))
+    t_turn.Release();
   return n;
 }
 

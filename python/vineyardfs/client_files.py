@@ -52,7 +52,9 @@ class ClientFiles:
     # --- paths and raw files ---
 
     def _object_path(self, object_id, *rest):
-        return os.path.join(self._objects, str(object_id), *rest)
+        # A plain join (os.path.join costs ~1 us of get_meta's ~15 us of Python): the
+        # parts are an id ("o" + hex) and fixed file names, never absolute or empty.
+        return "/".join((self._objects, str(object_id)) + rest)
 
     def _new_path(self, suffix):
         return os.path.join(self._new, "py%d-%d%s" % (os.getpid(), next(_counter), suffix))
