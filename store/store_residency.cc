@@ -5,6 +5,7 @@
 
 #include "meta/log.h"
 #include "store/arena.h"
+#include "store/blob_pool.h"
 #include "store/state_db.h"
 #include "store/store.h"
 
@@ -32,7 +33,7 @@ void Store::LruErase(Blob& b) {
 
 uint64_t Store::Evict(uint64_t bytes) {
   std::vector<ObjectID> victims;
-  uint64_t freed = 0;
+  uint64_t freed = pool_ ? pool_->Drain() : 0;  // the pool's empty files go first
   {
     MutexLock lock(&mu_);
     freed += DropReserveLocked();  // written-ahead memory goes before any payload
