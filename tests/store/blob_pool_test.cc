@@ -1,5 +1,7 @@
 // Tests store/blob_pool.cc and its use by Store::CreateBlobs: the empty payload files made
 // ahead of a batch seal, on a real arena (a tmpfs as root) and a real RocksDB state.
+#include "store/blob_pool.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -16,7 +18,6 @@
 #include <thread>
 #include <vector>
 
-#include "store/blob_pool.h"
 #include "store/store.h"
 #include "tests/store/temp_dir.h"
 
