@@ -182,6 +182,7 @@ Status Store::SyncBlob(ObjectID id) {
 
 void Store::DeleteBlob(ObjectID id) {
   uint64_t trash = 0;
+  int kept = -1;  // a descriptor CreateBlobs kept for the writer: it would hold the pages
   {
     MutexLock lock(&mu_);
     auto it = blobs_.find(id);
@@ -191,9 +192,14 @@ void Store::DeleteBlob(ObjectID id) {
       Tally(it->second, -1);
       blobs_.erase(it);
     }
+    if (auto f = writer_fds_.find(id); f != writer_fds_.end()) {
+      kept = f->second;
+      writer_fds_.erase(f);
+    }
     trash = DetachPayloadLocked(id);
   }
   cv_.SignalAll();
+  if (kept >= 0) close(kept);
   DropDetached(trash);
   if (db_) {
     Status s = db_->DeletePayload(id);
