@@ -131,9 +131,32 @@ void BlobName(ObjectID id, char (&name)[18]) {
 Result<int> Arena::CreateBlobFile(ObjectID id) const {
   char name[18];
   BlobName(id, name);
-  int fd = openat(blobs_fd_, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+  int fd = openat(blobs_fd_, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
   if (fd < 0) return Status::FromErrno("arena: create blobs/" + std::string(name), errno);
   return fd;
+}
+
+Result<int> Arena::CreatePoolFile() const {
+  int fd = openat(blobs_fd_, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0400);
+  if (fd < 0) return Status::FromErrno("arena: O_TMPFILE in blobs/", errno);
+  // The page a small payload's first write would allocate; a file system without
+  // fallocate still gives a pool file (the write allocates then).
+  fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096);
+  return fd;
+}
+
+Status Arena::LinkBlobFile(int fd, ObjectID id) const {
+  char name[18];
+  BlobName(id, name);
+  if (linkat(fd, "", blobs_fd_, name, AT_EMPTY_PATH) == 0) return Status::OK();
+  if (errno != ENOENT && errno != EPERM) {
+    return Status::FromErrno("arena: link blobs/" + std::string(name), errno);
+  }
+  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  if (linkat(AT_FDCWD, self.c_str(), blobs_fd_, name, AT_SYMLINK_FOLLOW) == 0) {
+    return Status::OK();
+  }
+  return Status::FromErrno("arena: link blobs/" + std::string(name), errno);
 }
 
 void Arena::RemoveBlobFile(ObjectID id) const {

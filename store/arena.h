@@ -98,11 +98,17 @@ class Arena {
   // `key`'s charge is released. One lock for a whole batch (CreateBlobs).
   void SplitCharge(uint64_t key, const std::vector<std::pair<ObjectID, uint64_t>>& to);
   // Creates the payload file of blob `id` in blobs/ (openat on a held directory fd,
-  // O_EXCL, mode 0400 from the start: no staging name, rename or chmod), open for
-  // writing. EEXIST if it is there.
+  // O_EXCL, mode 0400 from the start: no staging name, rename or chmod), open O_RDWR
+  // (the durable writer reads it through the same descriptor). EEXIST if it is there.
   Result<int> CreateBlobFile(ObjectID id) const;
   // Removes the payload file of blob `id` (unlinkat on the held directory fd).
   void RemoveBlobFile(ObjectID id) const;
+  // A file for a BlobPool (store/blob_pool.h): an O_TMPFILE of blobs/ (no name, mode
+  // 0400), open O_RDWR, with its first 4 KiB page allocated beyond its size 0.
+  Result<int> CreatePoolFile() const;
+  // Gives a pool file its name blobs/<id> (linkat; through /proc/self/fd where
+  // AT_EMPTY_PATH is refused). EEXIST if it is there.
+  Status LinkBlobFile(int fd, ObjectID id) const;
 
   // Blob files present in the arena: id -> size (recovery).
   std::vector<std::pair<ObjectID, uint64_t>> ListBlobs() const;

@@ -1,6 +1,7 @@
 #include "store/store.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 
 #include "meta/log.h"
 #include "store/arena.h"
+#include "store/blob_pool.h"
 #include "store/state_db.h"
 
 namespace vineyard {
@@ -88,6 +90,11 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts, InstanceId*
   if (store->db_ && opts.durability != Durability::kNone) {
     store->writer_ = std::thread([self] { self->WriterLoop(); });
   }
+  rlimit nofile{};  // the pool and the writer's descriptors stay well inside the limit
+  if (getrlimit(RLIMIT_NOFILE, &nofile) != 0) nofile.rlim_cur = 1024;
+  store->writer_fds_max_ = static_cast<size_t>(std::min<rlim_t>(4096, nofile.rlim_cur / 8));
+  store->pool_ = std::make_unique<BlobPool>(store->arena_.get(),
+                                            BlobPool::SizeFor(opts.size, nofile.rlim_cur));
   if (opts.reserve > opts.size / 2) {
     return Status::InvalidArgument("reserve (" + std::to_string(opts.reserve) +
                                    " bytes) must be at most half of size (" +
@@ -168,6 +175,8 @@ Store::~Store() {
   if (writer_.joinable()) writer_.join();
   if (collapser_.joinable()) collapser_.join();
   if (reserver_.joinable()) reserver_.join();
+  MutexLock lock(&mu_);
+  for (auto& [id, fd] : writer_fds_) close(fd);  // the writer drained the queue: none
 }
 
 Journal* Store::journal() { return db_ ? static_cast<Journal*>(db_.get()) : null_journal_.get(); }

@@ -39,6 +39,7 @@
 namespace vineyard {
 
 class Arena;
+class BlobPool;
 class StateDb;
 
 class Store {
@@ -156,6 +157,7 @@ class Store {
     uint64_t collapsed = 0, pending_collapse = 0;  // huge-page collapses (queued + running)
     uint64_t cached = 0, fetched = 0;              // remote payloads: held now, fetched ever
     uint64_t reserve_ready = 0, reserve_takes = 0;  // reserve bytes written ahead; times used
+    uint64_t pool_files = 0;  // BlobPool files ready for the next batch (one page each)
   };
   Stats stats() const;
 
@@ -196,8 +198,15 @@ class Store {
   uint64_t DetachPayloadLocked(ObjectID id) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DropDetached(uint64_t key) LOCKS_EXCLUDED(mu_);
   void WriterLoop();                               // the durable-payload writer thread
-  // The writer's copies of `batch` (id, size) into RocksDB (mu_ not held).
-  std::vector<Status> WriteDurable(const std::vector<std::pair<ObjectID, uint64_t>>& batch);
+  // A payload for the writer: `fd` is its arena file open for reading, or -1 (the
+  // writer opens it by name). WriteDurable closes every fd.
+  struct DurableJob {
+    ObjectID id;
+    uint64_t size = 0;
+    int fd = -1;
+  };
+  // The writer's copies of `batch` into RocksDB (mu_ not held).
+  std::vector<Status> WriteDurable(const std::vector<DurableJob>& batch);
   // Their outcome; lets mu_ go while deleting the copy of a blob deleted meanwhile.
   void FinishDurable(ObjectID id, const Status& s) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static constexpr size_t kWriterBatch = 256;
@@ -214,6 +223,12 @@ class Store {
   void QueueCollapse(ObjectID id, uint64_t size) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UnpinLocked(ObjectID id) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LruInsert(ObjectID id, Blob& b) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CreateBlobs' files of the small blobs: each made (from `pooled` while it lasts) and
+  // written from [lo, hi) of `src`; appends (id, size) and the open fd of each made one.
+  Status WriteSmallBlobs(int src, const std::vector<const BlobRange*>& small, uint64_t lo,
+                         uint64_t hi, std::vector<int>* pooled,
+                         std::vector<std::pair<ObjectID, uint64_t>>* charged,
+                         std::vector<int>* fds, const std::function<void()>& each);
   void LruErase(Blob& b) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Adds (+1) or removes (-1) `b`'s flags in counters_' resident/durable/cached, which
   // stats() reports without walking blobs_: every change of a flag, insert or erase of
@@ -225,6 +240,7 @@ class Store {
   Remote remote_;  // set before the mount serves requests
   std::function<void(ObjectID)> drop_hook_ GUARDED_BY(mu_);  // SetDropHook
   std::unique_ptr<Arena> arena_;
+  std::unique_ptr<BlobPool> pool_;  // empty files for batch seals (store/blob_pool.h)
   std::unique_ptr<StateDb> db_;            // null when state=none
   std::unique_ptr<Journal> null_journal_;  // used when state=none
   bool mounted_tmpfs_ = false;
@@ -237,6 +253,10 @@ class Store {
   std::unordered_map<ObjectID, Blob> blobs_ GUARDED_BY(mu_);
   std::list<ObjectID> lru_ GUARDED_BY(mu_);                // front = least recent
   std::deque<ObjectID> queue_ GUARDED_BY(mu_);             // awaiting the writer
+  // Descriptors of queued payloads that CreateBlobs kept open for the writer (it
+  // reads through them: no open by name, no close on the seal's path), bounded.
+  std::unordered_map<ObjectID, int> writer_fds_ GUARDED_BY(mu_);
+  size_t writer_fds_max_ = 0;
   bool writer_idle_ GUARDED_BY(mu_) = false;               // waiting for queue_
   std::unordered_set<ObjectID> fetching_ GUARDED_BY(mu_);  // remote fetches running
   bool stopping_ GUARDED_BY(mu_) = false;

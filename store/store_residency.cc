@@ -5,6 +5,7 @@
 
 #include "meta/log.h"
 #include "store/arena.h"
+#include "store/blob_pool.h"
 #include "store/state_db.h"
 #include "store/store.h"
 
@@ -48,7 +49,7 @@ void Store::DropDetached(uint64_t key) {
 
 uint64_t Store::Evict(uint64_t bytes) {
   std::vector<uint64_t> trash;
-  uint64_t freed = 0;
+  uint64_t freed = pool_ ? pool_->Drain() : 0;  // the pool's empty files go first
   {
     MutexLock lock(&mu_);
     freed += DropReserveLocked();  // written-ahead memory goes before any payload
@@ -181,6 +182,7 @@ Status Store::SyncBlob(ObjectID id) {
 
 void Store::DeleteBlob(ObjectID id) {
   uint64_t trash = 0;
+  int kept = -1;  // a descriptor CreateBlobs kept for the writer: it would hold the pages
   {
     MutexLock lock(&mu_);
     auto it = blobs_.find(id);
@@ -190,9 +192,14 @@ void Store::DeleteBlob(ObjectID id) {
       Tally(it->second, -1);
       blobs_.erase(it);
     }
+    if (auto f = writer_fds_.find(id); f != writer_fds_.end()) {
+      kept = f->second;
+      writer_fds_.erase(f);
+    }
     trash = DetachPayloadLocked(id);
   }
   cv_.SignalAll();
+  if (kept >= 0) close(kept);
   DropDetached(trash);
   if (db_) {
     Status s = db_->DeletePayload(id);

@@ -6,6 +6,7 @@
 
 #include "meta/log.h"
 #include "store/arena.h"
+#include "store/blob_pool.h"
 #include "store/state_db.h"
 #include "store/store.h"
 
@@ -44,30 +45,45 @@ void Store::WriterLoop() {
       while (!stopping_ && writer_cv_.WaitUntil(&mu_, until)) {
       }
     }
-    std::vector<std::pair<ObjectID, uint64_t>> batch;
+    std::vector<DurableJob> batch;
+    std::vector<int> stale;  // descriptors of blobs deleted (or made durable) meanwhile
     while (!queue_.empty() && batch.size() < kWriterBatch) {
       ObjectID id = queue_.front();
       queue_.pop_front();
+      int fd = -1;
+      if (auto f = writer_fds_.find(id); f != writer_fds_.end()) {
+        fd = f->second;
+        writer_fds_.erase(f);
+      }
       auto it = blobs_.find(id);
-      if (it == blobs_.end() || it->second.durable) continue;
+      if (it == blobs_.end() || it->second.durable) {
+        if (fd >= 0) stale.push_back(fd);
+        continue;
+      }
       ++it->second.pins;  // keep it resident while copying
-      batch.emplace_back(id, it->second.size);
+      batch.push_back({id, it->second.size, fd});
     }
     lock.Unlock();
+    for (int fd : stale) close(fd);
     std::vector<Status> results = WriteDurable(batch);
     lock.Lock();
-    for (size_t i = 0; i < batch.size(); ++i) FinishDurable(batch[i].first, results[i]);
+    for (size_t i = 0; i < batch.size(); ++i) FinishDurable(batch[i].id, results[i]);
     cv_.SignalAll();
   }
 }
 
-std::vector<Status> Store::WriteDurable(const std::vector<std::pair<ObjectID, uint64_t>>& batch) {
+std::vector<Status> Store::WriteDurable(const std::vector<DurableJob>& batch) {
   std::vector<Status> results(batch.size());
   std::vector<StateDb::SmallPayload> small;
   std::vector<size_t> small_at;
+  small.reserve(batch.size());
+  small_at.reserve(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
-    auto [id, size] = batch[i];
-    int fd = open(arena_->BlobPath(id).c_str(), O_RDONLY | O_CLOEXEC);
+    const ObjectID id = batch[i].id;
+    const uint64_t size = batch[i].size;
+    // A batch seal's descriptor when it kept one (no path walk), else by name.
+    int fd = batch[i].fd;
+    if (fd < 0) fd = open(arena_->BlobPath(id).c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       results[i] = Status::FromErrno("open payload", errno);
       continue;
@@ -125,6 +141,7 @@ Store::Stats Store::stats() const {
   s.pending_durable = queue_.size();
   s.reserve_ready = reserve_ready_ ? opts_.reserve : 0;
   s.pending_collapse = collapse_queue_.size() + (collapsing_ ? 1 : 0);
+  s.pool_files = pool_ ? pool_->ready() : 0;
   return s;
 }
 
