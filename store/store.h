@@ -187,6 +187,14 @@ class Store {
     return b.resident && (b.durable || b.cached) && b.pins == 0 && !b.loading;
   }
   uint64_t Evict(uint64_t bytes) LOCKS_EXCLUDED(mu_);  // the arena's evictor
+  // Moves blob `id`'s payload file and its charge out of blobs/ to a fresh staging key,
+  // so that a reload or fetch of `id` once mu_ is let go can never meet them; returns
+  // the key (0 if there was no file) for DropDetached, which unlinks the file (freeing a
+  // large file's pages takes long: outside mu_) and only then releases the charge, so
+  // the arena never grants pages the tmpfs still holds. A crash in between leaves a
+  // staging file, which the next start removes.
+  uint64_t DetachPayloadLocked(ObjectID id) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropDetached(uint64_t key) LOCKS_EXCLUDED(mu_);
   void WriterLoop();                               // the durable-payload writer thread
   // The writer's copies of `batch` (id, size) into RocksDB (mu_ not held).
   std::vector<Status> WriteDurable(const std::vector<std::pair<ObjectID, uint64_t>>& batch);

@@ -30,8 +30,24 @@ void Store::LruErase(Blob& b) {
   b.in_lru = false;
 }
 
+uint64_t Store::DetachPayloadLocked(ObjectID id) {
+  const uint64_t key = arena_->NewKey();
+  arena_->MoveCharge(id.raw(), key);
+  if (rename(arena_->BlobPath(id).c_str(), arena_->StagingPath(key).c_str()) != 0) {
+    arena_->Uncharge(key);
+    return 0;
+  }
+  return key;
+}
+
+void Store::DropDetached(uint64_t key) {
+  if (key == 0) return;
+  unlink(arena_->StagingPath(key).c_str());
+  arena_->Uncharge(key);
+}
+
 uint64_t Store::Evict(uint64_t bytes) {
-  std::vector<ObjectID> victims;
+  std::vector<uint64_t> trash;
   uint64_t freed = 0;
   {
     MutexLock lock(&mu_);
@@ -45,8 +61,9 @@ uint64_t Store::Evict(uint64_t bytes) {
       b.resident = false;
       if (drop_hook_) drop_hook_(id);
       freed += PageRound(b.size);
-      victims.push_back(id);
+      trash.push_back(DetachPayloadLocked(id));
       ++counters_.evictions;
+      VY_LOG_DEBUG("evicted %s from the arena", id.ToString().c_str());
       if (b.cached) {
         blobs_.erase(id);  // fetched again on the next open
       } else {
@@ -54,11 +71,7 @@ uint64_t Store::Evict(uint64_t bytes) {
       }
     }
   }
-  for (ObjectID id : victims) {
-    unlink(arena_->BlobPath(id).c_str());
-    arena_->Uncharge(id.raw());
-    VY_LOG_DEBUG("evicted %s from the arena", id.ToString().c_str());
-  }
+  for (uint64_t key : trash) DropDetached(key);  // frees the pages, outside the lock
   return freed;
 }
 
@@ -167,6 +180,7 @@ Status Store::SyncBlob(ObjectID id) {
 }
 
 void Store::DeleteBlob(ObjectID id) {
+  uint64_t trash = 0;
   {
     MutexLock lock(&mu_);
     auto it = blobs_.find(id);
@@ -176,10 +190,10 @@ void Store::DeleteBlob(ObjectID id) {
       Tally(it->second, -1);
       blobs_.erase(it);
     }
+    trash = DetachPayloadLocked(id);
   }
   cv_.SignalAll();
-  unlink(arena_->BlobPath(id).c_str());
-  arena_->Uncharge(id.raw());
+  DropDetached(trash);
   if (db_) {
     Status s = db_->DeletePayload(id);
     if (!s.ok()) VY_LOG_WARN("delete payload %s: %s", id.ToString().c_str(), s.ToString().c_str());

@@ -101,6 +101,21 @@ class Instance:
         subprocess.run(["umount", "-l", self.arena], stderr=subprocess.DEVNULL)
 
 
+def unmount_and_reap(proc, mnt, timeout):
+    """Unmounts `mnt` lazily and waits up to `timeout` s for its daemon `proc` (which exits
+    after the unmount); then SIGTERM, and SIGKILL after a third of `timeout` more."""
+    subprocess.run(["fusermount3", "-u", "-z", mnt], stderr=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout / 3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _alive(pid):
     try:
         open(f"/proc/{pid}/cmdline", "rb").close()

@@ -110,16 +110,7 @@ class Node:
     def stop(self):
         if self.proc is None:
             return
-        subprocess.run(["fusermount3", "-u", "-z", self.mnt], stderr=subprocess.DEVNULL)
-        try:
-            self.proc.wait(timeout=60)  # the daemon exits after the unmount
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        bz.unmount_and_reap(self.proc, self.mnt, 60)
         self.proc = None
         subprocess.run(["umount", "-l", self.arena], stderr=subprocess.DEVNULL)
 

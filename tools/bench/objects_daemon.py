@@ -85,16 +85,7 @@ class Daemon:
         """Unmounts and waits for the daemon; unmounts the arena tmpfs unless kept
         for a remount."""
         if self.proc is not None:
-            subprocess.run(["fusermount3", "-u", "-z", self.mnt], stderr=subprocess.DEVNULL)
-            try:
-                self.proc.wait(timeout=120)  # the daemon exits after the unmount
-            except subprocess.TimeoutExpired:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+            bz.unmount_and_reap(self.proc, self.mnt, 120)
             self.proc = None
         if not keep_arena:
             subprocess.run(["umount", "-l", self.arena], stderr=subprocess.DEVNULL)

@@ -14,7 +14,7 @@ from .objects_stats import summarize
 
 def fill(dirpath, upto, start, chunk, payload, tag, keep, d=None):
     """Creates objects start..upto in chunks (1 writer); per chunk: (objects at its
-    end, objects/s, daemon CPU us per object or None)."""
+    end, objects/s, daemon CPU us per object or None, objects in it)."""
     out = []
     n = start
     while n < upto:
@@ -25,17 +25,15 @@ def fill(dirpath, upto, start, chunk, payload, tag, keep, d=None):
             raise RuntimeError("uploads did not become objects")
         cpu = (d.cpu_s() - c0) / k * 1e6 if d else None
         n += k
-        out.append((n, rate, cpu))
+        out.append((n, rate, cpu, k))
     return out
 
 
 def window_rate(chunks, lo, hi):
-    """Objects/s over the chunks that end in (lo, hi] (each chunk counted whole)."""
+    """Objects/s over the chunks that end in (lo, hi] (each chunk counted whole, by
+    its own count: the objects vyfill made between two windows are no chunk's)."""
     total = secs = 0.0
-    prev = 0
-    for n, rate, _ in chunks:
-        k = n - prev
-        prev = n
+    for n, rate, _, k in chunks:
         if lo < n <= hi:
             total += k
             secs += k / rate
@@ -129,8 +127,8 @@ def fill_to(args, d, size, have, n_total, arena_bytes, payload, out):
             chunks = fill(f"{d.mnt}/new", upto, have, args.chunk, payload, "s", "unlink", d)
             print(f"  new/ {have:,} -> {upto:,} in {time.perf_counter() - t:.0f} s "
                   f"(last chunk {chunks[-1][1]:,.0f}/s)", flush=True)
-            out["chunks"] += [{"objects": n, "per_s": r, "daemon_cpu_us": c}
-                              for n, r, c in chunks]
+            out["chunks"] += [{"objects": n, "per_s": r, "daemon_cpu_us": c, "count": k}
+                              for n, r, c, k in chunks]
         have = upto
     return have
 
@@ -202,12 +200,19 @@ def group_scale(args, work, shm, res):
                   f"{at['rss_after_remount_and_list_bytes'] / count:.0f} B/object total "
                   f"after a remount and a listing", flush=True)
         win = scale_window(args)
-        cs = [(c["objects"], c["per_s"], c["daemon_cpu_us"]) for c in out["chunks"]]
+        cs = [(c["objects"], c["per_s"], c["daemon_cpu_us"], c["count"]) for c in out["chunks"]]
         out["window"] = win
         out["first_window_per_s"] = window_rate(cs, 0, win)
         out["last_window_per_s"] = window_rate(cs, n_total - win, n_total)
         out["last_over_first"] = out["last_window_per_s"] / out["first_window_per_s"]
-        cpu = [c for _, _, c in cs]
+        # The same without each window's first 40% (with --fill direct the last window
+        # starts right after a remount: README, Millions of objects, fourth round).
+        steady = win * 3 // 5
+        out["steady_window"] = steady
+        out["first_steady_per_s"] = window_rate(cs, win - steady, win)
+        out["last_steady_per_s"] = window_rate(cs, n_total - steady, n_total)
+        out["steady_last_over_first"] = out["last_steady_per_s"] / out["first_steady_per_s"]
+        cpu = [c for _, _, c, _ in cs]
         out["daemon_cpu_us_first_chunk"], out["daemon_cpu_us_last_chunk"] = cpu[0], cpu[-1]
     finally:
         d.stop()
@@ -226,4 +231,6 @@ def group_scale(args, work, shm, res):
     out["per_object_growth"] = (big["remount_us_per_object"]["median"]
                                 / small["remount_us_per_object"]["median"])
     print(f"  creation rate first {win:,}: {out['first_window_per_s']:,.0f}/s, last {win:,}: "
-          f"{out['last_window_per_s']:,.0f}/s ({out['last_over_first']:.2f})", flush=True)
+          f"{out['last_window_per_s']:,.0f}/s ({out['last_over_first']:.2f}); the last "
+          f"{out['steady_window']:,} of each: {out['first_steady_per_s']:,.0f} / "
+          f"{out['last_steady_per_s']:,.0f}/s ({out['steady_last_over_first']:.2f})", flush=True)
