@@ -83,9 +83,11 @@ Result<ObjectID> SealBatch(FsState* fs, Upload* up, uint64_t size) {
   if (!batch.ok()) return batch.status();
   // With `-d`: this phase here, the others from the facade (README "Per-object cost").
   VY_LOG_DEBUG("batch of %zu entries: read+parse %ld us", batch->entries.size(), cpu_us() - t0);
-  return fs->objects.SealBatch(up->key, up->fd, payload_at, *batch, up->owner, [](long blobs) {
+  auto after_blob = [](long blobs) {
     if (blobs == TestKillAfterBlobs()) kill(getpid(), SIGKILL);
-  });
+  };
+  return fs->objects.SealBatch(up->key, up->fd, payload_at, std::move(*batch), up->owner,
+                               after_blob);
 }
 
 }  // namespace vineyard

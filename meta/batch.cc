@@ -97,6 +97,12 @@ Status CheckReachable(const BatchSpec& b) {
 
 Result<BatchSpec> ParseBatch(std::string_view manifest, uint64_t payload_size,
                              const BatchIds& ids) {
+  if (auto plain = ParseBatchPlain(manifest, payload_size, ids)) return std::move(*plain);
+  return ParseBatchGeneral(manifest, payload_size, ids);
+}
+
+Result<BatchSpec> ParseBatchGeneral(std::string_view manifest, uint64_t payload_size,
+                                    const BatchIds& ids) {
   if (manifest.size() > kMaxBatchManifestBytes) {
     return Status::TooLarge("batch manifest is " + std::to_string(manifest.size()) +
                             " bytes, over the limit of 16 MiB");

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -58,8 +59,18 @@ struct BatchSpec {
 using BatchIds = std::function<Result<std::vector<ObjectID>>(const std::vector<bool>& blob)>;
 
 // Parses and validates `manifest` for a payload of `payload_size` bytes. Does not
-// look up existing members (ObjectTable::CreateBatch does).
+// look up existing members (ObjectTable::CreateBatch does). The manifest as the
+// Python client writes it takes ParseBatchPlain's one pass; everything else, and every
+// refusal, ParseBatchGeneral's, which parses it into a JSON tree first.
 Result<BatchSpec> ParseBatch(std::string_view manifest, uint64_t payload_size,
                              const BatchIds& ids = nullptr);
+// The two ways, exposed so that tests and fuzz/batch_fuzzer.cc can compare them.
+// ParseBatchPlain (meta/batch_plain.cc) gives the same spec as ParseBatchGeneral for
+// every manifest it takes, and nullopt without calling `ids` for any other (the
+// general way then decides, with its precise errors); `ids` failing is its error.
+Result<BatchSpec> ParseBatchGeneral(std::string_view manifest, uint64_t payload_size,
+                                    const BatchIds& ids = nullptr);
+std::optional<Result<BatchSpec>> ParseBatchPlain(std::string_view manifest, uint64_t payload_size,
+                                                 const BatchIds& ids = nullptr);
 
 }  // namespace vineyard

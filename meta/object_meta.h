@@ -100,6 +100,10 @@ struct ObjectRecord {
 // node's journal was checked when it was made, so field names that older versions
 // accepted (over 255 bytes, ".", "..", a NUL) still load rather than lose the object.
 std::string EncodeRecord(const ObjectRecord& r);
+// EncodeRecord appended to `out` (a buffer reused across records: no allocation per
+// record) for a record with a plain ASCII typename, as every real one has; false,
+// and `out` unchanged, for any other (EncodeRecord takes it through a JSON tree).
+bool AppendRecord(const ObjectRecord& r, std::string* out);
 Result<ObjectRecord> DecodeRecord(std::string_view bytes, bool peer = false);
 // The same decode through a JSON tree, for every layout. DecodeRecord reads records
 // without fields as EncodeRecord writes them in one pass (mount time at millions of

@@ -76,8 +76,9 @@ class ObjectTable {
   // Creates every object of `batch` (ParseBatch with ids from NewId; the store already
   // holds the payload of each blob entry) in one journal commit, or none of them.
   // Members outside the batch follow Create's rules; a persisted entry persists what it
-  // reaches, in the batch and outside it. Returns the root's record.
-  Result<ObjectRecord> CreateBatch(const BatchSpec& batch, Owner owner);
+  // reaches, in the batch and outside it. Returns the root's record. The records take
+  // the spec's strings (pass it moved: no copy of each entry's fields).
+  Result<ObjectRecord> CreateBatch(BatchSpec batch, Owner owner);
 
   bool Exists(ObjectID id) const;
   std::optional<ObjectRecord> Get(ObjectID id) const;

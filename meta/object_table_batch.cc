@@ -2,8 +2,9 @@
 // CreateBatch (the objects of one batch upload, meta/batch.h), checked as a whole and
 // committed in one JournalBatch, so a crash or a refusal leaves none of them. Nothing of
 // a batch is in memory before the commit succeeds.
-#include <unordered_map>
+#include <algorithm>
 #include <unordered_set>
+#include <utility>
 
 #include "meta/object_table.h"
 
@@ -123,8 +124,16 @@ struct BatchRecords {
   static constexpr uint64_t kMaxBatchWalk = uint64_t{1} << 24;
 
   std::vector<ObjectRecord> recs;
-  std::unordered_map<ObjectID, size_t> local;  // id -> entry
+  // (id, entry) sorted by id: a lookup is a binary search, and the index is one
+  // allocation rather than a hash node per entry.
+  std::vector<std::pair<ObjectID, uint32_t>> local;
   uint64_t steps = 0;
+
+  // The entry of `id` in the batch, or -1.
+  long Find(ObjectID id) const {
+    auto it = std::lower_bound(local.begin(), local.end(), std::make_pair(id, uint32_t{0}));
+    return it != local.end() && it->first == id ? static_cast<long>(it->second) : -1;
+  }
 
   Status Step() {
     if (++steps <= kMaxBatchWalk) return Status::OK();
@@ -135,14 +144,16 @@ struct BatchRecords {
 
 namespace {
 
-// The batch's records as the spec gives them, before any check.
-void MakeRecords(const BatchSpec& b, InstanceId instance, Owner owner, BatchRecords* out) {
+// The batch's records as the spec gives them, before any check; the spec's strings
+// and members move into them.
+void MakeRecords(BatchSpec* spec, InstanceId instance, Owner owner, BatchRecords* out) {
+  BatchSpec& b = *spec;
   const size_t n = b.entries.size();
   const int64_t now = NowMs();
   out->recs.resize(n);
   out->local.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    const BatchEntry& e = b.entries[i];
+    BatchEntry& e = b.entries[i];
     ObjectRecord& r = out->recs[i];
     r.id = b.ids[i];
     r.instance = instance;
@@ -153,14 +164,15 @@ void MakeRecords(const BatchSpec& b, InstanceId instance, Owner owner, BatchReco
       r.type_name = kBlobTypename;
       r.size = r.nbytes = e.size;
     } else {
-      r.type_name = e.spec.type_name;
+      r.type_name = std::move(e.spec.type_name);
       r.global = e.spec.global;
       r.transient = !e.spec.persist;
-      r.members = e.spec.members;
-      r.fields = e.spec.fields;
+      r.members = std::move(e.spec.members);
+      r.fields = std::move(e.spec.fields);
     }
-    out->local.emplace(r.id, i);
+    out->local.emplace_back(r.id, static_cast<uint32_t>(i));
   }
+  std::sort(out->local.begin(), out->local.end());
 }
 
 }  // namespace
@@ -171,7 +183,7 @@ Status ObjectTable::CheckBatchLocked(const BatchRecords& br) const {
       return Status::AlreadyExists("object " + br.recs[i].id.ToString() + " exists");
     }
     for (auto& [field, mid] : br.recs[i].members) {
-      if (br.local.count(mid)) continue;
+      if (br.Find(mid) >= 0) continue;
       auto it = objects_.find(mid);
       const std::string where = "batch entry " + std::to_string(i) + ", member '" + field + "'";
       if (it == objects_.end()) {
@@ -200,8 +212,8 @@ Status ObjectTable::PersistBatchLocked(BatchRecords* br, Owner owner,
   for (size_t i = br->recs.size(); i-- > 0;) {
     if (br->recs[i].transient) continue;
     for (auto& [field, mid] : br->recs[i].members) {
-      if (auto l = br->local.find(mid); l != br->local.end()) {
-        br->recs[l->second].transient = false;
+      if (long l = br->Find(mid); l >= 0) {
+        br->recs[static_cast<size_t>(l)].transient = false;
         continue;
       }
       std::vector<ObjectID> stack{mid};
@@ -227,7 +239,7 @@ Status ObjectTable::PersistBatchLocked(BatchRecords* br, Owner owner,
 Status ObjectTable::BatchNbytesLocked(BatchRecords* br) const {
   // The record of `id`, in the batch or in the table (null if neither has it).
   auto find = [&](ObjectID id) SHARED_LOCKS_REQUIRED(mu_) -> const ObjectRecord* {
-    if (auto l = br->local.find(id); l != br->local.end()) return &br->recs[l->second];
+    if (long l = br->Find(id); l >= 0) return &br->recs[static_cast<size_t>(l)];
     auto it = objects_.find(id);
     return it == objects_.end() ? nullptr : &it->second;
   };
@@ -256,13 +268,13 @@ Status ObjectTable::BatchNbytesLocked(BatchRecords* br) const {
   return Status::OK();
 }
 
-Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
+Result<ObjectRecord> ObjectTable::CreateBatch(BatchSpec b, Owner owner) {
   const size_t n = b.entries.size();
   if (n == 0 || b.ids.size() != n || b.root >= n) {
     return Status::InvalidArgument("an empty or inconsistent batch");
   }
   BatchRecords br;
-  MakeRecords(b, instance_, owner, &br);
+  MakeRecords(&b, instance_, owner, &br);
 
   WriterMutexLock lock(&mu_);
   VY_RETURN_IF_ERROR(CheckBatchLocked(br));
@@ -270,8 +282,12 @@ Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
   VY_RETURN_IF_ERROR(PersistBatchLocked(&br, owner, &to_persist));
   VY_RETURN_IF_ERROR(BatchNbytesLocked(&br));
 
+  // The batch's records become the journal batch's (no copy, no move of each) and
+  // go into the table from there after the commit; the table's objects it persists
+  // follow them (the journal applies a batch as a whole, in any order).
   JournalBatch batch;
-  std::vector<wire::Change> changes;
+  batch.put_objects = std::move(br.recs);
+  batch.put_objects.reserve(n + to_persist.size());
   for (ObjectID m : to_persist) {
     ObjectRecord copy = objects_.at(m);
     copy.transient = false;
@@ -279,24 +295,18 @@ Result<ObjectRecord> ObjectTable::CreateBatch(const BatchSpec& b, Owner owner) {
   }
   // Members before the objects holding them, so that a peer sees them first: the
   // table's members, deepest first, then the batch in its order.
-  for (auto m = batch.put_objects.rbegin(); m != batch.put_objects.rend(); ++m) {
-    changes.push_back(ObjectPut(*m));
+  std::vector<wire::Change> changes;
+  for (size_t i = batch.put_objects.size(); i-- > n;) {
+    changes.push_back(ObjectPut(batch.put_objects[i]));
   }
-  // The batch's records move into the journal batch and back out after the commit:
-  // no copy of each record's fields.
-  const size_t first = batch.put_objects.size();
-  batch.put_objects.reserve(first + n);
-  for (auto& r : br.recs) {
-    if (!r.transient) changes.push_back(ObjectPut(r));
-    batch.put_objects.push_back(std::move(r));
+  for (size_t i = 0; i < n; ++i) {
+    if (!batch.put_objects[i].transient) changes.push_back(ObjectPut(batch.put_objects[i]));
   }
   VY_RETURN_IF_ERROR(CommitAndPublish(&batch, std::move(changes)));
   for (ObjectID m : to_persist) objects_.at(m).transient = false;
   counts_.persisted += to_persist.size();
-  ObjectRecord root = batch.put_objects[first + b.root];
-  for (size_t i = first; i < batch.put_objects.size(); ++i) {
-    InsertLocked(std::move(batch.put_objects[i]));
-  }
+  ObjectRecord root = batch.put_objects[b.root];
+  for (size_t i = 0; i < n; ++i) InsertLocked(std::move(batch.put_objects[i]));
   return root;
 }
 

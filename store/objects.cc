@@ -110,7 +110,7 @@ Result<std::vector<ObjectID>> ObjectStore::NewIds(const std::vector<bool>& blob)
 }
 
 Result<ObjectID> ObjectStore::SealBatch(uint64_t upload, int src, uint64_t payload_at,
-                                        const BatchSpec& batch, Owner owner,
+                                        BatchSpec batch, Owner owner,
                                         const std::function<void(long)>& after_blob) {
   long t[4];  // this thread's CPU time (us) at each phase: the load does not distort it
   t[0] = ThreadCpuUs();
@@ -135,7 +135,8 @@ Result<ObjectID> ObjectStore::SealBatch(uint64_t upload, int src, uint64_t paylo
     return s;
   }
   t[1] = ThreadCpuUs();
-  auto root = table_->CreateBatch(batch, owner);
+  const size_t entries = batch.entries.size();
+  auto root = table_->CreateBatch(std::move(batch), owner);
   if (!root.ok()) {
     undo();
     return root.status();
@@ -146,7 +147,7 @@ Result<ObjectID> ObjectStore::SealBatch(uint64_t upload, int src, uint64_t paylo
   // Where the seal's CPU time goes (README "Per-object cost"), with `-d`.
   VY_LOG_DEBUG("batch of %zu entries (%zu blobs): blob files %ld us, records %ld us, "
                "drop upload %ld us",
-               batch.entries.size(), ranges.size(), t[1] - t[0], t[2] - t[1], t[3] - t[2]);
+               entries, ranges.size(), t[1] - t[0], t[2] - t[1], t[3] - t[2]);
   return root->id;
 }
 

@@ -69,8 +69,8 @@ class ObjectStore {
   // made go; a crash before the commit leaves orphans, which recovery removes.
   // `after_blob(n)` runs after the n-th blob is in the arena (a test hook). On success
   // the upload goes too (its open descriptors stay valid). Returns the root's id.
-  Result<ObjectID> SealBatch(uint64_t upload, int src, uint64_t payload_at,
-                             const BatchSpec& batch, Owner owner,
+  Result<ObjectID> SealBatch(uint64_t upload, int src, uint64_t payload_at, BatchSpec batch,
+                             Owner owner,
                              const std::function<void(long)>& after_blob);
   // A blob of `len` bytes copied from `bytes` (a builder's vy_host.create_blob).
   Result<ObjectRecord> CreateBlob(const void* bytes, uint64_t len, Owner owner);

@@ -119,8 +119,28 @@ Status StateDb::Put(rocksdb::ColumnFamilyHandle* cf, const std::string& key,
 }
 
 Status StateDb::Commit(const JournalBatch& batch) {
-  rocksdb::WriteBatch wb;
-  for (const auto& r : batch.put_objects) wb.Put(objects_, IdKey(r.id), EncodeRecord(r));
+  // The write batch's bytes reserved up front and one buffer for every record's
+  // encoding: a batch of thousands of records (new/<x>.batch) neither regrows the
+  // write batch nor allocates per record (README "Per-object cost").
+  size_t bytes = 64;
+  for (const auto& r : batch.put_objects) bytes += 256 + r.type_name.size() + r.fields.size();
+  rocksdb::WriteBatch wb(bytes);
+  // In key order: the memtable's skip list then inserts each record next to the one
+  // before (RocksDB keeps that position); a batch's blobs and metadata objects
+  // alternate, two ranges of ids, which made every insert a search from the top.
+  // Stable, so a key put twice keeps its last value.
+  std::vector<uint32_t> order(batch.put_objects.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return batch.put_objects[a].id.raw() < batch.put_objects[b].id.raw();
+  });
+  std::string value;
+  for (uint32_t i : order) {
+    const ObjectRecord& r = batch.put_objects[i];
+    value.clear();
+    if (!AppendRecord(r, &value)) value = EncodeRecord(r);
+    wb.Put(objects_, IdKey(r.id), value);
+  }
   for (ObjectID id : batch.delete_objects) wb.Delete(objects_, IdKey(id));
   for (const auto& [name, n] : batch.put_names) wb.Put(names_, name, EncodeName(n));
   for (const auto& name : batch.drop_names) wb.Delete(names_, name);
