@@ -178,9 +178,13 @@ std::string Arena::StagingPath(uint64_t key) const {
 
 Status Arena::Charge(uint64_t key, uint64_t bytes, bool evict) {
   const uint64_t want = PageRound(bytes);
-  // Check, evict once, check again. The evictor runs without mu_ (it takes the store's
-  // lock and calls Uncharge), so the second check sees what it freed.
-  bool evicted = false;
+  // Check, evict, check again. The evictor runs without mu_ (it takes the store's lock
+  // and calls Uncharge), so the next check sees what it freed; another thread's charge
+  // may have taken that room meanwhile, so while the evictor frees something, ask again
+  // (a bounded number of rounds). It fails only once an eviction frees nothing.
+  constexpr int kMaxEvictRounds = 16;
+  int rounds = 0;
+  uint64_t freed = 0;
   for (;;) {
     uint64_t shortfall;
     {
@@ -198,13 +202,13 @@ Status Arena::Charge(uint64_t key, uint64_t bytes, bool evict) {
                                " bytes)");
       }
       shortfall = used_ - cur + want - capacity_;
-      if (evicted || !evictor_ || !evict) {
+      if (!evictor_ || !evict || (rounds > 0 && freed == 0) || rounds == kMaxEvictRounds) {
         return Status::NoSpace("arena full: " + std::to_string(used_) + " of " +
                                std::to_string(capacity_) + " bytes in use and nothing evictable");
       }
     }
-    evictor_(shortfall);
-    evicted = true;
+    freed = evictor_(shortfall);
+    ++rounds;
   }
 }
 

@@ -177,6 +177,25 @@ TEST_F(ArenaTest, NoSpaceWhenTheEvictorFreesNothingAndNothingChanges) {
   EXPECT_EQ(arena_->used(), 10 * kPage);
 }
 
+TEST_F(ArenaTest, WhenAnotherChargeTakesWhatAnEvictionFreedTheEvictorIsAskedAgain) {
+  ASSERT_TRUE(arena_->Charge(1, 8 * kPage).ok());
+  ASSERT_TRUE(arena_->Charge(2, 8 * kPage).ok());
+  int calls = 0;
+  arena_->SetEvictor([&](uint64_t) {
+    if (++calls == 1) {
+      arena_->Uncharge(1);
+      // Another thread's charge, between the eviction and the check, takes the room.
+      EXPECT_TRUE(arena_->Charge(9, 8 * kPage, false).ok());
+      return 8 * kPage;
+    }
+    arena_->Uncharge(2);
+    return 8 * kPage;
+  });
+  ASSERT_TRUE(arena_->Charge(3, 4 * kPage).ok());
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(arena_->used(), 12 * kPage);
+}
+
 TEST_F(ArenaTest, NoSpaceWithoutAnEvictor) {
   ASSERT_TRUE(arena_->Charge(1, 16 * kPage).ok());
   EXPECT_EQ(arena_->Charge(2, 1).code(), Status::Code::kNoSpace);
