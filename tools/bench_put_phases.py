@@ -18,8 +18,13 @@ report is the median (min-max) of each per build and value, and the load average
 The values are those of tools/bench_objects.py's put group: a list of 1,000 float64
 arrays of 1 KiB (2,001 objects) and a 1,000-column DataFrame of 1 KiB columns.
 
-Usage: sudo tools/bench_put_phases.py [--build build] [--build other/build] [--rounds 3]
-           [--puts 7] [--warm 2] [--out results.json]
+Also per put: the daemon's CPU (all threads, /proc, 10 ms ticks) from the put's start
+until the durable writer is done with it, so the writer's copy counts. --perf / --strace
+attach `perf record -g` / `strace -c -f` to each daemon (FILE.<round>.<build>).
+
+Usage: tools/bench_put_phases.py [--build build] [--build other/build] [--rounds 3]
+           [--puts 7] [--warm 2] [--perf FILE] [--strace FILE] [--out results.json]
+(as root)
 Every mount it makes is unmounted (also on Ctrl-C), and the arena tmpfs with it; it
 ends only the daemons it started, by pid.
 """
@@ -39,6 +44,8 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 import numpy as np  # noqa: E402
 import vineyardfs  # noqa: E402
 
+import bench_zero_copy as bz  # noqa: E402
+
 PARSE = re.compile(r"batch of (\d+) entries: read\+parse (\d+) us")
 SEAL = re.compile(r"batch of (\d+) entries \((\d+) blobs\): blob files (\d+) us, "
                   r"records (\d+) us, drop upload (\d+) us")
@@ -51,6 +58,7 @@ class Daemon:
         self.log = os.path.join(work, "daemon.log")
         os.makedirs(self.mnt)
         self.proc = None
+        self.tools = []
 
     def start(self):
         opts = f"arena={self.arena},state={self.state},size=4G,durability=async"
@@ -92,14 +100,25 @@ class Daemon:
                 "records_us": int(s[0][3]), "drop_upload_us": int(s[0][4]),
                 "entries": int(s[0][0])}
 
+    def cpu_ms(self):
+        f = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) * 1e3 / os.sysconf("SC_CLK_TCK")
+
+    def attach(self, tool, path):
+        """perf record -g / strace -c -f on the daemon until stop()."""
+        cmd = {"perf": ["perf", "record", "-g", "-o", path, "-p", str(self.proc.pid)],
+               "strace": ["strace", "-c", "-f", "-o", path, "-p", str(self.proc.pid)]}[tool]
+        self.tools.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL))
+        time.sleep(1)  # attached before the first put
+
     def stop(self):
+        for t in self.tools:
+            t.send_signal(signal.SIGINT)
+            t.wait()
+        self.tools = []
         if self.proc is not None:
-            subprocess.run(["fusermount3", "-u", "-z", self.mnt], stderr=subprocess.DEVNULL)
-            try:
-                self.proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            bz.unmount_and_reap(self.proc, self.mnt, 120)
             self.proc = None
         subprocess.run(["umount", "-l", self.arena], stderr=subprocess.DEVNULL)
 
@@ -115,23 +134,28 @@ def values():
     return out
 
 
-def one_round(build, work, vals, args, res):
+def one_round(build, work, vals, args, res, tag):
     d = Daemon(os.path.join(build, "vineyardfs"), work)
     try:
         d.start()
+        for tool in ("perf", "strace"):
+            if getattr(args, tool):
+                d.attach(tool, f"{getattr(args, tool)}.{tag}")
         client = vineyardfs.connect(d.mnt)
         for name, value in vals.items():
             for k in range(args.warm + args.puts):
                 d.quiet()
                 off = d.log_size()
-                t0, c0 = time.perf_counter(), time.process_time()
+                d0, t0, c0 = d.cpu_ms(), time.perf_counter(), time.process_time()
                 client.put(value)
                 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                d.quiet()  # the durable writer's copy of this put counts too
+                daemon = d.cpu_ms() - d0
                 time.sleep(0.05)  # the log line of the seal is written before put() returns
                 ph = d.phases_since(off)
                 if k < args.warm:
                     continue
-                ph.update(wall_ms=wall * 1e3, client_cpu_ms=cpu * 1e3)
+                ph.update(wall_ms=wall * 1e3, client_cpu_ms=cpu * 1e3, daemon_cpu_ms=daemon)
                 res.setdefault(build, {}).setdefault(name, []).append(ph)
     finally:
         d.stop()
@@ -148,6 +172,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--puts", type=int, default=7)
     ap.add_argument("--warm", type=int, default=2)
+    ap.add_argument("--perf", metavar="FILE", help="perf record -g of each daemon")
+    ap.add_argument("--strace", metavar="FILE", help="strace -c -f of each daemon")
     ap.add_argument("--out")
     args = ap.parse_args()
     builds = [os.path.abspath(b) for b in (args.build or [os.path.join(ROOT, "build")])]
@@ -160,9 +186,10 @@ def main():
     with tempfile.TemporaryDirectory(prefix="vy_put_phases.") as tmp:
         for r in range(args.rounds):
             for i, b in enumerate(builds):
-                one_round(b, os.path.join(tmp, f"r{r}b{i}"), vals, args, res)
+                one_round(b, os.path.join(tmp, f"r{r}b{i}"), vals, args, res, f"{r}.{i}")
                 load.append(os.getloadavg()[0])
-    keys = ("read_parse_us", "blob_files_us", "records_us", "wall_ms", "client_cpu_ms")
+    keys = ("read_parse_us", "blob_files_us", "records_us", "wall_ms", "client_cpu_ms",
+            "daemon_cpu_ms")
     print(f"load average (1 min) {min(load):.1f}-{max(load):.1f}; "
           f"{args.rounds} rounds x {args.puts} puts; median (min-max)")
     for b in builds:
