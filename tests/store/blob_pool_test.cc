@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "store/store.h"
-#include "tests/store/temp_dir.h"
+#include "store_fixture.h"
 
 namespace vineyard {
 namespace {
@@ -27,11 +27,10 @@ namespace {
 constexpr uint64_t kArena = 64ull << 20;  // the smallest arena with a pool: 64 files
 constexpr uint64_t kPage = 4096;
 
-class BlobPoolTest : public ::testing::Test {
+class BlobPoolTest : public StoreTest {
  protected:
   void SetUp() override {
-    opts_.state = root_ + "/state";
-    opts_.arena = root_ + "/arena";
+    StoreTest::SetUp();
     opts_.size = kArena;
     opts_.durability = Durability::kAsync;
     src_path_ = root_ + "/upload";
@@ -41,16 +40,7 @@ class BlobPoolTest : public ::testing::Test {
     ASSERT_EQ(write(fd, payload_.data(), payload_.size()), static_cast<ssize_t>(payload_.size()));
     close(fd);
   }
-  void TearDown() override {
-    store_.reset();
-    umount2(opts_.arena.c_str(), MNT_DETACH);  // as root the store mounted a tmpfs
-  }
-  void Open() {
-    InstanceId instance = 1;
-    auto s = Store::Open(opts_, &instance);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(*s);
-  }
+  void Open() { StoreTest::Open(Durability::kAsync, kArena); }
   static ObjectID Id(uint64_t n) { return ObjectID::Make(true, 1, n); }
   // Blob i of `n` from `first`: 100 bytes at 100 * i of the upload.
   std::vector<Store::BlobRange> Ranges(uint64_t first, uint64_t n) {
@@ -71,16 +61,6 @@ class BlobPoolTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   }
-  std::string Read(ObjectID id) {
-    auto fd = store_->OpenBlob(id);
-    if (!fd.ok()) return "<" + fd.status().ToString() + ">";
-    std::string out(1 << 16, '\0');
-    ssize_t n = pread(*fd, out.data(), out.size(), 0);
-    close(*fd);
-    store_->CloseBlob(id);
-    out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-    return out;
-  }
   std::set<std::string> ArenaFiles() {
     std::set<std::string> out;
     for (auto& e : std::filesystem::directory_iterator(opts_.arena + "/blobs")) {
@@ -95,10 +75,6 @@ class BlobPoolTest : public ::testing::Test {
     return (static_cast<uint64_t>(st.f_blocks) - st.f_bfree) * st.f_frsize;
   }
 
-  TempDir tmp_{"vy-blob-pool-test"};
-  const std::string root_ = tmp_.path();
-  StoreOptions opts_;
-  std::unique_ptr<Store> store_;
   std::string src_path_;
   std::string payload_;
 };
@@ -129,7 +105,7 @@ TEST_F(BlobPoolTest, FillsAfterTheFirstBatchAndServesTheNextWithTheSameResult) {
   ASSERT_TRUE(Batch(ranges, &made).ok());
   ASSERT_EQ(made.size(), 41u);
   for (const auto& r : ranges) {
-    EXPECT_EQ(Read(r.id), payload_.substr(r.offset, r.size));
+    EXPECT_EQ(ReadOrError(r.id), payload_.substr(r.offset, r.size));
     struct stat st;
     ASSERT_EQ(stat(store_->BlobPath(r.id).c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0400u) << "payloads are immutable from their creation";
@@ -199,7 +175,7 @@ TEST_F(BlobPoolTest, AKillNineLeavesNoPoolFileBehind) {
   std::vector<std::pair<ObjectID, uint64_t>> table = {{Id(1), 100}, {Id(2), 100}};
   EXPECT_TRUE(store_->Recover(table).empty());
   EXPECT_EQ(ArenaFiles().size(), 2u);
-  EXPECT_EQ(Read(Id(2)), payload_.substr(100, 100));
+  EXPECT_EQ(ReadOrError(Id(2)), payload_.substr(100, 100));
   EXPECT_EQ(store_->stats().pool_files, 0u) << "a new daemon's pool waits for a batch";
   EXPECT_EQ(TmpfsUsed(), 2 * kPage);
 }

@@ -11,22 +11,16 @@
 
 #include "store/arena.h"
 #include "store/store.h"
-#include "tests/store/temp_dir.h"
+#include "store_fixture.h"
 
 namespace vineyard {
 namespace {
 
-class StoreBatchTest : public ::testing::Test {
+class StoreBatchTest : public StoreTest {
  protected:
   void SetUp() override {
-    opts_.state = root_ + "/state";
-    opts_.arena = root_ + "/arena";
-    opts_.size = 1 << 20;
-    opts_.durability = Durability::kAsync;
-    InstanceId instance = 1;
-    auto s = Store::Open(opts_, &instance);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(*s);
+    StoreTest::SetUp();
+    Open(Durability::kAsync, 1 << 20);
     // The upload: 3 payload ranges in one file, as a batch's payload is.
     src_path_ = root_ + "/upload";
     src_ = open(src_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -36,25 +30,10 @@ class StoreBatchTest : public ::testing::Test {
   }
   void TearDown() override {
     close(src_);
-    store_.reset();
-    umount2(opts_.arena.c_str(), MNT_DETACH);  // as root the store mounted a tmpfs
-  }
-  std::string Read(ObjectID id) {
-    auto fd = store_->OpenBlob(id);
-    if (!fd.ok()) return "<" + fd.status().ToString() + ">";
-    std::string out(1 << 16, '\0');
-    ssize_t n = pread(*fd, out.data(), out.size(), 0);
-    close(*fd);
-    store_->CloseBlob(id);
-    out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-    return out;
+    StoreTest::TearDown();
   }
   static ObjectID Id(uint64_t n) { return ObjectID::Make(true, 1, n); }
 
-  TempDir tmp_{"vy-store-batch-test"};
-  const std::string root_ = tmp_.path();
-  StoreOptions opts_;
-  std::unique_ptr<Store> store_;
   std::string src_path_;
   int src_ = -1;
   const std::string payload_ = "HEADER\n" + std::string(5000, 'a') + "bcdefg";
@@ -69,10 +48,10 @@ TEST_F(StoreBatchTest, EachBlobIsItsOwnReadOnlyFileWithItsBytesAndCharge) {
   ASSERT_TRUE(store_->CreateBlobs(src_, ranges, &made, [&] { ++calls; }).ok());
   EXPECT_EQ(made.size(), 4u);
   EXPECT_EQ(calls, 4);
-  EXPECT_EQ(Read(Id(1)), std::string(5000, 'a'));
-  EXPECT_EQ(Read(Id(2)), "bcdefg");
-  EXPECT_EQ(Read(Id(3)), "");
-  EXPECT_EQ(Read(Id(4)), "aabc");
+  EXPECT_EQ(ReadOrError(Id(1)), std::string(5000, 'a'));
+  EXPECT_EQ(ReadOrError(Id(2)), "bcdefg");
+  EXPECT_EQ(ReadOrError(Id(3)), "");
+  EXPECT_EQ(ReadOrError(Id(4)), "aabc");
   for (auto& r : ranges) {
     struct stat st;
     ASSERT_EQ(stat(store_->BlobPath(r.id).c_str(), &st), 0);
@@ -99,7 +78,7 @@ TEST_F(StoreBatchTest, AFailureReportsWhatWasMadeAndLeavesNoChargeBehind) {
   EXPECT_FALSE(s.ok());
   ASSERT_EQ(made, std::vector<ObjectID>{Id(1)}) << s.ToString();
   EXPECT_EQ(store_->stats().used, used + 4096) << "only the made blob is charged";
-  EXPECT_EQ(Read(Id(2)), "HEADER") << "the existing blob is untouched";
+  EXPECT_EQ(ReadOrError(Id(2)), "HEADER") << "the existing blob is untouched";
   struct stat st;
   EXPECT_NE(stat(store_->BlobPath(Id(3)).c_str(), &st), 0);
   store_->DeleteBlob(Id(1));

@@ -107,6 +107,12 @@ class StoreTest : public ::testing::Test {
     return out;
   }
 
+  // ReadBlob's bytes, or "<error>" in their place (to compare with the expected bytes).
+  std::string ReadOrError(ObjectID id) {
+    auto got = ReadBlob(id);
+    return got.ok() ? *got : "<" + got.status().ToString() + ">";
+  }
+
   // The durable payloads, read with the store closed.
   std::map<ObjectID, uint64_t> DurableOnDisk() {
     store_.reset();
