@@ -44,46 +44,22 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 import numpy as np  # noqa: E402
 import vineyardfs  # noqa: E402
 
-import bench_zero_copy as bz  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from bench import binaries  # noqa: E402
+from bench.objects_daemon import Daemon as BenchDaemon  # noqa: E402
 
 PARSE = re.compile(r"batch of (\d+) entries: read\+parse (\d+) us")
 SEAL = re.compile(r"batch of (\d+) entries \((\d+) blobs\): blob files (\d+) us, "
                   r"records (\d+) us, drop upload (\d+) us")
 
 
-class Daemon:
-    def __init__(self, binary, work):
-        self.binary, self.work = binary, work
-        self.mnt, self.arena, self.state = (os.path.join(work, d) for d in ("mnt", "arena", "state"))
-        self.log = os.path.join(work, "daemon.log")
-        os.makedirs(self.mnt)
-        self.proc = None
+class Daemon(BenchDaemon):
+    """bench_objects.py's daemon, run with -d (the seal's phase lines in its log)."""
+
+    def __init__(self, build, work):
+        binaries.set_build(build)
+        super().__init__(work, "daemon", "size=4G,durability=async", flags=["-d"])
         self.tools = []
-
-    def start(self):
-        opts = f"arena={self.arena},state={self.state},size=4G,durability=async"
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([self.binary, "vineyard", self.mnt, "-d", "-o", opts],
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         start_new_session=True)
-        t0 = time.time()
-        while not os.path.exists(os.path.join(self.mnt, "status.json")):
-            if self.proc.poll() is not None or time.time() - t0 > 120:
-                raise RuntimeError(f"{self.binary} did not mount; see {self.log}")
-            time.sleep(0.01)
-
-    def status(self):
-        with open(os.path.join(self.mnt, "status.json")) as f:
-            return json.load(f)
-
-    def quiet(self):
-        """The durable writer and the huge-page collapser have nothing pending."""
-        t0 = time.time()
-        while time.time() - t0 < 300:
-            s = self.status()
-            if s["state"]["pending_durable"] == 0 and s["arena"]["huge_pending"] == 0:
-                return
-            time.sleep(0.01)
 
     def log_size(self):
         return os.path.getsize(self.log)
@@ -100,14 +76,10 @@ class Daemon:
                 "records_us": int(s[0][3]), "drop_upload_us": int(s[0][4]),
                 "entries": int(s[0][0])}
 
-    def cpu_ms(self):
-        f = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) * 1e3 / os.sysconf("SC_CLK_TCK")
-
     def attach(self, tool, path):
         """perf record -g / strace -c -f on the daemon until stop()."""
-        cmd = {"perf": ["perf", "record", "-g", "-o", path, "-p", str(self.proc.pid)],
-               "strace": ["strace", "-c", "-f", "-o", path, "-p", str(self.proc.pid)]}[tool]
+        cmd = {"perf": ["perf", "record", "-g", "-o", path, "-p", str(self.pid)],
+               "strace": ["strace", "-c", "-f", "-o", path, "-p", str(self.pid)]}[tool]
         self.tools.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                            stderr=subprocess.DEVNULL))
         time.sleep(1)  # attached before the first put
@@ -117,10 +89,7 @@ class Daemon:
             t.send_signal(signal.SIGINT)
             t.wait()
         self.tools = []
-        if self.proc is not None:
-            bz.unmount_and_reap(self.proc, self.mnt, 120)
-            self.proc = None
-        subprocess.run(["umount", "-l", self.arena], stderr=subprocess.DEVNULL)
+        super().stop()
 
 
 def values():
@@ -135,7 +104,7 @@ def values():
 
 
 def one_round(build, work, vals, args, res, tag):
-    d = Daemon(os.path.join(build, "vineyardfs"), work)
+    d = Daemon(build, work)
     try:
         d.start()
         for tool in ("perf", "strace"):
@@ -146,11 +115,11 @@ def one_round(build, work, vals, args, res, tag):
             for k in range(args.warm + args.puts):
                 d.quiet()
                 off = d.log_size()
-                d0, t0, c0 = d.cpu_ms(), time.perf_counter(), time.process_time()
+                d0, t0, c0 = d.cpu_s(), time.perf_counter(), time.process_time()
                 client.put(value)
                 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
                 d.quiet()  # the durable writer's copy of this put counts too
-                daemon = d.cpu_ms() - d0
+                daemon = (d.cpu_s() - d0) * 1e3
                 time.sleep(0.05)  # the log line of the seal is written before put() returns
                 ph = d.phases_since(off)
                 if k < args.warm:

@@ -47,8 +47,9 @@ def end_children():
 class Daemon:
     """One vineyardfs in the foreground (-f) on <work>/<name>/{mnt,arena,state}."""
 
-    def __init__(self, work, name, opts):
+    def __init__(self, work, name, opts, flags=()):
         self.dir = os.path.join(work, name)
+        self.flags = list(flags)  # more command-line flags, e.g. -d
         self.mnt, self.arena, self.state = (os.path.join(self.dir, d)
                                             for d in ("mnt", "arena", "state"))
         self.log = os.path.join(self.dir, "daemon.log")
@@ -64,7 +65,7 @@ class Daemon:
         """Starts the daemon; returns the seconds until status.json answered."""
         with open(self.log, "ab") as log:
             t0 = time.perf_counter()
-            self.proc = subprocess.Popen([binaries.VINEYARDFS, "vineyard", self.mnt, "-f", "-o", self.opts],
+            self.proc = subprocess.Popen([binaries.VINEYARDFS, "vineyard", self.mnt, "-f", *self.flags, "-o", self.opts],
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          start_new_session=True)  # Ctrl-C is ours to handle
         while True:
