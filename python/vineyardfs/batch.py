@@ -107,6 +107,33 @@ class Batch:
         self.texts[k + 1] = _tensor_text(form, k)
         return standin
 
+    def add_tensors(self, arrays, form):
+        """Records, for each of `arrays` (plain C-contiguous ndarrays of the dtype and
+        shape of the Tensor `form`, each 1 to INLINE_MAX bytes), its blob and its
+        Tensor: the entries add_tensor records, in the same order, in one call (the
+        blob's value is the array itself). Returns the Tensors' stand-in ids."""
+        head, tail = _tensor_parts(form)
+        entries, refs, index, texts = self.entries, self.refs, self.index, self.texts
+        k = len(entries)
+        stem, blob_stem = self._stem, _BLOB_BIT | self._stem
+        new, ids = object.__new__, []
+        for a in arrays:
+            entries.append(("blob", a))
+            tensor = form.copy()
+            tensor["buffer_"] = {"id": "#%d" % k}
+            entries.append(("meta", tensor))
+            refs.append(())
+            refs.append((k,))
+            index[blob_stem | k] = k
+            index[stem | (k + 1)] = k + 1
+            texts[k + 1] = "%s%d%s" % (head, k, tail)
+            standin = new(ObjectID)
+            standin._value = stem | (k + 1)
+            ids.append(standin)
+            k += 2
+        self.payload_size += form["nbytes"] * len(arrays)
+        return ids
+
     def add_meta(self, form):
         """Records a metadata object (its create form); returns its stand-in id."""
         refs = []
@@ -245,11 +272,15 @@ _dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 _TENSOR_TEXTS = {}  # a Tensor form's fields -> its entry text around the buffer's index
 
 
-def _tensor_text(form, k):
-    """The manifest text of the Tensor entry `form` (buffer_ is entry k): what
+def _tensor_parts(fields):
+    """The manifest text of a Tensor entry whose create form is `fields` (without
+    buffer_) and buffer_, as the two pieces around the buffer's entry index: what
     _dumps({"meta": form}) gives, from a template per distinct set of fields (a list
     of same-shaped arrays encodes its Tensors once)."""
-    key = tuple(form.items())[:-1]  # every field but buffer_
+    return _parts_of(tuple(fields.items()))
+
+
+def _parts_of(key):
     parts = _TENSOR_TEXTS.get(key)
     if parts is None:
         text = _dumps({"meta": dict(key, buffer_={"id": "#@"})})
@@ -257,7 +288,13 @@ def _tensor_text(form, k):
         if len(_TENSOR_TEXTS) >= 256:
             _TENSOR_TEXTS.clear()
         _TENSOR_TEXTS[key] = parts
-    return "%s%d%s" % (parts[0], k, parts[1])
+    return parts
+
+
+def _tensor_text(form, k):
+    """The manifest text of the Tensor entry `form` (buffer_ is entry k, its last field)."""
+    head, tail = _parts_of(tuple(form.items())[:-1])
+    return "%s%d%s" % (head, k, tail)
 
 
 def _ref_index(value):
