@@ -65,6 +65,7 @@ class Batch:
         self.uploaded = []  # ids of large blobs uploaded on their own
         self.payload_size = 0
         self.texts = {}  # entry index -> its manifest text, encoded when recorded
+        self.runs = {}  # first entry -> (end, text, arrays, bytes) of an add_tensors run
         self._stem = (client._instance_id & 0x7FFF) << 48 | _STANDIN_BASE
 
     def __enter__(self):
@@ -111,12 +112,15 @@ class Batch:
         """Records, for each of `arrays` (plain C-contiguous ndarrays of the dtype and
         shape of the Tensor `form`, each 1 to INLINE_MAX bytes), its blob and its
         Tensor: the entries add_tensor records, in the same order, in one call (the
-        blob's value is the array itself). Returns the Tensors' stand-in ids."""
+        blob's value is the array itself), and their manifest text as one run for
+        _write. Returns the Tensors' stand-in ids."""
         head, tail = _tensor_parts(form)
-        entries, refs, index, texts = self.entries, self.refs, self.index, self.texts
-        k = len(entries)
+        entries, refs, index = self.entries, self.refs, self.index
+        start = k = len(entries)
         stem, blob_stem = self._stem, _BLOB_BIT | self._stem
-        new, ids = object.__new__, []
+        size = form["nbytes"]
+        offset = self.payload_size
+        new, ids, texts = object.__new__, [], []
         for a in arrays:
             entries.append(("blob", a))
             tensor = form.copy()
@@ -126,12 +130,14 @@ class Batch:
             refs.append((k,))
             index[blob_stem | k] = k
             index[stem | (k + 1)] = k + 1
-            texts[k + 1] = "%s%d%s" % (head, k, tail)
+            texts.append('{"blob":[%d,%d]},%s%d%s' % (offset, size, head, k, tail))
             standin = new(ObjectID)
             standin._value = stem | (k + 1)
             ids.append(standin)
+            offset += size
             k += 2
-        self.payload_size += form["nbytes"] * len(arrays)
+        self.runs[start] = (k, ",".join(texts), arrays, offset - self.payload_size)
+        self.payload_size = offset
         return ids
 
     def add_meta(self, form):
@@ -236,18 +242,30 @@ class Batch:
         # text, joined from the entries' texts); the payload is the blobs' own buffers,
         # handed to _create_file as a list that it writes with writev (no join, no copy).
         manifest, pieces, offset, texts = [], [None], 0, self.texts
-        for i, (kind, value) in enumerate(self.entries):
+        entries, runs = self.entries, self.runs
+        textual = bool(texts or runs)
+        i, n = 0, len(entries)
+        while i < n:
+            run = runs.get(i)
+            if run is not None:  # an add_tensors run: its text and arrays as they are
+                i, text, arrays, size = run
+                manifest.append(text)
+                pieces.extend(arrays)
+                offset += size
+                continue
+            kind, value = entries[i]
             if kind == "blob":
                 size = value.nbytes
-                manifest.append('{"blob":[%d,%d]}' % (offset, size) if texts
+                manifest.append('{"blob":[%d,%d]}' % (offset, size) if textual
                                 else {"blob": [offset, size]})
                 if size:
                     pieces.append(value)
                     offset += size
             else:
                 manifest.append(texts.get(i) or {"meta": value})
+            i += 1
         try:
-            if texts:
+            if textual:
                 head = '{"entries":[%s],"root":%d}' % (
                     ",".join([m if type(m) is str else _dumps(m) for m in manifest]), root)
             else:

@@ -264,21 +264,25 @@ def dataframe_builder(client, value, builder, partition_index=None, row_batch_in
     if columns.nlevels > 1 or any(n is not None for n in columns.names):
         m["columns_names_"] = names
     m.add_member("index_", builder.run(client, value.index))
+    members = m.member_ids()  # (index_ and any in `meta`; the columns' added below)
     fields = m._fields  # the names below are valid: set directly, not checked per column
     for i, (key, column) in enumerate(zip(keys, _column_ids(client, value, builder))):
         fields["__values_-key-%d" % i] = key
         if type(column) is ObjectMeta and column.id is not None:
             column = column.id  # the batch maps an id to its entry without parsing text
+        name = "__values_-value-%d" % i
         if type(column) is ObjectID:
-            fields["__values_-value-%d" % i] = column
+            fields[name] = column
         else:
-            m.add_member("__values_-value-%d" % i, column)
+            m.add_member(name, column)
+            column = fields[name] if type(fields[name]) is ObjectID else fields[name].id
+        members.append(column)
     m["__values_-size"] = len(keys)
     row, column = list(partition_index) if partition_index is not None else (0, 0)
     m["partition_index_row_"] = row
     m["partition_index_column_"] = column
     m["row_batch_index_"] = row_batch_index
-    builtins._make_global_if_remote(client, m, m.member_ids())
+    builtins._make_global_if_remote(client, m, members)
     return client.create_metadata(m)
 
 
