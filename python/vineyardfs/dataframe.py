@@ -266,11 +266,11 @@ def dataframe_builder(client, value, builder, partition_index=None, row_batch_in
     m.add_member("index_", builder.run(client, value.index))
     members = m.member_ids()  # (index_ and any in `meta`; the columns' added below)
     fields = m._fields  # the names below are valid: set directly, not checked per column
-    for i, (key, column) in enumerate(zip(keys, _column_ids(client, value, builder))):
-        fields["__values_-key-%d" % i] = key
+    for (key_name, name), key, column in zip(_field_names(len(keys)), keys,
+                                             _column_ids(client, value, builder)):
+        fields[key_name] = key
         if type(column) is ObjectMeta and column.id is not None:
             column = column.id  # the batch maps an id to its entry without parsing text
-        name = "__values_-value-%d" % i
         if type(column) is ObjectID:
             fields[name] = column
         else:
@@ -284,6 +284,22 @@ def dataframe_builder(client, value, builder, partition_index=None, row_batch_in
     m["row_batch_index_"] = row_batch_index
     builtins._make_global_if_remote(client, m, members)
     return client.create_metadata(m)
+
+
+_FIELD_NAMES = []  # i -> ("__values_-key-<i>", "__values_-value-<i>"), made once
+
+
+def _field_names(n):
+    """The field names of columns 0..n-1 (kept for up to 1 << 16 columns; a longer
+    list replaces the kept one whole, so another thread reads an old or a new one)."""
+    global _FIELD_NAMES
+    names = _FIELD_NAMES
+    if len(names) < n:
+        names = names + [("__values_-key-%d" % i, "__values_-value-%d" % i)
+                         for i in range(len(names), n)]
+        if n <= 1 << 16:
+            _FIELD_NAMES = names
+    return names[:n]
 
 
 def _label_texts(columns):

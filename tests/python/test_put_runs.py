@@ -234,3 +234,36 @@ def test_a_frame_outside_put_is_built_column_by_column(client, mount):
     frame = pd.DataFrame({"a": np.arange(3.0), "b": np.arange(3.0) + 1})
     meta = vdf.dataframe_builder(client, frame, default_builder_context)
     pd.testing.assert_frame_equal(client.get(meta.id), frame)
+
+
+def test_many_columns_and_a_wider_frame_after_a_narrower_one(client, mount, monkeypatch):
+    narrow = pd.DataFrame({"c%d" % i: np.full(2, float(i)) for i in range(3)})
+    wide = pd.DataFrame({"c%d" % i: np.full(2, float(i)) for i in range(1200)})
+    for frame in (narrow, wide, narrow):
+        fast, _ = _both_ways(client, mount, monkeypatch, frame)
+        tree = _meta_tree(mount, fast)
+        assert tree["__values_-size"] == len(frame.columns)
+        assert json.loads(tree["__values_-key-%d" % (len(frame.columns) - 1)]) == \
+            frame.columns[-1]
+        pd.testing.assert_frame_equal(client.get(fast), frame)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_put_leaves_the_garbage_collector_as_it_found_it(client, enabled):
+    import gc
+
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        client.put([np.ones(4), np.zeros(4)])
+        assert gc.isenabled() == enabled
+        with pytest.raises(TypeError):
+            client.put([np.ones(4), {1, 2}, object.__new__(_Unpicklable)])
+        assert gc.isenabled() == enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+class _Unpicklable:
+    def __reduce__(self):
+        raise TypeError("not picklable")
