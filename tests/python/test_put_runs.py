@@ -267,3 +267,18 @@ def test_put_leaves_the_garbage_collector_as_it_found_it(client, enabled):
 class _Unpicklable:
     def __reduce__(self):
         raise TypeError("not picklable")
+
+
+@pytest.mark.parametrize("chunk,iov", [(1 << 30, 1024), (7, 2), (1, 1)])
+def test_write_all_takes_arrays_views_and_bytes_as_they_are(tmp_path, monkeypatch, chunk, iov):
+    from vineyardfs import client_files
+
+    pieces = [b"head", np.arange(10, dtype=np.float64), memoryview(b"xyz"), bytearray(b"ba"),
+              np.zeros((2, 3), np.int16), memoryview(np.arange(4, dtype=np.int32)), b""]
+    expect = b"".join(bytes(memoryview(p).cast("B")) for p in pieces)
+    monkeypatch.setattr(client_files, "_WRITE_CHUNK", chunk)  # huge pieces, short groups
+    monkeypatch.setattr(client_files, "_IOV_MAX", iov)
+    path = tmp_path / "out"
+    with open(path, "wb") as f:
+        client_files._write_all(f.fileno(), pieces)
+    assert path.read_bytes() == expect
