@@ -282,3 +282,20 @@ def test_write_all_takes_arrays_views_and_bytes_as_they_are(tmp_path, monkeypatc
     with open(path, "wb") as f:
         client_files._write_all(f.fileno(), pieces)
     assert path.read_bytes() == expect
+
+
+def test_zero_dimensional_arrays_run(client, mount, monkeypatch):
+    value = [np.array(float(i)) for i in range(4)]
+    assert _runs_recorded(client, monkeypatch, value) == [4]
+    fast, _ = _both_ways(client, mount, monkeypatch, value)
+    got = client.get(fast)
+    assert [a.shape for a in got] == [()] * 4 and [float(a) for a in got] == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_a_big_endian_block_keeps_the_per_column_path(client, mount, monkeypatch):
+    frame = pd.DataFrame(np.arange(12, dtype=">f8").reshape(3, 4).T.copy().T,
+                         columns=list("abcd"))
+    assert _runs_recorded(client, monkeypatch, frame) == []
+    fast, _ = _both_ways(client, mount, monkeypatch, frame)
+    got = client.get(fast)
+    assert (got.to_numpy() == frame.to_numpy()).all() and list(got.columns) == list("abcd")
