@@ -82,6 +82,7 @@ bool QuickRequest(void* ctx, const char* req, size_t len) {
   if (h.opcode == FUSE_OPEN) {
     return static_cast<FsState*>(ctx)->inodes.IsSmallMeta(h.nodeid, kQuickMetaText);
   }
+  if (QuickCreateRequest(static_cast<FsState*>(ctx), req, len)) return true;
   if (h.opcode != FUSE_RELEASE || len < sizeof h + sizeof(fuse_release_in)) return false;
   fuse_release_in in;
   std::memcpy(&in, req + sizeof h, sizeof in);

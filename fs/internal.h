@@ -472,6 +472,10 @@ void NoteRequest(void* fs, const char* req, size_t len);
 // text was at most kQuickMetaText bytes, and the RELEASE of a meta.json handle.
 inline constexpr uint64_t kQuickMetaText = 64 << 10;
 bool QuickRequest(void* fs, const char* req, size_t len);
+// quick_requests.cc: the requests of a create through new/ answered on the reading
+// thread (FORGETs, GETATTR of a fixed directory, GETXATTR of security.*/system.*, READLINK
+// of a sealed link). QuickRequest asks it.
+bool QuickCreateRequest(FsState* fs, const char* req, size_t len);
 // Probes F_SETLEASE in the arena's staging/ directory; sets fs->leases.
 void ProbeLeases(FsState* fs, const std::string& staging_dir);
 // Once an upload is neither open nor pending (sealed, or removed), closes its files
