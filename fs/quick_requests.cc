@@ -14,8 +14,12 @@
 //     (the kernel's security.capability query before the first write to an inode);
 //   * READLINK of a sealed upload's link in new/: the id it points to (the link is
 //     made by the seal, which no longer runs by then: a link is only found sealed).
-// Everything else (LOOKUP in new/, which may wait for a RELEASE not read yet; CREATE;
-// FLUSH; the sealing RELEASE; UNLINK) hands the lock over as before.
+//   * LOOKUP in new/ of a name that no upload has, or of a sealed upload's link
+//     (IsSettledLookup: the waits of SettleUpload that need a request not read yet
+//     cannot happen then).
+// Everything else (a LOOKUP of an unsealed upload, which may wait for a RELEASE not
+// read yet; CREATE; FLUSH; the sealing RELEASE; UNLINK, whose invalidations must not
+// run under the read lock) hands the lock over as before.
 #include <linux/fuse.h>
 
 #include <cstring>
@@ -43,6 +47,24 @@ bool IsUnsupportedXattr(const char* req, size_t len) {
   return std::strncmp(name, "security.", 9) == 0 || std::strncmp(name, "system.", 7) == 0;
 }
 
+// A LOOKUP in new/ waits (SettleUpload) only for RELEASEs of an unsealed upload whose
+// writers all flushed. It is quick when no upload has the name (one created after this
+// check has not been flushed by a request read before this one: its CREATE answered
+// after it was listed) or the upload is sealed (a link: no writer is left, and it
+// never becomes an upload again).
+bool IsSettledLookup(FsState* fs, const fuse_in_header& h, const char* req, size_t len) {
+  if (h.nodeid != InodeTable::FixedIno(Kind::kNew)) return false;
+  const size_t at = sizeof(fuse_in_header);
+  if (len <= at) return false;
+  const char* name = req + at;
+  const size_t n = strnlen(name, len - at);
+  if (n == len - at || n > 255) return false;  // let the handler answer
+  auto up = fs->uploads.Find(std::string(name, n));
+  if (!up) return true;
+  MutexLock lock(&up->mu);
+  return up->sealed.valid();
+}
+
 }  // namespace
 
 bool QuickCreateRequest(FsState* fs, const char* req, size_t len) {
@@ -53,6 +75,8 @@ bool QuickCreateRequest(FsState* fs, const char* req, size_t len) {
     case FUSE_FORGET:
     case FUSE_BATCH_FORGET:
       return true;
+    case FUSE_LOOKUP:
+      return IsSettledLookup(fs, h, req, len);
     case FUSE_GETATTR:
       return IsFixedDir(h.nodeid);
     case FUSE_GETXATTR:
