@@ -1,0 +1,143 @@
+// A create's quick requests (fs/quick_requests.cc): FORGETs, the GETATTR of a fixed
+// directory, a GETXATTR of a security.* name, the READLINK of a sealed link in new/ and
+// a LOOKUP in new/ of no upload or of a sealed link are answered by the daemon thread
+// that read them, which keeps the /dev/fuse read lock. What would break: such requests
+// handed to another loop thread again (a futex wake-up and a context switch each); a
+// LOOKUP of an upload whose seal is still to come answered before the seal (the link
+// not seen after close()), or stuck behind the thread that kept the lock.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace vyit {
+namespace {
+
+// Context switches (voluntary + involuntary) of every thread of `pid`, by tid.
+std::map<int, long> SwitchesByThread(pid_t pid) {
+  std::map<int, long> out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream in(dir + "/" + e->d_name + "/status");
+    std::string line;
+    long n = 0;
+    while (std::getline(in, line)) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 ||
+          line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
+        n += std::stol(line.substr(line.find(':') + 1));
+      }
+    }
+    out[std::atoi(e->d_name)] = n;
+  }
+  closedir(d);
+  return out;
+}
+
+// The largest and the second largest growth of one thread's switches.
+std::pair<long, long> TopTwo(const std::map<int, long>& before, const std::map<int, long>& after) {
+  long most = 0, others = 0;
+  for (auto& [tid, n] : after) {
+    auto it = before.find(tid);
+    long grew = n - (it == before.end() ? 0 : it->second);
+    if (grew > most) std::swap(grew, most);
+    others = std::max(others, grew);
+  }
+  return {most, others};
+}
+
+class QuickCreate : public MountTest {};
+
+TEST_F(QuickCreate, ARunOfQuickRequestsIsAnsweredByOneThread) {
+  ASSERT_FALSE(WriteNew("q.blob", "payload").empty());
+  const std::string link = Path("new/q.blob");
+  const std::string target = ReadLink(link);
+  ASSERT_EQ(target.rfind("../objects/", 0), 0u) << target;
+  char buf[64];
+  constexpr int kRounds = 300;
+  const auto before = SwitchesByThread(daemon_pid());
+  for (int i = 0; i < kRounds; ++i) {
+    // READLINK of the sealed link (the kernel does not cache symlink targets here).
+    ASSERT_EQ(ReadLink(link), target);
+    // LOOKUP in new/ of a name no upload has (never cached: each asks the daemon).
+    struct stat st;
+    const std::string missing = Path("new/missing-" + std::to_string(i));
+    ASSERT_NE(stat(missing.c_str(), &st), 0);
+    ASSERT_EQ(errno, ENOENT);
+    // GETXATTR of a security.* name: not supported.
+    ASSERT_LT(getxattr(Path("objects").c_str(), "security.capability", buf, sizeof buf), 0);
+    ASSERT_EQ(errno, EOPNOTSUPP);
+  }
+  const auto [most, others] = TopTwo(before, SwitchesByThread(daemon_pid()));
+  // 3 requests a round, each waking the answering thread at least once. Before, each
+  // request handed the lock to another loop thread: 3 or more threads switched about
+  // once per request each.
+  EXPECT_GE(most, kRounds) << "the requests were not answered by the daemon's threads?";
+  EXPECT_LT(others, kRounds / 2) << "a second daemon thread switched " << others
+                                 << " times during " << 3 * kRounds << " quick requests";
+}
+
+TEST_F(QuickCreate, TheLinkIsSeenRightAfterCloseWhileQuickRequestsRunBeside) {
+  std::atomic<bool> stop{false};
+  std::atomic<long> side{0};
+  std::thread t([&] {
+    // Quick requests in a loop beside the creates: negative lookups, directory
+    // attributes, security xattrs.
+    char buf[16];
+    for (long i = 0; !stop; ++i) {
+      struct stat st;
+      (void)!stat(Path("new/absent-" + std::to_string(i)).c_str(), &st);
+      (void)!stat(Path("new").c_str(), &st);
+      (void)!getxattr(Path("new").c_str(), "security.selinux", buf, sizeof buf);
+      ++side;
+    }
+  });
+  for (int i = 0; i < 200; ++i) {
+    const std::string name = "c" + std::to_string(i) + ".blob";
+    const std::string bytes = "object " + std::to_string(i);
+    // WriteNew: open, write, close, then readlink: the LOOKUP of the upload just
+    // closed must wait for its seal (not quick) and find the link.
+    const std::string id = WriteNew(name, bytes);
+    ASSERT_FALSE(id.empty()) << name;
+    ASSERT_EQ(ReadAll(ObjPath(id, "data")), bytes);
+    ASSERT_EQ(unlink(Path("new/" + name).c_str()), 0) << strerror(errno);
+  }
+  stop = true;
+  t.join();
+  EXPECT_GT(side.load(), 0);
+}
+
+TEST_F(QuickCreate, AnUploadStillOpenIsLookedUpAsAnUpload) {
+  // A LOOKUP of an upload that is not sealed is not quick: stat sees the upload (a
+  // regular file with the bytes so far), and after close the link.
+  const std::string path = Path("new/open.blob");
+  int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(write(fd, "abc", 3), 3);
+  struct stat st;
+  ASSERT_EQ(lstat(path.c_str(), &st), 0) << strerror(errno);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_size, 3);
+  ASSERT_EQ(close(fd), 0);
+  ASSERT_EQ(lstat(path.c_str(), &st), 0) << strerror(errno);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  const std::string id = LinkedId("new/open.blob");
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(ReadAll(ObjPath(id, "data")), "abc");
+}
+
+}  // namespace
+}  // namespace vyit
