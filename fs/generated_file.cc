@@ -74,7 +74,7 @@ void OpenMetaFile(fuse_req_t req, fuse_ino_t ino, const NodeKey& key, fuse_file_
 // which then reads the next request itself, spares a futex wake-up of another loop
 // thread per request (README "Per-object cost"). Neither waits for another request:
 // the OPEN renders from the object table (bounded: small texts only), the RELEASE
-// frees the handle.
+// frees the handle. A create's quick requests are quick_requests.cc's.
 bool QuickRequest(void* ctx, const char* req, size_t len) {
   if (len < sizeof(fuse_in_header)) return false;
   fuse_in_header h;

@@ -469,7 +469,8 @@ void SettleUpload(FsState* fs, const std::shared_ptr<Upload>& up) EXCLUSIVE_LOCK
 // The read hook (Passthrough::SetRequestHook): counts writable RELEASEs of uploads.
 void NoteRequest(void* fs, const char* req, size_t len);
 // generated_file.cc, Passthrough::SetQuickRequest's test: the OPEN of a meta.json whose
-// text was at most kQuickMetaText bytes, and the RELEASE of a meta.json handle.
+// text was at most kQuickMetaText bytes, the RELEASE of a meta.json handle, and
+// QuickCreateRequest's.
 inline constexpr uint64_t kQuickMetaText = 64 << 10;
 bool QuickRequest(void* fs, const char* req, size_t len);
 // quick_requests.cc: the requests of a create through new/ answered on the reading
