@@ -328,8 +328,14 @@ int Arena::OpenBlobsDir() const {
 }
 
 bool Arena::BlobFileSize(int dir, ObjectID id, uint64_t* size) const {
+  // ObjectID::ToString's name, without a heap string per file (millions at a mount).
+  static const char kHex[] = "0123456789abcdef";
+  char name[18];
+  name[0] = 'o';
+  for (int i = 0; i < 16; ++i) name[16 - i] = kHex[(id.raw() >> (4 * i)) & 0xf];
+  name[17] = '\0';
   struct stat st;
-  if (fstatat(dir, id.ToString().c_str(), &st, 0) != 0) {
+  if (fstatat(dir, name, &st, 0) != 0) {
     VY_LOG_WARN("arena: ignoring %s/blobs/%s: %s", dir_.c_str(), id.ToString().c_str(),
                 strerror(errno));
     return false;
