@@ -218,6 +218,7 @@ void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     --up->unflushed_writers;
   }
   if (up->writers != 1 || !up->dirty || up->sealed.valid() || up->removed) {
+    lock.Unlock();  // no reply holds an upload's lock
     return (void)fuse_reply_err(req, 0);
   }
   Status s = CheckUpload(fs, up);

@@ -24,6 +24,11 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   [[ -n ${installed[$p]:-} ]] || missing+=("$p")
 done
+# Node and npm run the Arrow JS reader of the tests (tests/arrow_js). Any node on PATH will
+# do (the CI image has Node 20 from elsewhere); only a machine with none gets Debian's.
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+  missing+=(nodejs npm)
+fi
 if ((${#missing[@]} == 0)); then
   echo "setup: all ${#PACKAGES[@]} packages present"
   exit 0

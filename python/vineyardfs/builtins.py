@@ -94,8 +94,10 @@ def object_ref_builder(client, value, builder=None, **meta):
 
 def _make_global_if_remote(client, meta, member_ids):
     here = client.instance_id
-    if any(m.instance_id != here for m in member_ids):
-        meta.set_global(True)
+    for m in member_ids:  # (an ObjectID's instance_id inline: lists of 1,000 members)
+        if ((m._value >> 48) & 0x7FFF if type(m) is ObjectID else m.instance_id) != here:
+            meta.set_global(True)
+            return
 
 
 def tuple_builder(client, value, builder, **meta):
@@ -125,13 +127,57 @@ def _build_items(client, items, builder):
     """The ids of `items` built with `builder`. Inside put(), a list of arrays whose
     builder is tensor_builder calls it directly: the same objects, without the
     per-item dispatch (context.build) of builder.run."""
-    if (len(items) > 1 and _batch.current(client) is not None
+    batch = _batch.current(client)
+    if (len(items) > 1 and batch is not None
             and len({type(item) for item in items}) == 1
             and type(items[0]).__name__ == "ndarray"
             and builder.builder_for(items[0]) is tensor_builder):
+        ids = record_tensors(client, batch, items)
+        if ids is not None:
+            return ids
         ids = [tensor_builder(client, item, builder) for item in items]
         return [i if type(i) is ObjectID else i.id for i in ids]
     return [builder.run(client, item) for item in items]
+
+
+def record_tensors(client, batch, arrays):
+    """Inside put(): the stand-in ids of the Tensors of `arrays` (a list of ndarrays),
+    recorded in one call (Batch.add_tensors) when they are all plain numeric arrays of
+    one dtype (little-endian), shape and C-contiguous layout, of 1 byte to INLINE_MAX,
+    none a view of a blob of this mount: then tensor_builder would record, for each,
+    its blob and the same Tensor form. None, with nothing recorded, otherwise."""
+    np = utils.numpy()
+    first = arrays[0]
+    dtype, shape, strides = first.dtype, first.shape, first.strides
+    if (dtype.kind not in "biufc" or dtype.byteorder == ">" or not first.flags.c_contiguous
+            or not 0 < first.nbytes <= _batch.INLINE_MAX):
+        return None
+    ndarray, last, maybe = np.ndarray, None, False
+    for a in arrays:
+        if (type(a) is not ndarray or a.strides != strides or a.shape != shape
+                or (a.dtype is not dtype and a.dtype != dtype)):
+            return None
+        base = a.base
+        if base is not None:  # a view: of a blob's mapping (reusable_blob) or not
+            if base is not last:
+                last, maybe = base, _may_be_blob(base)
+            if maybe and reusable_blob(client, a.reshape(-1)) is not None:
+                return None
+    typename, value_type, value_type_meta = _tensor_type(dtype)
+    form = {"typename": typename, "value_type_": value_type,
+            "value_type_meta_": value_type_meta, "shape_": _json_ints(shape),
+            "partition_index_": "[]", "order_": '"C"', "nbytes": first.nbytes}
+    return batch.add_tensors(arrays, form)
+
+
+def _may_be_blob(base):
+    """Whether the array memory owner chain from `base` ends where reusable_blob
+    looks for a blob (a Blob, a memoryview of one, a mapping with a blob_id)."""
+    while getattr(base, "base", None) is not None and not isinstance(base, (Blob, memoryview)):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    return isinstance(base, Blob) or getattr(base, "blob_id", None) is not None
 
 
 def _elements(meta, ids):

@@ -20,14 +20,21 @@ _counter = itertools.count(1)
 
 def _write_all(fd, pieces):
     """Writes the byte buffers `pieces` in order: writev of up to _IOV_MAX at a
-    time (one system call for a batch's manifest and all its small blobs)."""
+    time (one system call for a batch's manifest and all its small blobs). Bytes,
+    memoryviews and arrays (contiguous, as the client makes them) go to writev as
+    they are; a 1-D byte view of each is made only for a short write or a huge
+    piece."""
     for at in range(0, len(pieces), _IOV_MAX):
-        group = [memoryview(p).cast("B") for p in pieces[at:at + _IOV_MAX]]
-        total = sum(v.nbytes for v in group)
+        group = pieces[at:at + _IOV_MAX]
+        try:
+            total = sum([len(p) if type(p) is bytes else p.nbytes for p in group])
+        except AttributeError:  # another buffer type: its byte view says its size
+            total = sum(memoryview(p).nbytes for p in group)
         done = os.writev(fd, group) if total <= _WRITE_CHUNK else 0
         if done == total:
             continue
         for view in group:  # a short write (or a huge piece): finish piece by piece
+            view = memoryview(view).cast("B")
             if done >= view.nbytes:
                 done -= view.nbytes
                 continue

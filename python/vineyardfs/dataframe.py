@@ -40,7 +40,9 @@ pandas is imported when a value is resolved; builders are registered by name
 """
 
 import json
+from json.encoder import encode_basestring_ascii as _ascii
 
+from . import batch as _batch
 from . import builtins, utils
 from .objects import ObjectID, ObjectMeta
 
@@ -251,8 +253,8 @@ def series_resolver(obj, resolver, **kw):
 def dataframe_builder(client, value, builder, partition_index=None, row_batch_index=0, **meta):
     columns = value.columns
     try:
-        keys = [to_json(label) for label in columns]
-        labels = to_json(list(columns))
+        keys = _label_texts(columns)
+        labels = "[%s]" % ", ".join(keys)  # to_json(list(columns)): the same text
         names = to_json(list(columns.names))
     except TypeError:  # labels JSON cannot carry: keep the frame whole
         return builtins.pickle_builder(client, value, builder, **meta)
@@ -262,23 +264,84 @@ def dataframe_builder(client, value, builder, partition_index=None, row_batch_in
     if columns.nlevels > 1 or any(n is not None for n in columns.names):
         m["columns_names_"] = names
     m.add_member("index_", builder.run(client, value.index))
+    members = m.member_ids()  # (index_ and any in `meta`; the columns' added below)
     fields = m._fields  # the names below are valid: set directly, not checked per column
-    for i, key in enumerate(keys):
-        fields["__values_-key-%d" % i] = key
-        column = build_column(client, value._mgr.iget_values(i), builder)
+    for (key_name, name), key, column in zip(_field_names(len(keys)), keys,
+                                             _column_ids(client, value, builder)):
+        fields[key_name] = key
         if type(column) is ObjectMeta and column.id is not None:
             column = column.id  # the batch maps an id to its entry without parsing text
         if type(column) is ObjectID:
-            fields["__values_-value-%d" % i] = column
+            fields[name] = column
         else:
-            m.add_member("__values_-value-%d" % i, column)
+            m.add_member(name, column)
+            column = fields[name] if type(fields[name]) is ObjectID else fields[name].id
+        members.append(column)
     m["__values_-size"] = len(keys)
     row, column = list(partition_index) if partition_index is not None else (0, 0)
     m["partition_index_row_"] = row
     m["partition_index_column_"] = column
     m["row_batch_index_"] = row_batch_index
-    builtins._make_global_if_remote(client, m, m.member_ids())
+    builtins._make_global_if_remote(client, m, members)
     return client.create_metadata(m)
+
+
+_FIELD_NAMES = []  # i -> ("__values_-key-<i>", "__values_-value-<i>"), made once
+
+
+def _field_names(n):
+    """The field names of columns 0..n-1 (kept for up to 1 << 16 columns; a longer
+    list replaces the kept one whole, so another thread reads an old or a new one)."""
+    global _FIELD_NAMES
+    names = _FIELD_NAMES
+    if len(names) < n:
+        names = names + [("__values_-key-%d" % i, "__values_-value-%d" % i)
+                         for i in range(len(names), n)]
+        if n <= 1 << 16:
+            _FIELD_NAMES = names
+    return names[:n]
+
+
+def _label_texts(columns):
+    """to_json of each label: str and int labels without json.dumps' per-call work
+    (the same text: json.dumps of a str is its ASCII-escaped form)."""
+    out = []
+    for label in columns:
+        t = type(label)
+        out.append(_ascii(label) if t is str else int.__repr__(label) if t is int
+                   else to_json(label))
+    return out
+
+
+def _column_ids(client, frame, builder):
+    """The objects of the frame's columns, built in column order (what build_column
+    gives for each). Inside put(), the columns of a numeric numpy block that follow
+    each other are recorded in one call (builtins.record_tensors); the others, and
+    everything outside put(), go through build_column."""
+    mgr = frame._mgr
+    batch = _batch.current(client)
+    if batch is None or not hasattr(mgr, "blknos"):
+        return [build_column(client, mgr.iget_values(i), builder)
+                for i in range(len(frame.columns))]
+    np = utils.numpy()
+    plain = [blk.values if type(blk.values) is np.ndarray and blk.values.ndim == 2
+             and blk.values.dtype.kind in "biufc" else None for blk in mgr.blocks]
+    blknos, blklocs = mgr.blknos.tolist(), mgr.blklocs.tolist()
+    ids, i, n = [], 0, len(blknos)
+    while i < n:
+        values = plain[blknos[i]]
+        if values is None:
+            ids.append(build_column(client, mgr.iget_values(i), builder))
+            i += 1
+            continue
+        j = i + 1
+        while j < n and blknos[j] == blknos[i]:
+            j += 1
+        run = [values[loc] for loc in blklocs[i:j]]  # Block.iget: what iget_values gives
+        got = builtins.record_tensors(client, batch, run) if len(run) > 1 else None
+        ids.extend(got if got is not None else [build_column(client, a, builder) for a in run])
+        i = j
+    return ids
 
 
 def _columns_index(labels, names):

@@ -219,9 +219,8 @@ TEST(Record, DecodeAppliesTheCreateFormsLimits) {
   };
   // Nesting: the create form's 64 levels fit, 65 do not, 100,000 neither.
   auto nested = [](int depth) {  // a fields object `depth` levels deep
-    std::string v = "1";
-    for (int i = 1; i < depth; ++i) v = "[" + v + "]";
-    return R"({"deep":)" + v + "}";
+    const size_t n = static_cast<size_t>(depth - 1);
+    return R"({"deep":)" + std::string(n, '[') + "1" + std::string(n, ']') + "}";
   };
   EXPECT_TRUE(with_fields(nested(kMaxMetaDepth)).ok());
   for (int depth : {kMaxMetaDepth + 1, 100000}) {
