@@ -293,6 +293,17 @@ void Arena::ClearStaging() {
 
 std::vector<std::pair<ObjectID, uint64_t>> Arena::ListBlobs() const {
   std::vector<std::pair<ObjectID, uint64_t>> out;
+  std::vector<ObjectID> ids = ListBlobIds();
+  out.reserve(ids.size());
+  for (ObjectID id : ids) {
+    uint64_t size = 0;
+    if (BlobFileSize(blobs_fd_, id, &size)) out.emplace_back(id, size);
+  }
+  return out;
+}
+
+std::vector<ObjectID> Arena::ListBlobIds() const {
+  std::vector<ObjectID> out;
   std::string dir = dir_ + "/blobs";
   struct stat dst;
   // A tmpfs directory's size is 20 bytes per entry (BOGO_DIRENT_SIZE): size the list once.
@@ -302,15 +313,35 @@ std::vector<std::pair<ObjectID, uint64_t>> Arena::ListBlobs() const {
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
     auto id = ObjectID::Parse(e->d_name);
-    struct stat st;
-    if (!id.ok() || fstatat(dirfd(d), e->d_name, &st, 0) != 0) {
+    if (!id.ok()) {
       VY_LOG_WARN("arena: ignoring stray file %s/%s", dir.c_str(), e->d_name);
       continue;
     }
-    out.emplace_back(*id, static_cast<uint64_t>(st.st_size));
+    out.push_back(*id);
   }
   closedir(d);
   return out;
+}
+
+int Arena::OpenBlobsDir() const {
+  return openat(blobs_fd_, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+bool Arena::BlobFileSize(int dir, ObjectID id, uint64_t* size) const {
+  // ObjectID::ToString's name, without a heap string per file (millions at a mount).
+  static const char kHex[] = "0123456789abcdef";
+  char name[18];
+  name[0] = 'o';
+  for (int i = 0; i < 16; ++i) name[16 - i] = kHex[(id.raw() >> (4 * i)) & 0xf];
+  name[17] = '\0';
+  struct stat st;
+  if (fstatat(dir, name, &st, 0) != 0) {
+    VY_LOG_WARN("arena: ignoring %s/blobs/%s: %s", dir_.c_str(), id.ToString().c_str(),
+                strerror(errno));
+    return false;
+  }
+  *size = static_cast<uint64_t>(st.st_size);
+  return true;
 }
 
 bool IsTmpfsMountPoint(const std::string& dir) {

@@ -24,6 +24,7 @@
 
 #include "meta/mutex.h"
 #include "meta/object_id.h"
+#include "store/sharded_map.h"
 #include "meta/status.h"
 
 namespace vineyard {
@@ -112,6 +113,14 @@ class Arena {
 
   // Blob files present in the arena: id -> size (recovery).
   std::vector<std::pair<ObjectID, uint64_t>> ListBlobs() const;
+  // ListBlobs in two steps, so that several threads can share the stats (recovery's
+  // RecoveryScan): the ids of blobs/ (one readdir; strays are logged and skipped),
+  // then the size of each file (false if it is gone) relative to `dir`, an fd of
+  // blobs/ from OpenBlobsDir (one per thread: a shared fd's reference count is
+  // written by every stat, and the threads would fight over its cache line).
+  std::vector<ObjectID> ListBlobIds() const;
+  int OpenBlobsDir() const;  // O_PATH; -1 on error; the caller closes it
+  bool BlobFileSize(int dir, ObjectID id, uint64_t* size) const;
 
  private:
   Arena(std::string dir, uint64_t capacity, int blobs_fd)
@@ -129,7 +138,7 @@ class Arena {
   Evictor evictor_;
   mutable Mutex mu_;
   uint64_t used_ GUARDED_BY(mu_) = 0;
-  std::unordered_map<uint64_t, uint64_t> charge_ GUARDED_BY(mu_);  // key -> rounded bytes
+  ShardedMap<uint64_t, uint64_t> charge_ GUARDED_BY(mu_);  // key -> rounded bytes
   uint64_t next_staging_ GUARDED_BY(mu_) = 1;
 };
 

@@ -12,6 +12,7 @@
 #include "meta/log.h"
 #include "store/arena.h"
 #include "store/blob_pool.h"
+#include "store/recovery_scan.h"
 #include "store/state_db.h"
 
 namespace vineyard {
@@ -184,27 +185,20 @@ Journal* Store::journal() { return db_ ? static_cast<Journal*>(db_.get()) : null
 std::string Store::BlobPath(ObjectID id) const { return arena_->BlobPath(id); }
 std::string Store::UploadPath(uint64_t key) const { return arena_->StagingPath(key); }
 
-Store::RecoveryLists Store::ScanForRecovery() const {
-  auto by_id = [](const auto& a, const auto& b) { return a.first < b.first; };
-  RecoveryLists out;
-  out.files = arena_->ListBlobs();
-  std::sort(out.files.begin(), out.files.end(), by_id);  // readdir's order is the tmpfs's own
-  if (db_) {
+std::unique_ptr<RecoveryScan> Store::MakeRecoveryScan() const {
+  return std::make_unique<RecoveryScan>(arena_.get(), [this]() -> RecoveryScan::Sized {
+    if (!db_) return {};
     auto list = db_->ListDurable();
-    if (list.ok()) {
-      out.durable = std::move(*list);
-      if (!std::is_sorted(out.durable.begin(), out.durable.end(), by_id))
-        std::sort(out.durable.begin(), out.durable.end(), by_id);
-    } else {
-      VY_LOG_ERROR("recovery: %s", list.status().ToString().c_str());
-    }
-  }
-  return out;
+    if (list.ok()) return std::move(*list);
+    VY_LOG_ERROR("recovery: %s", list.status().ToString().c_str());
+    return {};
+  });
 }
 
 void Store::StartRecoveryScan() {
-  if (!recovery_scan_.valid())
-    recovery_scan_ = std::async(std::launch::async, [this] { return ScanForRecovery(); });
+  if (recovery_scan_) return;
+  recovery_scan_ = MakeRecoveryScan();
+  recovery_scan_->Start();
 }
 
 std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint64_t>>& blobs) {
@@ -214,7 +208,9 @@ std::vector<ObjectID> Store::Recover(const std::vector<std::pair<ObjectID, uint6
   // order (8-byte big-endian keys); the table hands its blobs in id order.
   using Sized = std::pair<ObjectID, uint64_t>;
   auto by_id = [](const Sized& a, const Sized& b) { return a.first < b.first; };
-  RecoveryLists lists = recovery_scan_.valid() ? recovery_scan_.get() : ScanForRecovery();
+  if (!recovery_scan_) recovery_scan_ = MakeRecoveryScan();
+  RecoveryScan::Lists lists = recovery_scan_->Finish();  // stats beside the scan's thread
+  recovery_scan_.reset();
   const std::vector<Sized>& files = lists.files;
   const std::vector<Sized>& durable = lists.durable;
   std::vector<Sized> sorted;

@@ -35,11 +35,13 @@
 #include "meta/mutex.h"
 #include "meta/object_id.h"
 #include "store/options.h"
+#include "store/sharded_map.h"
 
 namespace vineyard {
 
 class Arena;
 class BlobPool;
+class RecoveryScan;
 class StateDb;
 
 class Store {
@@ -176,12 +178,8 @@ class Store {
 
   explicit Store(StoreOptions opts);
   Status Seal(uint64_t key, ObjectID id, uint64_t size, bool wake_writer);  // SealUpload
-  // What Recover compares the table's blobs with: (id, size) of every payload file in
-  // the arena and of every durable payload, each in id order.
-  struct RecoveryLists {
-    std::vector<std::pair<ObjectID, uint64_t>> files, durable;
-  };
-  RecoveryLists ScanForRecovery() const;
+  // What Recover compares the table's blobs with (store/recovery_scan.h).
+  std::unique_ptr<RecoveryScan> MakeRecoveryScan() const;
   // Fetches remote blob `id` into the arena as a cached copy (waits if another thread
   // is fetching it already).
   Status FetchRemote(ObjectID id, uint64_t size);
@@ -250,7 +248,7 @@ class Store {
   CondVar cv_;           // signalled on durable/loaded changes
   CondVar writer_cv_;    // wakes the writer: queue_ or stopping_
   CondVar collapse_cv_;  // wakes the collapser: collapse_queue_ or stopping_
-  std::unordered_map<ObjectID, Blob> blobs_ GUARDED_BY(mu_);
+  ShardedMap<ObjectID, Blob> blobs_ GUARDED_BY(mu_);  // grows 1/64 at a time
   std::list<ObjectID> lru_ GUARDED_BY(mu_);                // front = least recent
   std::deque<ObjectID> queue_ GUARDED_BY(mu_);             // awaiting the writer
   // Descriptors of queued payloads that CreateBlobs kept open for the writer (it
@@ -270,7 +268,7 @@ class Store {
   bool reserve_hold_ GUARDED_BY(mu_) = false;   // evicted for room; wait before rewriting
   uint64_t reserve_taker_ GUARDED_BY(mu_) = 0;  // the staging key filling the last reserve
   std::thread reserver_;
-  std::future<RecoveryLists> recovery_scan_;  // StartRecoveryScan until Recover
+  std::unique_ptr<RecoveryScan> recovery_scan_;  // StartRecoveryScan until Recover
 };
 
 }  // namespace vineyard
