@@ -10,6 +10,7 @@ A fresh daemon (durability=async, size=4G) in a temp dir; 1,000 creates warm it;
 third argument, `perf record -g` of the daemon over the measured creates. Threads that
 exit during the run are not counted (the same on both sides of an A/B)."""
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,6 +75,7 @@ def main():
               f"load {os.getloadavg()[0]:.1f}")
     finally:
         d.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
