@@ -120,7 +120,9 @@ Status Store::CreateBlobs(int src, const std::vector<BlobRange>& blobs,
       b.resident = true;
       Tally(b, +1);
       if (queue) queue_.push_back(id);
-      if (queue && writer_fds_.size() < writer_fds_max_) {
+      if (fds[i] < 0) {
+        // closed already (over the cap above)
+      } else if (queue && writer_fds_.size() < writer_fds_max_) {
         writer_fds_.emplace(id, fds[i]);
       } else {
         to_close.push_back(fds[i]);
@@ -179,6 +181,12 @@ Status Store::WriteSmallBlobs(int src, const std::vector<const BlobRange*>& smal
       }
     }
     charged->emplace_back(b->id, b->size);
+    // At most writer_fds_max_ stay open for the durable writer (which opens the others
+    // by name): a batch of more small blobs than RLIMIT_NOFILE would fail with EMFILE.
+    if (fds->size() >= writer_fds_max_) {
+      close(fd);
+      fd = -1;
+    }
     fds->push_back(fd);
     if (each) each();
   }

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -94,6 +96,47 @@ TEST_F(StoreBatchTest, MoreThanTheArenaIsNoSpaceAndMakesNothing) {
   EXPECT_EQ(s.code(), Status::Code::kNoSpace) << s.ToString();
   EXPECT_TRUE(made.empty());
   EXPECT_EQ(store_->stats().used, before);
+}
+
+// A batch of more small blobs than the process may have open files: the files are
+// not all held open until the end (for the durable writer), so it does not fail with
+// EMFILE. Before: every blob file stayed open until the batch ended.
+class StoreBatchFdsTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved_), 0);
+    rlimit low = saved_;
+    low.rlim_cur = std::min<rlim_t>(saved_.rlim_cur, 512);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    Open(Durability::kAsync, 64 << 20);  // the writer's and the pool's caps from this limit
+  }
+  void TearDown() override {
+    StoreTest::TearDown();
+    setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  rlimit saved_{};
+};
+
+TEST_F(StoreBatchFdsTest, MoreSmallBlobsThanOpenFilesAreAllMade) {
+  constexpr uint64_t kBlobs = 2000;  // ~4x the limit of 512 open files
+  const std::string path = root_ + "/upload";
+  int src = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(src, 0);
+  std::string payload(kBlobs, 'x');
+  for (uint64_t i = 0; i < kBlobs; ++i) payload[i] = static_cast<char>('a' + i % 26);
+  ASSERT_EQ(write(src, payload.data(), payload.size()), static_cast<ssize_t>(kBlobs));
+  std::vector<Store::BlobRange> ranges;
+  for (uint64_t i = 0; i < kBlobs; ++i) ranges.push_back({ObjectID::Make(true, 1, i + 1), i, 1});
+  std::vector<ObjectID> made;
+  Status s = store_->CreateBlobs(src, ranges, &made, nullptr);
+  close(src);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(made.size(), kBlobs);
+  for (uint64_t i = 0; i < kBlobs; i += 97) {
+    EXPECT_EQ(ReadOrError(ranges[i].id), payload.substr(i, 1)) << i;
+  }
+  EXPECT_EQ(ReadOrError(ranges.back().id), payload.substr(kBlobs - 1, 1));
 }
 
 }  // namespace
