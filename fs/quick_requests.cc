@@ -16,7 +16,7 @@
 //     made by the seal, which no longer runs by then: a link is only found sealed).
 //   * LOOKUP in new/ of a name that no upload has, or of a sealed upload's link
 //     (IsSettledLookup: the waits of SettleUpload that need a request not read yet
-//     cannot happen then).
+//     cannot happen then; an upload whose lock is held, by its seal say, hands off).
 // Everything else (a LOOKUP of an unsealed upload, which may wait for a RELEASE not
 // read yet; CREATE; FLUSH; the sealing RELEASE; UNLINK, whose invalidations must not
 // run under the read lock) hands the lock over as before.
@@ -61,8 +61,14 @@ bool IsSettledLookup(FsState* fs, const fuse_in_header& h, const char* req, size
   if (n == len - at || n > 255) return false;  // let the handler answer
   auto up = fs->uploads.Find(std::string(name, n));
   if (!up) return true;
-  MutexLock lock(&up->mu);
-  return up->sealed.valid();
+  // Not waited for: a seal holds the upload's lock for its whole length (tens of ms for
+  // a batch), and the writer's readlink right after close() looks the name up while
+  // the seal (at the RELEASE, which close() does not wait for) runs. Waiting here would
+  // hold the read lock, and so every other request of the mount, for that long.
+  if (!up->mu.TryLock()) return false;
+  const bool sealed = up->sealed.valid();
+  up->mu.Unlock();
+  return sealed;
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ class CAPABILITY("mutex") Mutex {
   Mutex& operator=(const Mutex&) = delete;
   void Lock() ACQUIRE() { mu_.lock(); }
   void Unlock() RELEASE() { mu_.unlock(); }
+  bool TryLock() TRY_ACQUIRE(true) { return mu_.try_lock(); }
   // Tells the analysis that the caller holds the lock where it cannot see it (say why
   // at the call). Checks nothing at run time.
   void AssertHeld() ASSERT_CAPABILITY(this) {}

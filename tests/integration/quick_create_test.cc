@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -137,6 +138,67 @@ TEST_F(QuickCreate, AnUploadStillOpenIsLookedUpAsAnUpload) {
   const std::string id = LinkedId("new/open.blob");
   ASSERT_FALSE(id.empty());
   EXPECT_EQ(ReadAll(ObjPath(id, "data")), "abc");
+}
+
+// A LOOKUP of an upload whose seal is running stops no other request. The seal holds
+// the upload's lock for its whole length; a quick LOOKUP that waited for that lock
+// would keep the /dev/fuse read lock meanwhile, and no other request of the mount
+// would be read until the seal ended.
+TEST_F(QuickCreate, ALookupDuringASealStopsNoOtherRequest) {
+  // A List of 20,000 one-byte Tensors (40,001 objects): a seal of some 0.5-1 s.
+  constexpr size_t kTensors = 20000;
+  std::string body = R"({"entries":[)";
+  std::string list =
+      R"({"meta":{"typename":"vineyard::List","__elements_-size":)" + std::to_string(kTensors);
+  for (size_t i = 0; i < kTensors; ++i) {
+    body += R"({"blob":[)" + std::to_string(i) +
+            R"(,1]},{"meta":{"typename":"vineyard::Tensor<uint8>","shape_":"[1]",)" +
+            R"("buffer_":{"id":"#)" + std::to_string(2 * i) + R"("}}},)";
+    list += R"(,"__elements_-)" + std::to_string(i) + R"(":{"id":"#)" +
+            std::to_string(2 * i + 1) + R"("})";
+  }
+  body += list + "}}]}";
+  body.push_back('\0');
+  body += std::string(kTensors, 'x');
+  const std::string path = Path("new/slow.batch");
+  int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  for (size_t done = 0; done < body.size();) {
+    ssize_t w = write(fd, body.data() + done, body.size() - done);
+    ASSERT_GT(w, 0) << strerror(errno);
+    done += static_cast<size_t>(w);
+  }
+  std::atomic<bool> waiting{false}, stop{false};
+  std::atomic<long> during{0};
+  std::thread side([&] {
+    for (long i = 0; !stop; ++i) {
+      struct stat st;
+      (void)!stat(Path("new/absent-" + std::to_string(i)).c_str(), &st);  // a LOOKUP each
+      if (waiting) ++during;
+    }
+  });
+  ASSERT_EQ(close(fd), 0);  // the seal runs at the RELEASE, which close() does not wait for
+  // Let the RELEASE reach the daemon and its seal take the upload's lock (the seal
+  // itself takes some 0.5 s: the lookup below comes in the middle of it).
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  waiting = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  struct stat st;
+  const int rc = lstat(path.c_str(), &st);  // waits for the seal
+  waiting = false;
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  stop = true;
+  side.join();
+  ASSERT_EQ(rc, 0) << strerror(errno);
+  EXPECT_TRUE(S_ISLNK(st.st_mode)) << std::oct << st.st_mode << std::dec << " size "
+                                   << st.st_size << ": " << ReadAll(path + ".error");
+  if (waited < std::chrono::milliseconds(100)) {
+    GTEST_SKIP() << "the seal ended before the lookup came: nothing to check";
+  }
+  // Before: 0 (or the one in flight) for as long as the seal ran.
+  EXPECT_GE(during.load(), 10) << "other requests stopped during a "
+                               << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()
+                               << " ms seal";
 }
 
 }  // namespace
