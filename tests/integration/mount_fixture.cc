@@ -35,6 +35,28 @@ bool IsObjectId(const std::string& s) {
 
 bool IsBlobId(const std::string& s) { return IsObjectId(s) && s[1] >= '8'; }
 
+std::map<int, long> SwitchesByThread(pid_t pid) {
+  std::map<int, long> out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream in(dir + "/" + e->d_name + "/status");
+    std::string line;
+    long n = 0;
+    while (std::getline(in, line)) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 ||
+          line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
+        n += std::stol(line.substr(line.find(':') + 1));
+      }
+    }
+    out[std::atoi(e->d_name)] = n;
+  }
+  closedir(d);
+  return out;
+}
+
 std::string RandomBytes(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::string out(n, '\0');

@@ -39,6 +39,8 @@ bool IsObjectId(const std::string& s);
 bool IsBlobId(const std::string& s);
 // Deterministic pseudo-random bytes.
 std::string RandomBytes(size_t n, uint64_t seed);
+// Context switches (voluntary + involuntary) of every thread of `pid`, by tid.
+std::map<int, long> SwitchesByThread(pid_t pid);
 
 // Result of running a command: exit code (or 128+signal) and stdout+stderr.
 struct CommandResult {

@@ -25,29 +25,6 @@
 namespace vyit {
 namespace {
 
-// Context switches (voluntary + involuntary) of every thread of `pid`, by tid.
-std::map<int, long> SwitchesByThread(pid_t pid) {
-  std::map<int, long> out;
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::ifstream in(dir + "/" + e->d_name + "/status");
-    std::string line;
-    long n = 0;
-    while (std::getline(in, line)) {
-      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 ||
-          line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
-        n += std::stol(line.substr(line.find(':') + 1));
-      }
-    }
-    out[std::atoi(e->d_name)] = n;
-  }
-  closedir(d);
-  return out;
-}
-
 // The largest and the second largest growth of one thread's switches.
 std::pair<long, long> TopTwo(const std::map<int, long>& before, const std::map<int, long>& after) {
   long most = 0, others = 0;

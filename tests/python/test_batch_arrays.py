@@ -3,26 +3,13 @@ _build_items and tensor_builder's batch path, batch.py Batch.add_tensor): the
 same objects as the per-object path for every array layout, and a user's
 ndarray builder is still the one that runs."""
 
-import json
-
 import numpy as np
 import pytest
 
 import vineyardfs
 from vineyardfs import batch as vbatch
+from meta_trees import meta_tree, shape
 
-_PER_OBJECT = ("id", "signature", "__timestamp")
-
-
-def _shape(tree):
-    if isinstance(tree, dict):
-        return {k: _shape(v) for k, v in tree.items() if k not in _PER_OBJECT}
-    return tree
-
-
-def _meta_tree(mount, object_id):
-    with open("%s/objects/%s/meta.json" % (mount.path, object_id)) as f:
-        return json.load(f)
 
 
 def _layouts():
@@ -47,15 +34,15 @@ def test_each_array_layout_makes_the_per_object_path_s_objects(client, mount, mo
         assert a.shape == b.shape and (a == b).all()
     monkeypatch.setattr(vbatch, "is_ours", lambda builder: False)  # every object on its own
     plain = client.put(value)
-    assert _shape(_meta_tree(mount, batched)) == _shape(_meta_tree(mount, plain))
+    assert shape(meta_tree(mount, batched)) == shape(meta_tree(mount, plain))
 
 
 def test_a_mapped_array_in_a_list_shares_its_blob(client, mount):
     first = client.put([np.arange(64, dtype=np.float64), np.ones(8)])
     mapped = client.get(first)[0]  # a view of the stored blob
     second = client.put([mapped, np.zeros(8)])
-    old = _meta_tree(mount, first)["__elements_-0"]["buffer_"]["id"]
-    new = _meta_tree(mount, second)["__elements_-0"]["buffer_"]["id"]
+    old = meta_tree(mount, first)["__elements_-0"]["buffer_"]["id"]
+    new = meta_tree(mount, second)["__elements_-0"]["buffer_"]["id"]
     assert new == old
     assert (client.get(second)[0] == np.arange(64)).all()
 
@@ -72,7 +59,7 @@ def test_a_user_ndarray_builder_still_runs_for_each_item(client, mount):
 
     root = client.put([np.zeros(3), np.zeros(5)], builder={np.ndarray: my_builder})
     assert calls == [(3,), (5,)]
-    tree = _meta_tree(mount, root)
+    tree = meta_tree(mount, root)
     assert [tree["__elements_-%d" % i]["typename"] for i in (0, 1)] == ["test::Array"] * 2
     assert tree["__elements_-1"]["n_"] == 5
 

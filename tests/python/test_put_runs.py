@@ -14,21 +14,10 @@ import pytest
 
 from vineyardfs import batch as vbatch
 from vineyardfs import builtins as vbuiltins
+from meta_trees import meta_tree, shape
 
 pd = pytest.importorskip("pandas")
 
-_PER_OBJECT = ("id", "signature", "__timestamp")
-
-
-def _shape(tree):
-    if isinstance(tree, dict):
-        return {k: _shape(v) for k, v in tree.items() if k not in _PER_OBJECT}
-    return tree
-
-
-def _meta_tree(mount, object_id):
-    with open("%s/objects/%s/meta.json" % (mount.path, object_id)) as f:
-        return json.load(f)
 
 
 def _put_recorded(client, monkeypatch, value):
@@ -61,7 +50,7 @@ def _both_ways(client, mount, monkeypatch, value):
     monkeypatch.setattr(vbuiltins, "record_tensors", lambda *args: None)
     slow, slow_uploads = _put_recorded(client, monkeypatch, value)
     assert fast_uploads == slow_uploads
-    assert _shape(_meta_tree(mount, fast)) == _shape(_meta_tree(mount, slow))
+    assert shape(meta_tree(mount, fast)) == shape(meta_tree(mount, slow))
     return fast, slow
 
 
@@ -102,7 +91,7 @@ def test_2d_arrays_run_and_keep_their_shape(client, mount, monkeypatch):
     value = [np.arange(24, dtype=np.int32).reshape(4, 6) + i for i in range(5)]
     assert _runs_recorded(client, monkeypatch, value) == [5]
     fast, _ = _both_ways(client, mount, monkeypatch, value)
-    tree = _meta_tree(mount, fast)
+    tree = meta_tree(mount, fast)
     assert tree["__elements_-3"]["shape_"] == "[4, 6]"
     assert tree["__elements_-3"]["order_"] == '"C"'
     for a, b in zip(client.get(fast), value):
@@ -141,8 +130,8 @@ def test_a_mapped_array_among_others_shares_its_blob(client, mount, monkeypatch)
     value = [np.zeros(64), mapped, np.full(64, 2.0)]
     assert _runs_recorded(client, monkeypatch, value) == []
     second = client.put(value)
-    old = _meta_tree(mount, first)["__elements_-1"]["buffer_"]["id"]
-    assert _meta_tree(mount, second)["__elements_-1"]["buffer_"]["id"] == old
+    old = meta_tree(mount, first)["__elements_-1"]["buffer_"]["id"]
+    assert meta_tree(mount, second)["__elements_-1"]["buffer_"]["id"] == old
     got = client.get(second)
     assert (got[0] == 0).all() and (got[1] == 1).all() and (got[2] == 2).all()
 
@@ -209,7 +198,7 @@ def test_mixed_blocks_run_per_block_in_column_order(client, mount, monkeypatch):
     runs = _runs_recorded(client, monkeypatch, frame)
     assert sorted(runs) == [2, 2]  # a-b and i-j are runs; c stands alone after s
     fast, _ = _both_ways(client, mount, monkeypatch, frame)
-    tree = _meta_tree(mount, fast)
+    tree = meta_tree(mount, fast)
     assert [json.loads(tree["__values_-key-%d" % i]) for i in range(6)] == list(frame.columns)
     pd.testing.assert_frame_equal(client.get(fast), frame)
 
@@ -220,7 +209,7 @@ def test_a_frame_from_get_shares_its_column_blobs(client, mount, monkeypatch):
     again = client.get(first)  # columns are views of the stored blobs
     assert _runs_recorded(client, monkeypatch, again) == []
     second = client.put(again)
-    t1, t2 = _meta_tree(mount, first), _meta_tree(mount, second)
+    t1, t2 = meta_tree(mount, first), meta_tree(mount, second)
     for i in range(3):
         key = "__values_-value-%d" % i
         assert t2[key]["buffer_"]["id"] == t1[key]["buffer_"]["id"]
@@ -241,7 +230,7 @@ def test_many_columns_and_a_wider_frame_after_a_narrower_one(client, mount, monk
     wide = pd.DataFrame({"c%d" % i: np.full(2, float(i)) for i in range(1200)})
     for frame in (narrow, wide, narrow):
         fast, _ = _both_ways(client, mount, monkeypatch, frame)
-        tree = _meta_tree(mount, fast)
+        tree = meta_tree(mount, fast)
         assert tree["__values_-size"] == len(frame.columns)
         assert json.loads(tree["__values_-key-%d" % (len(frame.columns) - 1)]) == \
             frame.columns[-1]
