@@ -57,6 +57,17 @@ std::map<int, long> SwitchesByThread(pid_t pid) {
   return out;
 }
 
+std::pair<long, long> TopTwo(const std::map<int, long>& before, const std::map<int, long>& after) {
+  long most = 0, others = 0;
+  for (auto& [tid, n] : after) {
+    auto it = before.find(tid);
+    long grew = n - (it == before.end() ? 0 : it->second);
+    if (grew > most) std::swap(grew, most);
+    others = std::max(others, grew);
+  }
+  return {most, others};
+}
+
 std::string RandomBytes(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::string out(n, '\0');

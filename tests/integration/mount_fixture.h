@@ -41,6 +41,8 @@ bool IsBlobId(const std::string& s);
 std::string RandomBytes(size_t n, uint64_t seed);
 // Context switches (voluntary + involuntary) of every thread of `pid`, by tid.
 std::map<int, long> SwitchesByThread(pid_t pid);
+// The largest and the second largest growth of one thread's switches.
+std::pair<long, long> TopTwo(const std::map<int, long>& before, const std::map<int, long>& after);
 
 // Result of running a command: exit code (or 128+signal) and stdout+stderr.
 struct CommandResult {

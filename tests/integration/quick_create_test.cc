@@ -25,18 +25,6 @@
 namespace vyit {
 namespace {
 
-// The largest and the second largest growth of one thread's switches.
-std::pair<long, long> TopTwo(const std::map<int, long>& before, const std::map<int, long>& after) {
-  long most = 0, others = 0;
-  for (auto& [tid, n] : after) {
-    auto it = before.find(tid);
-    long grew = n - (it == before.end() ? 0 : it->second);
-    if (grew > most) std::swap(grew, most);
-    others = std::max(others, grew);
-  }
-  return {most, others};
-}
-
 class QuickCreate : public MountTest {};
 
 TEST_F(QuickCreate, ARunOfQuickRequestsIsAnsweredByOneThread) {

@@ -41,13 +41,7 @@ TEST_F(QuickReads, ARunOfWarmMetaJsonReadsIsAnsweredByOneThread) {
   // the read lock); the daemon's helper threads wake rarely. Before, every request
   // handed the lock to another loop thread: each of 3 or more threads switched about
   // 1.5 times per read.
-  long most = 0, others = 0;
-  for (auto& [tid, n] : after) {
-    auto it = before.find(tid);
-    long grew = n - (it == before.end() ? 0 : it->second);
-    if (grew > most) std::swap(grew, most);
-    others = std::max(others, grew);
-  }
+  const auto [most, others] = TopTwo(before, after);
   EXPECT_GE(most, kReads) << "the reads were not answered by the daemon's threads?";
   EXPECT_LT(others, kReads / 4) << "a second daemon thread switched " << others
                                 << " times during " << kReads << " warm meta.json reads";
