@@ -22,48 +22,45 @@ sys.path.insert(0, ROOT + "/python")
 from bench import binaries  # noqa: E402
 from bench.objects_daemon import Daemon  # noqa: E402
 from bench.objects_fs import payload_file, writers  # noqa: E402
-
-
-def threads(pid):
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            ns = int(open(f"/proc/{pid}/task/{tid}/schedstat").read().split()[0])
-            comm = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
-            out[tid] = (comm, ns)
-        except OSError:
-            pass  # the thread exited meanwhile
-    return out
+from bench.threads import threads  # noqa: E402
 
 
 def diff(a, b, n):
+    """CPU per operation (us) of the 8 busiest threads between two `threads` readings."""
     g = collections.Counter()
-    for t, (c, ns) in b.items():
-        g[c + ":" + t] += ns - a.get(t, (c, 0))[1]
+    for t, (name, ns, _) in b.items():
+        g[name + ":" + t] += ns - a.get(t, (name, 0, 0))[1]
     return {c: round(v / n / 1000, 1) for c, v in g.most_common(8)}
 
-N = int(sys.argv[1])
-binaries.set_build(sys.argv[2] if len(sys.argv) > 2 else ROOT + "/build")
-work = tempfile.mkdtemp(prefix="grow-")
-d = Daemon(work, "g", "size=12G,durability=async")
-d.start()
-try:
-    payload = payload_file(work, "p1k", b"v" * 1024)
-    new = os.path.join(d.mnt, "new")
-    if N:
-        d.stop(keep_arena=True)
-        r = subprocess.run([binaries.VYFILL, d.arena, d.state, str(N), "1024", str(12 << 30), "async", "10000"], capture_output=True, text=True)
-        print("vyfill", r.stdout.strip(), flush=True)
-        print("mount s", d.start(), flush=True)
-    t_idle = threads(d.pid)
-    time.sleep(5)
-    idle = diff(t_idle, threads(d.pid), 1000)  # us per 1,000 = ms
-    print("idle 5 s, ms of CPU:", idle, flush=True)
-    for i in range(6):
-        a = threads(d.pid)
-        rate, _ = writers(new, 5000, 1, payload, f"c{i}", ".blob")
-        b = threads(d.pid)
-        print(f"chunk {i}: {rate:.0f}/s", diff(a, b, 5000), flush=True)
-finally:
-    d.stop()
-    shutil.rmtree(work, ignore_errors=True)
+
+def main():
+    N = int(sys.argv[1])
+    binaries.set_build(sys.argv[2] if len(sys.argv) > 2 else ROOT + "/build")
+    work = tempfile.mkdtemp(prefix="grow-")
+    d = Daemon(work, "g", "size=12G,durability=async")
+    d.start()
+    try:
+        payload = payload_file(work, "p1k", b"v" * 1024)
+        new = os.path.join(d.mnt, "new")
+        if N:
+            d.stop(keep_arena=True)
+            r = subprocess.run([binaries.VYFILL, d.arena, d.state, str(N), "1024", str(12 << 30),
+                                "async", "10000"], capture_output=True, text=True)
+            print("vyfill", r.stdout.strip(), flush=True)
+            print("mount s", d.start(), flush=True)
+        t_idle = threads(d.pid)
+        time.sleep(5)
+        idle = diff(t_idle, threads(d.pid), 1000)  # us per 1,000 = ms
+        print("idle 5 s, ms of CPU:", idle, flush=True)
+        for i in range(6):
+            a = threads(d.pid)
+            rate, _ = writers(new, 5000, 1, payload, f"c{i}", ".blob")
+            b = threads(d.pid)
+            print(f"chunk {i}: {rate:.0f}/s", diff(a, b, 5000), flush=True)
+    finally:
+        d.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -22,24 +22,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 from bench import binaries  # noqa: E402
 from bench.objects_daemon import Daemon  # noqa: E402
 from bench.objects_fs import payload_file, writers  # noqa: E402
-
-
-def threads(pid):
-    """tid -> (CPU ns, context switches)."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                ns = int(f.read().split()[0])
-            sw = 0
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                for line in f:
-                    if "ctxt_switches" in line:
-                        sw += int(line.split(":")[1])
-            out[tid] = (ns, sw)
-        except OSError:
-            pass  # the thread exited meanwhile
-    return out
+from bench.threads import threads  # noqa: E402
 
 
 def main():
@@ -67,9 +50,9 @@ def main():
         if rec:
             rec.send_signal(2)
             rec.wait()
-        ns = sum(v[0] - a.get(t, (0, 0))[0] for t, v in b.items())
-        sw = sum(v[1] - a.get(t, (0, 0))[1] for t, v in b.items())
-        busy = sum(1 for t, v in b.items() if v[0] - a.get(t, (0, 0))[0] > 0)
+        ns = sum(v[1] - a.get(t, ("", 0, 0))[1] for t, v in b.items())
+        sw = sum(v[2] - a.get(t, ("", 0, 0))[2] for t, v in b.items())
+        busy = sum(1 for t, v in b.items() if v[1] - a.get(t, ("", 0, 0))[1] > 0)
         print(f"rate {rate:.0f}/s  daemon CPU {ns / n / 1000:.1f} us/create  "
               f"context switches {sw / n:.2f}/create  threads that ran {busy}  "
               f"load {os.getloadavg()[0]:.1f}")
