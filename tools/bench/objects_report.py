@@ -53,6 +53,13 @@ def print_table(res):
               f"{fmt(b['last_window_per_s'])} /s (files kept, {b['objects']:,}) | | "
               f"{s['daemon_cpu_us_first_chunk']:.0f} → {s['daemon_cpu_us_last_chunk']:.0f} µs | | "
               f"within 20% |")
+        a = s.get("alternating")
+        if a:
+            print(f"| creation rate, last {s['window']:,} of {s['objects']:,} against the first "
+                  f"{s['window']:,} of an empty store, chunks alternating | "
+                  f"{fmt(a['last_window_per_s'])} / {fmt(a['empty_window_per_s'])} /s "
+                  f"({a['last_over_empty']:.2f}; per pair of chunks {spread(a['pair_ratios'])}) "
+                  f"| | | daemon CPU {a['pair_cpu_ratios']['median']:.2f}x | | within 20% |")
         big = s["sizes"][str(max(map(int, s["sizes"])))]
         print(f"| daemon RSS per object at {big['objects']:,} | "
               f"{big['rss_per_object_bytes']:,.0f} B added ({big['rss_total_per_object_bytes']:,.0f}"
@@ -111,6 +118,11 @@ def chart(res, png):
         ax2.set_xlabel("objects in the store")
         ax2.set_ylabel("creates/s per chunk")
         ax2.set_ylim(bottom=0)
+        if s.get("empty_chunks"):
+            ax2.plot([c["objects"] for c in s["empty_chunks"]],
+                     [c["per_s"] for c in s["empty_chunks"]], "o", color="tab:green",
+                     label="an empty store, alternating with the last window")
+            ax2.legend(loc="lower left", fontsize=8)
         ax3 = ax2.twinx()
         ax3.plot(xs, [c["daemon_cpu_us"] for c in s["chunks"]], color="tab:red",
                  label="daemon CPU µs/object")

@@ -111,7 +111,8 @@ def scale_window(args):
 
 def fill_to(args, d, size, have, n_total, arena_bytes, payload, out):
     """Fills to `size`: all through new/, or (direct) new/ for the first window from
-    empty and the last window before n_total, vyfill for the rest."""
+    empty and the last window before n_total, vyfill for the rest. The last window's
+    chunks alternate with those of an empty store's first window (fill_alternating)."""
     win = scale_window(args)
     plan = [("new", size)]
     if args.fill == "direct":
@@ -122,15 +123,71 @@ def fill_to(args, d, size, have, n_total, arena_bytes, payload, out):
             continue
         if how == "vyfill":
             out.setdefault("vyfill", []).append(vyfill(args, d, upto, have, arena_bytes))
+            have = upto
+            continue
+        t = time.perf_counter()
+        if upto == n_total and have < n_total - win:
+            have = fill_chunks(args, d, n_total - win, have, payload, out)
+        if upto == n_total:
+            have = fill_alternating(args, d, n_total, have, payload, out)
         else:
-            t = time.perf_counter()
-            chunks = fill(f"{d.mnt}/new", upto, have, args.chunk, payload, "s", "unlink", d)
-            print(f"  new/ {have:,} -> {upto:,} in {time.perf_counter() - t:.0f} s "
-                  f"(last chunk {chunks[-1][1]:,.0f}/s)", flush=True)
-            out["chunks"] += [{"objects": n, "per_s": r, "daemon_cpu_us": c, "count": k}
-                              for n, r, c, k in chunks]
-        have = upto
+            have = fill_chunks(args, d, upto, have, payload, out)
+        print(f"  new/ -> {upto:,} in {time.perf_counter() - t:.0f} s "
+              f"(last chunk {out['chunks'][-1]['per_s']:,.0f}/s)", flush=True)
     return have
+
+
+def chunk_rows(chunks):
+    return [{"objects": n, "per_s": r, "daemon_cpu_us": c, "count": k} for n, r, c, k in chunks]
+
+
+def fill_chunks(args, d, upto, have, payload, out):
+    out["chunks"] += chunk_rows(fill(f"{d.mnt}/new", upto, have, args.chunk, payload, "s",
+                                     "unlink", d))
+    return upto
+
+
+def fill_alternating(args, d, upto, have, payload, out):
+    """The last window (have..upto) chunk by chunk, alternating with the first window of
+    a second daemon on an empty store (d then the empty one, then the other way round):
+    both windows of the target made at the same time, so that the VM's drift over the
+    minutes between the sequential windows (the daemon's CPU per create moved 370-480
+    us from one run to the next with the store's size unchanged: README, Millions of
+    objects, sixth round) falls on both alike."""
+    e = Daemon(os.path.dirname(d.dir), "scale-empty", args.daemon_opts)
+    e.start()
+    alt = out.setdefault("empty_chunks", [])
+    try:
+        e.quiet()
+        made = 0
+        while have < upto:
+            k = min(args.chunk, upto - have)
+            for x in ((d, e) if len(alt) % 2 == 0 else (e, d)):
+                if x is d:
+                    fill_chunks(args, d, have + k, have, payload, out)
+                else:
+                    alt += chunk_rows(fill(f"{e.mnt}/new", made + k, made, k, payload, "e",
+                                           "unlink", e))
+            have, made = have + k, made + k
+    finally:
+        e.stop()
+        shutil.rmtree(e.dir, ignore_errors=True)
+    return have
+
+
+def alternating_result(out, n_total, win):
+    """The last window against the empty store's first window made alongside: rates
+    over each window and the ratio of each pair of chunks made one after the other."""
+    cs = [(c["objects"], c["per_s"], c["daemon_cpu_us"], c["count"]) for c in out["chunks"]]
+    es = [(c["objects"], c["per_s"], c["daemon_cpu_us"], c["count"]) for c in out["empty_chunks"]]
+    last = [c for c in cs if n_total - win < c[0] <= n_total]
+    pairs = [a[1] / b[1] for a, b in zip(last, es)]
+    cpu = [a[2] / b[2] for a, b in zip(last, es)]
+    r = {"empty_window_per_s": window_rate(es, 0, win),
+         "last_window_per_s": window_rate(cs, n_total - win, n_total),
+         "pair_ratios": summarize(pairs), "pair_cpu_ratios": summarize(cpu)}
+    r["last_over_empty"] = r["last_window_per_s"] / r["empty_window_per_s"]
+    return r
 
 
 def remounts(args, d, count):
@@ -214,6 +271,7 @@ def group_scale(args, work, shm, res):
         out["steady_last_over_first"] = out["last_steady_per_s"] / out["first_steady_per_s"]
         cpu = [c for _, _, c, _ in cs]
         out["daemon_cpu_us_first_chunk"], out["daemon_cpu_us_last_chunk"] = cpu[0], cpu[-1]
+        out["alternating"] = alternating_result(out, n_total, win)
     finally:
         d.stop()
     # /dev/shm: the same fill with the files kept, and listing them.
@@ -234,3 +292,9 @@ def group_scale(args, work, shm, res):
           f"{out['last_window_per_s']:,.0f}/s ({out['last_over_first']:.2f}); the last "
           f"{out['steady_window']:,} of each: {out['first_steady_per_s']:,.0f} / "
           f"{out['last_steady_per_s']:,.0f}/s ({out['steady_last_over_first']:.2f})", flush=True)
+    a = out["alternating"]
+    print(f"  the last {win:,} alternating with an empty store's first {win:,}: "
+          f"{a['last_window_per_s']:,.0f} / {a['empty_window_per_s']:,.0f}/s "
+          f"({a['last_over_empty']:.2f}); per pair of chunks {a['pair_ratios']['median']:.2f} "
+          f"({a['pair_ratios']['min']:.2f}-{a['pair_ratios']['max']:.2f}), daemon CPU "
+          f"{a['pair_cpu_ratios']['median']:.2f}x", flush=True)
