@@ -141,6 +141,11 @@ def chunk_rows(chunks):
     return [{"objects": n, "per_s": r, "daemon_cpu_us": c, "count": k} for n, r, c, k in chunks]
 
 
+def chunk_tuples(rows):
+    """chunk_rows undone: (objects, per_s, daemon_cpu_us, count) per chunk."""
+    return [(c["objects"], c["per_s"], c["daemon_cpu_us"], c["count"]) for c in rows]
+
+
 def fill_chunks(args, d, upto, have, payload, out):
     out["chunks"] += chunk_rows(fill(f"{d.mnt}/new", upto, have, args.chunk, payload, "s",
                                      "unlink", d))
@@ -152,8 +157,8 @@ def fill_alternating(args, d, upto, have, payload, out):
     a second daemon on an empty store (d then the empty one, then the other way round):
     both windows of the target made at the same time, so that the VM's drift over the
     minutes between the sequential windows (the daemon's CPU per create moved 370-480
-    us from one run to the next with the store's size unchanged: README, Millions of
-    objects, sixth round) falls on both alike."""
+    us from one run to the next with the store's size unchanged: README, Per-object
+    cost, "The creation rate at 2M is flat") falls on both alike."""
     e = Daemon(os.path.dirname(d.dir), "scale-empty", args.daemon_opts)
     e.start()
     alt = out.setdefault("empty_chunks", [])
@@ -178,8 +183,7 @@ def fill_alternating(args, d, upto, have, payload, out):
 def alternating_result(out, n_total, win):
     """The last window against the empty store's first window made alongside: rates
     over each window and the ratio of each pair of chunks made one after the other."""
-    cs = [(c["objects"], c["per_s"], c["daemon_cpu_us"], c["count"]) for c in out["chunks"]]
-    es = [(c["objects"], c["per_s"], c["daemon_cpu_us"], c["count"]) for c in out["empty_chunks"]]
+    cs, es = chunk_tuples(out["chunks"]), chunk_tuples(out["empty_chunks"])
     last = [c for c in cs if n_total - win < c[0] <= n_total]
     pairs = [a[1] / b[1] for a, b in zip(last, es)]
     cpu = [a[2] / b[2] for a, b in zip(last, es)]
@@ -257,7 +261,7 @@ def group_scale(args, work, shm, res):
                   f"{at['rss_after_remount_and_list_bytes'] / count:.0f} B/object total "
                   f"after a remount and a listing", flush=True)
         win = scale_window(args)
-        cs = [(c["objects"], c["per_s"], c["daemon_cpu_us"], c["count"]) for c in out["chunks"]]
+        cs = chunk_tuples(out["chunks"])
         out["window"] = win
         out["first_window_per_s"] = window_rate(cs, 0, win)
         out["last_window_per_s"] = window_rate(cs, n_total - win, n_total)
