@@ -172,6 +172,7 @@ void Passthrough::BackingClose(int id) {
 
 void Passthrough::MarkNextOpenReply(int backing_id) { t_open_backing = backing_id; }
 void Passthrough::ClearMark() { t_open_backing = 0; }
+void Passthrough::ReleaseReadTurn() { t_turn.Release(); }
 void Passthrough::MarkInitReply() { t_init = true; }
 
 }  // namespace vineyard

@@ -74,6 +74,9 @@ class Passthrough {
   // The next OPEN/CREATE reply sent from this thread passes through to `backing_id`.
   static void MarkNextOpenReply(int backing_id);
   static void ClearMark();
+  // Gives up the /dev/fuse read lock this thread kept after a quick request (no-op
+  // otherwise): for a handler about to wait, so that another thread reads meanwhile.
+  static void ReleaseReadTurn();
   // Called from the `init` handler: the INIT reply sent from this thread is amended.
   static void MarkInitReply();
 

@@ -6,6 +6,7 @@
 // std::condition_variable calls as the plain std types.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -118,20 +119,40 @@ class CondVar {
 };
 
 // A reader/writer lock: std::shared_mutex annotated. Members GUARDED_BY it may be read
-// under ReaderMutexLock and written under WriterMutexLock.
+// under ReaderMutexLock and written under WriterMutexLock. A thread that finds it held
+// in a conflicting mode calls the SetBeforeWait function, if any, before it waits.
 class CAPABILITY("mutex") SharedMutex {
  public:
   SharedMutex() = default;
   SharedMutex(const SharedMutex&) = delete;
   SharedMutex& operator=(const SharedMutex&) = delete;
 
-  void Lock() ACQUIRE() { mu_.lock(); }
+  void Lock() ACQUIRE() {
+    if (!mu_.try_lock()) {
+      BeforeWait();
+      mu_.lock();
+    }
+  }
   void Unlock() RELEASE() { mu_.unlock(); }
-  void ReaderLock() ACQUIRE_SHARED() { mu_.lock_shared(); }
+  void ReaderLock() ACQUIRE_SHARED() {
+    if (!mu_.try_lock_shared()) {
+      BeforeWait();
+      mu_.lock_shared();
+    }
+  }
   void ReaderUnlock() RELEASE_SHARED() { mu_.unlock_shared(); }
 
+  // `fn` is called by a thread that is about to wait for this lock (it is held by
+  // another in a conflicting mode), before it waits; nullptr: none.
+  void SetBeforeWait(void (*fn)()) { before_wait_.store(fn, std::memory_order_relaxed); }
+
  private:
+  void BeforeWait() {
+    if (auto* fn = before_wait_.load(std::memory_order_relaxed)) fn();
+  }
+
   std::shared_mutex mu_;
+  std::atomic<void (*)()> before_wait_{nullptr};
 };
 
 // Holds `mu` exclusively for its scope.

@@ -80,6 +80,10 @@ class ObjectTable {
   // the spec's strings (pass it moved: no copy of each entry's fields).
   Result<ObjectRecord> CreateBatch(BatchSpec batch, Owner owner);
 
+  // `fn` is called by a thread about to wait for the table's lock, before it waits
+  // (the FUSE loop gives up its /dev/fuse read turn: fs/fs.cc).
+  void SetBeforeWait(void (*fn)()) { mu_.SetBeforeWait(fn); }
+
   bool Exists(ObjectID id) const;
   std::optional<ObjectRecord> Get(ObjectID id) const;
   // Calls `fn` with the record under the shared lock; false if there is none.

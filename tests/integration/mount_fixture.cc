@@ -68,6 +68,38 @@ std::pair<long, long> TopTwo(const std::map<int, long>& before, const std::map<i
   return {most, others};
 }
 
+std::string ListOfTensorsBatch(size_t tensors) {
+  std::string body = R"({"entries":[)";
+  std::string list =
+      R"({"meta":{"typename":"vineyard::List","__elements_-size":)" + std::to_string(tensors);
+  for (size_t i = 0; i < tensors; ++i) {
+    body += R"({"blob":[)" + std::to_string(i) +
+            R"(,1]},{"meta":{"typename":"vineyard::Tensor<uint8>","shape_":"[1]",)" +
+            R"("buffer_":{"id":"#)" + std::to_string(2 * i) + R"("}}},)";
+    list += R"(,"__elements_-)" + std::to_string(i) + R"(":{"id":"#)" +
+            std::to_string(2 * i + 1) + R"("})";
+  }
+  body += list + "}}]}";
+  body.push_back('\0');
+  body += std::string(tensors, 'x');
+  return body;
+}
+
+int OpenUpload(const std::string& path, const std::string& body) {
+  int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+  for (size_t done = 0; fd >= 0 && done < body.size();) {
+    ssize_t w = write(fd, body.data() + done, body.size() - done);
+    if (w <= 0) {
+      const int err = w < 0 ? errno : EIO;
+      close(fd);
+      errno = err;
+      return -1;
+    }
+    done += static_cast<size_t>(w);
+  }
+  return fd;
+}
+
 std::string RandomBytes(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::string out(n, '\0');

@@ -111,28 +111,10 @@ TEST_F(QuickCreate, AnUploadStillOpenIsLookedUpAsAnUpload) {
 // would be read until the seal ended.
 TEST_F(QuickCreate, ALookupDuringASealStopsNoOtherRequest) {
   // A List of 20,000 one-byte Tensors (40,001 objects): a seal of some 0.5-1 s.
-  constexpr size_t kTensors = 20000;
-  std::string body = R"({"entries":[)";
-  std::string list =
-      R"({"meta":{"typename":"vineyard::List","__elements_-size":)" + std::to_string(kTensors);
-  for (size_t i = 0; i < kTensors; ++i) {
-    body += R"({"blob":[)" + std::to_string(i) +
-            R"(,1]},{"meta":{"typename":"vineyard::Tensor<uint8>","shape_":"[1]",)" +
-            R"("buffer_":{"id":"#)" + std::to_string(2 * i) + R"("}}},)";
-    list += R"(,"__elements_-)" + std::to_string(i) + R"(":{"id":"#)" +
-            std::to_string(2 * i + 1) + R"("})";
-  }
-  body += list + "}}]}";
-  body.push_back('\0');
-  body += std::string(kTensors, 'x');
+  const std::string body = ListOfTensorsBatch(20000);
   const std::string path = Path("new/slow.batch");
-  int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+  const int fd = OpenUpload(path, body);
   ASSERT_GE(fd, 0) << strerror(errno);
-  for (size_t done = 0; done < body.size();) {
-    ssize_t w = write(fd, body.data() + done, body.size() - done);
-    ASSERT_GT(w, 0) << strerror(errno);
-    done += static_cast<size_t>(w);
-  }
   std::atomic<bool> waiting{false}, stop{false};
   std::atomic<long> during{0};
   std::thread side([&] {
