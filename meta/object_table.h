@@ -81,7 +81,7 @@ class ObjectTable {
   Result<ObjectRecord> CreateBatch(BatchSpec batch, Owner owner);
 
   // `fn` is called by a thread about to wait for the table's lock, before it waits
-  // (the FUSE loop gives up its /dev/fuse read turn: fs/fs.cc).
+  // (to give up what it holds that others would wait for meanwhile).
   void SetBeforeWait(void (*fn)()) { mu_.SetBeforeWait(fn); }
 
   bool Exists(ObjectID id) const;

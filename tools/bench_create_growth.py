@@ -13,15 +13,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT + "/tools")
 sys.path.insert(0, ROOT + "/python")
 from bench import binaries  # noqa: E402
-from bench.objects_daemon import Daemon  # noqa: E402
-from bench.objects_fs import payload_file, writers  # noqa: E402
+from bench.objects_fs import started_daemon, writers  # noqa: E402
 from bench.threads import threads  # noqa: E402
 
 
@@ -36,11 +34,8 @@ def diff(a, b, n):
 def main():
     N = int(sys.argv[1])
     binaries.set_build(sys.argv[2] if len(sys.argv) > 2 else ROOT + "/build")
-    work = tempfile.mkdtemp(prefix="grow-")
-    d = Daemon(work, "g", "size=12G,durability=async")
-    d.start()
+    work, payload, d = started_daemon("grow-", "size=12G,durability=async")
     try:
-        payload = payload_file(work, "p1k", b"v" * 1024)
         new = os.path.join(d.mnt, "new")
         if N:
             d.stop(keep_arena=True)

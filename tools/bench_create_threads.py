@@ -13,15 +13,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 from bench import binaries  # noqa: E402
-from bench.objects_daemon import Daemon  # noqa: E402
-from bench.objects_fs import payload_file, writers  # noqa: E402
+from bench.objects_fs import started_daemon, writers  # noqa: E402
 from bench.threads import threads  # noqa: E402
 
 
@@ -30,11 +28,8 @@ def main():
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
     perf = sys.argv[3] if len(sys.argv) > 3 else ""
     binaries.set_build(build)
-    work = tempfile.mkdtemp(prefix="bench-create-threads-")
-    d = Daemon(work, "d", "size=4G,durability=async")
-    d.start()
+    work, payload, d = started_daemon("bench-create-threads-", "size=4G,durability=async")
     try:
-        payload = payload_file(work, "p1k", b"v" * 1024)
         new = os.path.join(d.mnt, "new")
         writers(new, 1000, 1, payload, "warm", ".blob")
         d.quiet()

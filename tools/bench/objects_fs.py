@@ -2,6 +2,7 @@
 import json
 import os
 import subprocess
+import tempfile
 
 import vineyardfs
 
@@ -15,6 +16,16 @@ def payload_file(work, name, data):
     with open(path, "wb") as f:
         f.write(data)
     return path
+
+
+def started_daemon(prefix, opts):
+    """A temp dir, a 1 KiB payload file in it and a started Daemon "d" there:
+    (work, payload, daemon). The caller stops the daemon."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    payload = payload_file(work, "p1k", b"v" * 1024)
+    d = Daemon(work, "d", opts)
+    d.start()
+    return work, payload, d
 
 
 def writers(dirpath, n, nwriters, payload, prefix, suffix, keep="unlink", ids=None):
